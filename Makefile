@@ -1,0 +1,49 @@
+# The two commands of the README: `make demo` and `make test`. Each bootstraps .venv on its own.
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export DAGSTER_HOME ?= $(CURDIR)/.q2c/dagster
+export Q2C_HOME ?= $(CURDIR)/.q2c
+
+.PHONY: demo test dev lint fmt lock bench clean
+
+$(STAMP): pyproject.toml requirements.lock
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check uv==0.13.9
+	$(BIN)/uv pip install --python $(BIN)/python -q -r requirements.lock
+	$(BIN)/uv pip install --python $(BIN)/python -q --no-deps -e .
+	touch $(STAMP)
+
+## Run the whole pipeline against the local sandbox (DuckDB warehouse, SQLite Dagster instance).
+demo: $(STAMP)
+	$(BIN)/q2c demo
+
+## Lint, format check, Dagster load check, dbt parse, then every pytest marker.
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/dagster definitions validate -w workspace.yaml
+	$(BIN)/dbt parse --project-dir dbt_project --profiles-dir dbt_project --quiet
+	$(BIN)/pytest -m "unit or integration or e2e or postgres" tests
+
+## Open the Dagster UI on the same instance the demo used.
+dev: $(STAMP)
+	mkdir -p $(DAGSTER_HOME)
+	$(BIN)/dagster dev -w workspace.yaml
+
+lint: $(STAMP)
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+fmt: $(STAMP)
+	$(BIN)/ruff check --fix . && $(BIN)/ruff format .
+
+## Regenerate the pinned lock file from pyproject.toml (a tool writes it, nobody types it).
+lock:
+	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf .q2c dbt_project/target dbt_project/logs

@@ -1,0 +1,4 @@
+{#- Use the folder's schema name as is (staging, marts, ...) instead of prefixing the target schema. -#}
+{% macro generate_schema_name(custom_schema_name, node) -%}
+    {%- if custom_schema_name is none -%}{{ target.schema }}{%- else -%}{{ custom_schema_name | trim }}{%- endif -%}
+{%- endmacro %}

@@ -1,0 +1,25 @@
+"""The `q2c` command: one entry point for the sandbox, the pipeline, the contract and the reports.
+
+Each command group lives in its own module under `orchestration/commands/`.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from orchestration.commands import demo, policy, sandbox
+
+app = typer.Typer(
+    name="q2c",
+    help="Quote-to-Cash sync and reconciliation: extract, reconcile, export, write back.",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+)
+app.add_typer(sandbox.app, name="sandbox", help="Local stand-ins for billing, Salesforce, ERP.")
+app.add_typer(policy.app, name="policy", help="The ownership contract: check it, print the sheet.")
+app.command("demo", help="Run the whole pipeline against the local sandbox and print the outputs.")(
+    demo.demo
+)
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,26 @@
+"""Shared fixtures: a throwaway PostgreSQL for tests marked `postgres`, temp homes for state."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.support.postgres import PostgresServer, start_postgres, stop_postgres
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One PostgreSQL 15 server for the whole session, started by the suite and stopped after."""
+    server = start_postgres()
+    try:
+        yield server
+    finally:
+        stop_postgres(server)
+
+
+@pytest.fixture
+def postgres_db(postgres_server: PostgresServer, request: pytest.FixtureRequest) -> str:
+    """A fresh empty database per test; returns its URL."""
+    name = "t_" + "".join(c if c.isalnum() else "_" for c in request.node.name)[:50].lower()
+    return postgres_server.create_database(name)
