@@ -8,6 +8,8 @@ import pytest
 
 from tests.support.postgres import PostgresServer, start_postgres, stop_postgres
 
+pytest_plugins = ["tests.support.sandbox"]
+
 
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
