@@ -1,1 +1,1 @@
-"""Pytest fixtures that generate sandbox worlds and run the stand-in servers (filled in by the sandbox runner work)."""
+"""Pytest fixtures that generate sandbox worlds and run the stand-in servers."""
