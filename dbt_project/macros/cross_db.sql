@@ -1,0 +1,212 @@
+{#-
+  SQL that differs between DuckDB and Postgres, one macro each, dispatched on the adapter.
+  Models never spell JSON paths, epoch conversion or date arithmetic directly.
+  Timestamps are naive UTC (`timestamp` without zone) on both targets, so results do not
+  depend on the session time zone.
+-#}
+
+{#- JSON text at a dotted path (`metadata.salesforce_account_id`), null when absent. -#}
+{% macro json_text(column, path) -%}
+    {{ return(adapter.dispatch('json_text', 'q2c')(column, path)) }}
+{%- endmacro %}
+
+{% macro duckdb__json_text(column, path) -%}
+    json_extract_string({{ column }}, '{{ q2c.duckdb_json_path(path) }}')
+{%- endmacro %}
+
+{% macro postgres__json_text(column, path) -%}
+    ({{ column }} #>> '{ {{- path.split(".") | join(",") -}} }')
+{%- endmacro %}
+
+{% macro default__json_text(column, path) -%}
+    {{ exceptions.raise_compiler_error("json_text is not implemented for adapter " ~ adapter.type()) }}
+{%- endmacro %}
+
+{#- A DuckDB JSONPath from a dotted path; numeric parts are array indexes. -#}
+{% macro duckdb_json_path(path) -%}
+    ${% for key in path.split(".") %}{% if key.isdigit() %}[{{ key }}]{% else %}."{{ key }}"{% endif %}{% endfor %}
+{%- endmacro %}
+
+{#- Typed readers over json_text. -#}
+{% macro json_bigint(column, path) -%}
+    cast({{ q2c.json_text(column, path) }} as bigint)
+{%- endmacro %}
+
+{% macro json_decimal(column, path, precision=18, scale=2) -%}
+    cast({{ q2c.json_text(column, path) }} as numeric({{ precision }}, {{ scale }}))
+{%- endmacro %}
+
+{% macro json_bool(column, path) -%}
+    cast({{ q2c.json_text(column, path) }} as boolean)
+{%- endmacro %}
+
+{#- Sum of an integer field over the elements of a JSON array (0 for a missing/empty array). -#}
+{% macro json_array_sum(column, array_path, field) -%}
+    {{ return(adapter.dispatch('json_array_sum', 'q2c')(column, array_path, field)) }}
+{%- endmacro %}
+
+{% macro duckdb__json_array_sum(column, array_path, field) -%}
+    coalesce(cast(list_sum(cast(json_extract({{ column }}, '{{ q2c.duckdb_json_path(array_path) }}[*]."{{ field }}"') as bigint[])) as bigint), 0)
+{%- endmacro %}
+
+{% macro postgres__json_array_sum(column, array_path, field) -%}
+    coalesce((
+        select sum((element ->> '{{ field }}')::bigint)
+        from jsonb_array_elements(
+            case when jsonb_typeof({{ column }} #> '{ {{- array_path.split(".") | join(",") -}} }') = 'array'
+                then {{ column }} #> '{ {{- array_path.split(".") | join(",") -}} }'
+                else '[]'::jsonb end
+        ) as element
+    ), 0)
+{%- endmacro %}
+
+{#- Number of elements of a JSON array (0 when missing). -#}
+{% macro json_array_length(column, array_path) -%}
+    {{ return(adapter.dispatch('json_array_length', 'q2c')(column, array_path)) }}
+{%- endmacro %}
+
+{% macro duckdb__json_array_length(column, array_path) -%}
+    coalesce(json_array_length({{ column }}, '{{ q2c.duckdb_json_path(array_path) }}'), 0)
+{%- endmacro %}
+
+{% macro postgres__json_array_length(column, array_path) -%}
+    coalesce(case when jsonb_typeof({{ column }} #> '{ {{- array_path.split(".") | join(",") -}} }') = 'array'
+        then jsonb_array_length({{ column }} #> '{ {{- array_path.split(".") | join(",") -}} }') end, 0)
+{%- endmacro %}
+
+{#- Epoch seconds -> naive UTC timestamp. -#}
+{% macro epoch_to_timestamp(expression) -%}
+    {{ return(adapter.dispatch('epoch_to_timestamp', 'q2c')(expression)) }}
+{%- endmacro %}
+
+{% macro duckdb__epoch_to_timestamp(expression) -%}
+    make_timestamp(cast({{ expression }} as bigint) * 1000000)
+{%- endmacro %}
+
+{% macro postgres__epoch_to_timestamp(expression) -%}
+    (to_timestamp(cast({{ expression }} as bigint)) at time zone 'UTC')
+{%- endmacro %}
+
+{#- ISO 8601 text in UTC (`...000Z`, `...Z`, `...000+0000`) -> naive UTC timestamp. -#}
+{% macro iso_to_timestamp(expression) -%}
+    {{ return(adapter.dispatch('iso_to_timestamp', 'q2c')(expression)) }}
+{%- endmacro %}
+
+{% macro default__iso_to_timestamp(expression) -%}
+    cast(replace(substr({{ expression }}, 1, 19), 'T', ' ') as timestamp)
+{%- endmacro %}
+
+{#- First day of the month, as a date. -#}
+{% macro month_start(expression) -%}
+    {{ return(adapter.dispatch('month_start', 'q2c')(expression)) }}
+{%- endmacro %}
+
+{% macro duckdb__month_start(expression) -%}
+    cast(date_trunc('month', cast({{ expression }} as timestamp)) as date)
+{%- endmacro %}
+
+{% macro postgres__month_start(expression) -%}
+    cast(date_trunc('month', cast({{ expression }} as timestamp)) as date)
+{%- endmacro %}
+
+{#- Whole days from `start` to `end` (dates or timestamps). -#}
+{% macro days_between(start, end) -%}
+    {{ return(adapter.dispatch('days_between', 'q2c')(start, end)) }}
+{%- endmacro %}
+
+{% macro duckdb__days_between(start, end) -%}
+    date_diff('day', cast({{ start }} as date), cast({{ end }} as date))
+{%- endmacro %}
+
+{% macro postgres__days_between(start, end) -%}
+    (cast({{ end }} as date) - cast({{ start }} as date))
+{%- endmacro %}
+
+{#- Seconds from `start` to `end` (timestamps). -#}
+{% macro seconds_between(start, end) -%}
+    {{ return(adapter.dispatch('seconds_between', 'q2c')(start, end)) }}
+{%- endmacro %}
+
+{% macro duckdb__seconds_between(start, end) -%}
+    date_diff('second', {{ start }}, {{ end }})
+{%- endmacro %}
+
+{% macro postgres__seconds_between(start, end) -%}
+    cast(extract(epoch from ({{ end }} - {{ start }})) as bigint)
+{%- endmacro %}
+
+{#- Add whole months to a date. -#}
+{% macro add_months(expression, months) -%}
+    {{ return(adapter.dispatch('add_months', 'q2c')(expression, months)) }}
+{%- endmacro %}
+
+{% macro duckdb__add_months(expression, months) -%}
+    cast(cast({{ expression }} as date) + to_months(cast({{ months }} as integer)) as date)
+{%- endmacro %}
+
+{% macro postgres__add_months(expression, months) -%}
+    cast(cast({{ expression }} as date) + make_interval(months => cast({{ months }} as integer)) as date)
+{%- endmacro %}
+
+{#- One row per month start from `start` to `end` inclusive, column `month_start`. -#}
+{% macro month_series(start, end) -%}
+    {{ return(adapter.dispatch('month_series', 'q2c')(start, end)) }}
+{%- endmacro %}
+
+{% macro duckdb__month_series(start, end) -%}
+    select cast(generate_series as date) as month_start
+    from generate_series(cast({{ start }} as timestamp), cast({{ end }} as timestamp), interval 1 month)
+{%- endmacro %}
+
+{% macro postgres__month_series(start, end) -%}
+    select cast(series as date) as month_start
+    from generate_series(cast({{ start }} as timestamp), cast({{ end }} as timestamp), interval '1 month') as series
+{%- endmacro %}
+
+{#- Minor units (integer) -> major units (exact decimal) for a currency. Zero-decimal
+    currencies would need a table; the world uses usd, eur and gbp only (2 decimals). -#}
+{% macro minor_to_major(expression) -%}
+    cast(cast({{ expression }} as numeric(20, 2)) / 100 as numeric(20, 2))
+{%- endmacro %}
+
+{% macro major_to_minor(expression) -%}
+    cast(round(cast({{ expression }} as numeric(20, 2)) * 100, 0) as bigint)
+{%- endmacro %}
+
+{#- Unnest a JSON array: `from t {{ json_unnest_join('t.payload', 'lines.data') }}` adds one
+    row per element, read with `{{ json_unnest_column() }}` (a JSON value). Rows whose array is
+    missing or empty produce no rows. -#}
+{% macro json_unnest_join(column, array_path) -%}
+    {{ return(adapter.dispatch('json_unnest_join', 'q2c')(column, array_path)) }}
+{%- endmacro %}
+
+{% macro duckdb__json_unnest_join(column, array_path) -%}
+    cross join unnest(
+        cast(coalesce(json_extract({{ column }}, '{{ q2c.duckdb_json_path(array_path) }}'), '[]') as json[])
+    ) as unnested(element)
+{%- endmacro %}
+
+{% macro postgres__json_unnest_join(column, array_path) -%}
+    cross join lateral jsonb_array_elements(
+        case when jsonb_typeof({{ column }} #> '{ {{- array_path.split(".") | join(",") -}} }') = 'array'
+            then {{ column }} #> '{ {{- array_path.split(".") | join(",") -}} }'
+            else '[]'::jsonb end
+    ) as unnested(element)
+{%- endmacro %}
+
+{% macro json_unnest_column() -%}
+    unnested.element
+{%- endmacro %}
+
+{#- md5 of the JSON value at a path (text form of the target's JSON type), to compare payloads. -#}
+{% macro json_md5(column, path) -%}
+    {{ return(adapter.dispatch('json_md5', 'q2c')(column, path)) }}
+{%- endmacro %}
+
+{% macro duckdb__json_md5(column, path) -%}
+    md5(cast(json_extract({{ column }}, '{{ q2c.duckdb_json_path(path) }}') as varchar))
+{%- endmacro %}
+
+{% macro postgres__json_md5(column, path) -%}
+    md5(({{ column }} #> '{ {{- path.split(".") | join(",") -}} }')::text)
+{%- endmacro %}

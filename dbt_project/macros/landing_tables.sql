@@ -1,0 +1,36 @@
+{#-
+  on-run-start: make every declared source queryable on a fresh warehouse.
+  - `raw.<source>__<object>` tables with the landing columns of docs/INTERFACES.md section 3,
+    created empty when the extractors have not landed that object yet (an object with no rows
+    is a real state, e.g. no disputes yet), so staging builds instead of failing.
+  - `ops.export_ledger`: what the ERP export step has already sent, one row per journal line.
+    The export step (q2c/exports) inserts into it after the ERP accepted a file; the
+    `export_*` models leave out every line listed here.
+  `create ... if not exists` never touches an existing table.
+-#}
+{% macro create_landing_tables() %}
+    {% if execute %}
+        {% set payload_type = 'jsonb' if target.type == 'postgres' else 'json' %}
+        {% set schemas = [] %}
+        {% for node in graph.sources.values() if node.source_name in ['billing', 'salesforce', 'erp'] %}
+            {% if node.schema not in schemas %}
+                {% do run_query('create schema if not exists ' ~ node.schema) %}
+                {% do schemas.append(node.schema) %}
+            {% endif %}
+            {% do run_query(
+                'create table if not exists ' ~ node.schema ~ '.' ~ node.identifier ~ ' ('
+                ~ 'object_id text not null, provider_ref text, payload ' ~ payload_type ~ ' not null, '
+                ~ 'payload_hash text not null, is_deleted boolean not null, '
+                ~ 'extracted_at timestamptz not null, run_id text not null)'
+            ) %}
+        {% endfor %}
+        {% do run_query('create schema if not exists ops') %}
+        {% do run_query(
+            'create table if not exists ops.export_ledger ('
+            ~ 'line_external_id text not null primary key, external_id text not null, '
+            ~ 'source_ref text not null, exported_at timestamptz not null, '
+            ~ 'export_file text, run_id text not null)'
+        ) %}
+    {% endif %}
+    select 1 as landing_tables_ready
+{% endmacro %}

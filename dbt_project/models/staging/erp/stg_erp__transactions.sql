@@ -1,0 +1,44 @@
+with
+
+source as (
+
+    {{ latest_version(source('erp', 'transaction')) }}
+
+),
+
+renamed as (
+
+    select
+        ---------- ids
+        cast({{ json_text('payload', 'id') }} as bigint) as erp_transaction_id,
+        {{ json_text('payload', 'tranid') }} as tran_id,
+        {{ json_text('payload', 'externalid') }} as external_id,
+        cast({{ json_text('payload', 'entity') }} as bigint) as erp_customer_id,
+        cast({{ json_text('payload', 'currency') }} as bigint) as currency_id,
+        cast({{ json_text('payload', 'postingperiod') }} as bigint) as posting_period_id,
+
+        ---------- attributes
+        {{ json_text('payload', 'type') }} as transaction_type,
+        {{ json_text('payload', 'status') }} as transaction_status,
+        {{ json_text('payload', 'memo') }} as memo,
+
+        ---------- amounts (exact decimals in major units of the transaction currency)
+        {{ json_decimal('payload', 'foreigntotal') }} as foreign_total,
+
+        ---------- dates
+        cast({{ json_text('payload', 'trandate') }} as date) as transaction_date,
+        {{ iso_to_timestamp(json_text('payload', 'createddate')) }} as created_at,
+        {{ iso_to_timestamp(json_text('payload', 'lastmodifieddate')) }} as last_modified_at,
+
+        ---------- flags
+        is_deleted,
+
+        ---------- lineage
+        provider_ref,
+        extracted_at
+
+    from source
+
+)
+
+select * from renamed

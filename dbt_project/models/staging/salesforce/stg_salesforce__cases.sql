@@ -1,0 +1,40 @@
+with
+
+source as (
+
+    {{ latest_version(source('salesforce', 'case')) }}
+
+),
+
+renamed as (
+
+    select
+        ---------- ids
+        object_id as case_id,
+        {{ json_text('payload', 'AccountId') }} as account_id,
+        {{ json_text('payload', 'CaseNumber') }} as case_number,
+        {{ json_text('payload', 'OwnerId') }} as owner_id,
+
+        ---------- attributes (no subject or description: free text may hold PII)
+        {{ json_text('payload', 'Status') }} as case_status,
+        {{ json_text('payload', 'Priority') }} as priority,
+        {{ json_text('payload', 'Origin') }} as origin,
+
+        ---------- dates
+        {{ iso_to_timestamp(json_text('payload', 'CreatedDate')) }} as created_at,
+        {{ iso_to_timestamp(json_text('payload', 'SystemModstamp')) }} as system_modstamp,
+
+        ---------- flags
+        coalesce({{ json_bool('payload', 'IsClosed') }}, false) as is_closed,
+        coalesce({{ json_bool('payload', 'Billing_Priority_Flag__c') }}, false) as has_billing_priority_flag,
+        is_deleted or coalesce({{ json_bool('payload', 'IsDeleted') }}, false) as is_deleted,
+
+        ---------- lineage
+        provider_ref,
+        extracted_at
+
+    from source
+
+)
+
+select * from renamed

@@ -1,0 +1,326 @@
+"""TEST LOADER: fill the `raw.*` landing tables straight from a generated world directory.
+
+This is a test and development shortcut, not the pipeline. The real path from the systems to
+`raw.*` is the extractors (`extractors/`, through the stand-ins' HTTP APIs and
+`q2c.landing.land_page`). This module skips HTTP and reads the world's SQLite files directly so
+that the dbt project can be built and tested in seconds, and it applies the normalization of
+docs/INTERFACES.md section 3 so the rows look like what the extractors land:
+
+- billing (`billing.sqlite`): one table per Stripe `object` value, `raw.billing__<object>`,
+  payload = the object JSON as the API returns it, `is_deleted` from the row's `deleted` flag,
+  `provider_ref` = the event id for events (null for listed objects). Also
+  `raw.billing__payout_balance_transaction`: one row per balance transaction a payout settled
+  (the payout-scoped list, `GET /v1/balance_transactions?payout=po_...`), object id
+  `<payout id>:<txn id>`, payload = the balance transaction.
+- Salesforce (`salesforce.sqlite`): `raw.salesforce__<sobject lowercased>`, payload = field API
+  name -> value, currency/double/percent fields as decimal strings (exact, from the JSON text),
+  datetimes as `YYYY-MM-DDTHH:MM:SS.000Z`, booleans as booleans; `provider_ref` = the
+  normalized `SystemModstamp`; `is_deleted` = `IsDeleted`.
+- ERP (`erp.sqlite`): `raw.erp__<table>`, payload = lowercase column -> value as strings (nulls
+  stay null); object id = `id` (transaction lines: `<transaction>:<id>`; payment application
+  links `previoustransactionlinelink`: `<previousdoc>:<previousline>:<nextdoc>:<nextline>`);
+  `provider_ref` =
+  `lastmodifieddate` where the table has one.
+
+Every row carries `payload_hash` (sha256 of the canonical JSON), `extracted_at` (the world's
+clock, so reruns give the same bytes) and `run_id`. Works on a DuckDB file and on Postgres.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from sandbox.world.salesforce_schema import SOBJECTS
+
+RAW_COLUMNS = (
+    "object_id",
+    "provider_ref",
+    "payload",
+    "payload_hash",
+    "is_deleted",
+    "extracted_at",
+    "run_id",
+)
+DEFAULT_RUN_ID = "manual-raw-from-world"
+_SF_DECIMAL_TYPES = {"currency", "double", "percent"}
+_ERP_TABLES = (
+    "subsidiary",
+    "currency",
+    "account",
+    "accountingperiod",
+    "customer",
+    "transaction",
+    "transactionline",
+    "previoustransactionlinelink",
+)
+
+
+@dataclass(frozen=True)
+class RawRow:
+    """One landing row before it is written."""
+
+    object_id: str
+    provider_ref: str | None
+    payload: str  # canonical JSON text
+    payload_hash: str
+    is_deleted: bool
+
+
+def _decimal_default(value: Any) -> str:
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
+def canonical_json(payload: dict[str, Any]) -> str:
+    """The canonical JSON of a payload: sorted keys, no spaces, UTF-8 kept."""
+    return json.dumps(
+        payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_decimal_default
+    )
+
+
+def make_row(
+    object_id: str, provider_ref: str | None, payload: dict[str, Any], is_deleted: bool
+) -> RawRow:
+    """Build a landing row with its payload hash."""
+    text = canonical_json(payload)
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    return RawRow(object_id, provider_ref, text, digest, is_deleted)
+
+
+def normalize_sf_datetime(value: str | None) -> str | None:
+    """`2026-01-02T03:04:05.000+0000` -> `2026-01-02T03:04:05.000Z` (INTERFACES.md section 3)."""
+    if value is None:
+        return None
+    if value.endswith("+0000"):
+        return value[: -len("+0000")] + "Z"
+    if value.endswith("Z"):
+        return value
+    raise ValueError(f"unexpected Salesforce datetime {value!r}: expected a +0000 or Z suffix")
+
+
+def normalize_sf_record(sobject: str, body: dict[str, Any]) -> dict[str, Any]:
+    """Normalize one Salesforce record body (parsed with `parse_float=Decimal`)."""
+    fields = {f.name: f for f in SOBJECTS.get(sobject, [])}
+    out: dict[str, Any] = {}
+    for name, value in body.items():
+        if name == "attributes":
+            continue
+        field = fields.get(name)
+        ftype = field.type if field else None
+        if value is None:
+            out[name] = None
+        elif ftype in _SF_DECIMAL_TYPES:
+            if isinstance(value, bool) or not isinstance(value, int | Decimal | str):
+                raise ValueError(f"{sobject}.{name}: expected a number, got {value!r}")
+            out[name] = str(Decimal(str(value)))
+        elif ftype == "datetime":
+            out[name] = normalize_sf_datetime(value)
+        else:
+            out[name] = value
+    return out
+
+
+def normalize_erp_row(row: sqlite3.Row) -> dict[str, str | None]:
+    """ERP payload: lowercase column -> value as a string, nulls kept as null."""
+    return {k.lower(): (None if row[k] is None else str(row[k])) for k in row.keys()}  # noqa: SIM118 - a Row iterates values
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    if not path.exists():
+        raise FileNotFoundError(f"world file missing: {path}")
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    con.row_factory = sqlite3.Row
+    return con
+
+
+def world_now(world_dir: Path) -> datetime:
+    """The world's clock (`meta.now` of billing.sqlite) as an aware UTC datetime."""
+    with _connect(world_dir / "billing.sqlite") as con:
+        (now,) = con.execute("select value from meta where key = 'now'").fetchone()
+    return datetime.fromtimestamp(int(now), tz=UTC)
+
+
+def billing_tables(world_dir: Path) -> Iterator[tuple[str, list[RawRow]]]:
+    """Yield (`billing__<object>`, rows) for every billing object type, then the payout list."""
+    con = _connect(world_dir / "billing.sqlite")
+    try:
+        objects = [r[0] for r in con.execute("select distinct object from objects order by 1")]
+        for obj in objects:
+            rows = []
+            for r in con.execute(
+                "select id, deleted, body from objects where object = ? order by id", (obj,)
+            ):
+                payload = json.loads(r["body"])
+                ref = r["id"] if obj == "event" else None
+                rows.append(make_row(r["id"], ref, payload, bool(r["deleted"])))
+            yield f"billing__{obj}", rows
+        rows = []
+        for r in con.execute(
+            "select id, payout, body from objects"
+            " where object = 'balance_transaction' and payout is not null order by payout, id"
+        ):
+            rows.append(make_row(f"{r['payout']}:{r['id']}", None, json.loads(r["body"]), False))
+        yield "billing__payout_balance_transaction", rows
+    finally:
+        con.close()
+
+
+def salesforce_tables(world_dir: Path) -> Iterator[tuple[str, list[RawRow]]]:
+    """Yield (`salesforce__<sobject>`, rows) for every sobject in the world."""
+    con = _connect(world_dir / "salesforce.sqlite")
+    try:
+        sobjects = [r[0] for r in con.execute("select distinct sobject from records order by 1")]
+        for sobject in sobjects:
+            rows = []
+            for r in con.execute(
+                "select id, is_deleted, body from records where sobject = ? order by id",
+                (sobject,),
+            ):
+                payload = normalize_sf_record(sobject, json.loads(r["body"], parse_float=Decimal))
+                ref = payload.get("SystemModstamp")
+                rows.append(make_row(r["id"], ref, payload, bool(r["is_deleted"])))
+            yield f"salesforce__{sobject.lower()}", rows
+    finally:
+        con.close()
+
+
+def erp_tables(world_dir: Path) -> Iterator[tuple[str, list[RawRow]]]:
+    """Yield (`erp__<table>`, rows) for the ERP tables the extractor reads."""
+    con = _connect(world_dir / "erp.sqlite")
+    try:
+        for table in _ERP_TABLES:
+            rows = []
+            for r in con.execute(f'select * from "{table}"'):  # fixed names, quoted: `transaction`
+                payload = normalize_erp_row(r)
+                if table == "transactionline":
+                    object_id = f"{payload['transaction']}:{payload['id']}"
+                elif table == "previoustransactionlinelink":
+                    link_keys = ("previousdoc", "previousline", "nextdoc", "nextline")
+                    object_id = ":".join(str(payload[k]) for k in link_keys)
+                else:
+                    object_id = str(payload["id"])
+                rows.append(make_row(object_id, payload.get("lastmodifieddate"), payload, False))
+            yield f"erp__{table}", rows
+    finally:
+        con.close()
+
+
+def world_raw_tables(world_dir: Path) -> Iterator[tuple[str, list[RawRow]]]:
+    """Every raw table of the world, billing then Salesforce then ERP."""
+    yield from billing_tables(world_dir)
+    yield from salesforce_tables(world_dir)
+    yield from erp_tables(world_dir)
+
+
+def _write_duckdb(
+    path: Path, tables: Iterator[tuple[str, list[RawRow]]], extracted_at: datetime, run_id: str
+) -> dict[str, int]:
+    import duckdb
+    import pyarrow as pa
+
+    counts: dict[str, int] = {}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(path))
+    try:
+        con.execute("create schema if not exists raw")
+        for name, rows in tables:
+            con.execute(f"drop table if exists raw.{name}")
+            con.execute(
+                f"create table raw.{name} (object_id text not null, provider_ref text,"
+                " payload json not null, payload_hash text not null, is_deleted boolean not null,"
+                " extracted_at timestamptz not null, run_id text not null)"
+            )
+            batch = pa.table(
+                {
+                    "object_id": [r.object_id for r in rows],
+                    "provider_ref": pa.array([r.provider_ref for r in rows], pa.string()),
+                    "payload": [r.payload for r in rows],
+                    "payload_hash": [r.payload_hash for r in rows],
+                    "is_deleted": pa.array([r.is_deleted for r in rows], pa.bool_()),
+                }
+            )
+            con.register("incoming", batch)
+            con.execute(
+                f"insert into raw.{name} select object_id, provider_ref, payload::json,"
+                " payload_hash, is_deleted, ?::timestamptz, ? from incoming",
+                [extracted_at, run_id],
+            )
+            con.unregister("incoming")
+            counts[name] = len(rows)
+    finally:
+        con.close()
+    return counts
+
+
+def _write_postgres(
+    url: str, tables: Iterator[tuple[str, list[RawRow]]], extracted_at: datetime, run_id: str
+) -> dict[str, int]:
+    import psycopg
+
+    counts: dict[str, int] = {}
+    with psycopg.connect(url) as con:
+        con.execute("create schema if not exists raw")
+        for name, rows in tables:
+            con.execute(f"drop table if exists raw.{name}")
+            con.execute(
+                f"create table raw.{name} (object_id text not null, provider_ref text,"
+                " payload jsonb not null, payload_hash text not null, is_deleted boolean not null,"
+                " extracted_at timestamptz not null, run_id text not null)"
+            )
+            with con.cursor().copy(
+                f"copy raw.{name} ({', '.join(RAW_COLUMNS)}) from stdin"
+            ) as copy:
+                for r in rows:
+                    copy.write_row(
+                        (
+                            r.object_id,
+                            r.provider_ref,
+                            r.payload,
+                            r.payload_hash,
+                            r.is_deleted,
+                            extracted_at,
+                            run_id,
+                        )
+                    )
+            counts[name] = len(rows)
+        con.commit()
+    return counts
+
+
+def load_raw_from_world(
+    world_dir: Path,
+    warehouse_url: str,
+    *,
+    extracted_at: datetime | None = None,
+    run_id: str = DEFAULT_RUN_ID,
+) -> dict[str, int]:
+    """TEST LOADER: (re)create every `raw.*` table of `warehouse_url` from `world_dir`.
+
+    Args:
+        world_dir: a directory written by `sandbox.world.generate`.
+        warehouse_url: `duckdb:///<path>` or `postgresql://...`.
+        extracted_at: the landing time to stamp (default: the world's clock).
+        run_id: the run id to stamp.
+
+    Returns:
+        Rows written per raw table (`billing__invoice` -> n).
+    """
+    world_dir = Path(world_dir)
+    stamp = extracted_at or world_now(world_dir)
+    tables = world_raw_tables(world_dir)
+    if warehouse_url.startswith("duckdb:///"):
+        return _write_duckdb(Path(warehouse_url.removeprefix("duckdb:///")), tables, stamp, run_id)
+    if warehouse_url.startswith(("postgresql://", "postgres://")):
+        return _write_postgres(warehouse_url, tables, stamp, run_id)
+    raise ValueError(
+        f"unsupported warehouse url {warehouse_url!r}: use duckdb:/// or postgresql://"
+    )
