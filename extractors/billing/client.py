@@ -1,0 +1,216 @@
+"""The billing API client: the official `stripe` SDK, with retries and our error hierarchy.
+
+Contract:
+- Requests go through `stripe.StripeClient(api_key, base_addresses={"api": api_base})` and its
+  `raw_request`, which keeps the SDK's auth, headers, API version, and its own retries
+  (`max_network_retries`: 429 when `Stripe-Should-Retry` says so, 409, 5xx, connection errors)
+  but skips building a `StripeObject` per record (about 7x faster when paging; see
+  /work/shared/reference/limits-and-semantics.md). Bodies come back as plain dicts.
+- On top of the SDK, tenacity retries `rate_limit_error`, `api_error` (5xx) and connection
+  errors with exponential backoff and jitter; when those run out, `TransientError` is raised.
+- 401/403 raise `AuthError` with what to do; a list endpoint answering 404 raises `SchemaError`;
+  a 200 whose body is not JSON (after retries) raises `PageError` with the raw bytes.
+- `api_calls` counts the requests this client made (the SDK's internal retries not included).
+- `list_pages(path, params)` pages with `limit=100` and `starting_after`, yielding one page
+  (a list of dicts) at a time, newest first as the API returns them; nothing is accumulated.
+
+Docs: https://docs.stripe.com/api/pagination, https://docs.stripe.com/error-handling,
+https://docs.stripe.com/rate-limits.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import stripe
+from tenacity import (
+    RetryError,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_random_exponential,
+)
+
+from extractors.errors import AuthError, PageError, SchemaError, TransientError
+
+SOURCE = "billing"
+PAGE_LIMIT = 100  # Stripe's maximum `limit` for list endpoints
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BillingCredentials:
+    """Where the billing API lives and the secret key to read it with.
+
+    The key is kept out of `repr` so it never reaches a log line.
+    """
+
+    api_base: str
+    api_key: str
+
+    def __repr__(self) -> str:
+        return f"BillingCredentials(api_base={self.api_base!r}, api_key='***')"
+
+
+@dataclass(frozen=True)
+class RetrySettings:
+    """How hard to retry: SDK retries per request, then tenacity attempts around it."""
+
+    sdk_max_network_retries: int = 2
+    attempts: int = 6
+    wait_initial: float = 0.5
+    wait_max: float = 20.0
+
+
+def make_stripe_client(creds: BillingCredentials, retry: RetrySettings) -> stripe.StripeClient:
+    """Map our credentials to the official SDK client (the one place that does so)."""
+    if not creds.api_key:
+        raise AuthError(
+            "no billing API key configured",
+            source=SOURCE,
+            hint="set Q2C_BILLING_API_KEY to a secret or restricted key with read access",
+        )
+    return stripe.StripeClient(
+        creds.api_key,
+        base_addresses={"api": creds.api_base.rstrip("/")},
+        max_network_retries=retry.sdk_max_network_retries,
+    )
+
+
+def _is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, stripe.RateLimitError | stripe.APIConnectionError):
+        return True
+    if isinstance(exc, stripe.APIError):
+        # 5xx, or a 2xx body that would not parse (a truncated transfer): both worth a retry.
+        return True
+    return isinstance(exc, stripe.InvalidRequestError) and (exc.http_status or 0) == 409
+
+
+class BillingClient:
+    """Reads the billing API; counts its calls.
+
+    Args:
+        creds: API base and key.
+        retry: retry settings (tests shorten the waits).
+        stripe_client: an already built SDK client (optional; built from `creds` otherwise).
+    """
+
+    def __init__(
+        self,
+        creds: BillingCredentials,
+        retry: RetrySettings | None = None,
+        stripe_client: stripe.StripeClient | None = None,
+    ) -> None:
+        self.creds = creds
+        self.retry = retry or RetrySettings()
+        self._stripe = stripe_client or make_stripe_client(creds, self.retry)
+        self.api_calls = 0
+        self.retries = 0
+
+    def _request_once(self, path: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        self.api_calls += 1
+        response = self._stripe.raw_request("get", path, **params)
+        data = response.data
+        if not isinstance(data, dict):
+            raise PageError(
+                f"response of {path} is not a JSON object",
+                raw=response.body,
+                source=SOURCE,
+                object_name=path,
+            )
+        return data
+
+    def get(self, path: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """GET `path` (e.g. `/v1/invoices`) with query `params`; return the JSON body as a dict.
+
+        Raises:
+            AuthError: 401/403; the message says which key to fix.
+            SchemaError: 404 on a list endpoint (the endpoint is gone).
+            PageError: a 2xx body that is not JSON, after retries.
+            TransientError: rate limits, 5xx or connection errors outlasted every retry.
+            stripe.InvalidRequestError: any other 4xx (e.g. 404 for a single object); the
+                caller decides (a retrieve of a deleted object answers 404).
+        """
+        params = dict(params or {})
+
+        def before_sleep(state: Any) -> None:
+            self.retries += 1
+            exc = state.outcome.exception() if state.outcome else None
+            log.warning("billing %s: %s, retry %d", path, type(exc).__name__, state.attempt_number)
+
+        retrying = Retrying(
+            retry=retry_if_exception(_is_transient),
+            stop=stop_after_attempt(self.retry.attempts),
+            wait=wait_random_exponential(
+                multiplier=self.retry.wait_initial, max=self.retry.wait_max
+            ),
+            before_sleep=before_sleep,
+            reraise=False,
+        )
+        try:
+            return retrying(self._request_once, path, params)
+        except RetryError as exc:
+            last = exc.last_attempt.exception()
+            if isinstance(last, stripe.APIError) and (last.http_status or 500) < 500:
+                body = last.http_body if last.http_body is not None else ""
+                raise PageError(
+                    f"response of {path} would not parse after {self.retry.attempts} attempts",
+                    raw=body,
+                    source=SOURCE,
+                    object_name=path,
+                ) from last
+            raise TransientError(
+                f"{path}: {type(last).__name__} after {self.retry.attempts} attempts "
+                f"(HTTP {getattr(last, 'http_status', None)})",
+                source=SOURCE,
+            ) from last
+        except (stripe.AuthenticationError, stripe.PermissionError) as exc:
+            raise AuthError(
+                f"the billing API refused the key (HTTP {exc.http_status}) on {path}",
+                source=SOURCE,
+                hint=(
+                    "check Q2C_BILLING_API_KEY (a live or test secret key, or a restricted key "
+                    "with read access to this resource) and Q2C_BILLING_API_BASE"
+                ),
+            ) from exc
+        except stripe.InvalidRequestError as exc:
+            if exc.http_status == 404 and path.count("/") == 2:
+                raise SchemaError(
+                    f"list endpoint {path} answered 404",
+                    source=SOURCE,
+                    hint="check Q2C_BILLING_API_BASE points at the billing API root (no /v1)",
+                ) from exc
+            raise
+
+    def list_pages(
+        self, path: str, params: Mapping[str, Any] | None = None
+    ) -> Iterator[list[dict[str, Any]]]:
+        """Yield the pages of a list endpoint, newest first, following `starting_after`."""
+        query: dict[str, Any] = {"limit": PAGE_LIMIT, **(params or {})}
+        while True:
+            body = self.get(path, query)
+            data = body.get("data")
+            if body.get("object") != "list" or not isinstance(data, list):
+                raise PageError(
+                    f"{path} did not answer a list object",
+                    raw=json.dumps(body, default=str),
+                    source=SOURCE,
+                    object_name=path,
+                )
+            yield data
+            if not body.get("has_more") or not data:
+                return
+            last_id = data[-1].get("id") if isinstance(data[-1], dict) else None
+            if not last_id:
+                raise PageError(
+                    f"{path}: last record of a page has no id to continue from",
+                    raw=json.dumps(data[-1], default=str),
+                    source=SOURCE,
+                    object_name=path,
+                )
+            query = {**query, "starting_after": last_id}

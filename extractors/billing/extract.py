@@ -1,0 +1,545 @@
+"""Incremental billing extraction: list pages and events stream into the landing, cursor last.
+
+Contract:
+- `BillingExtractor.extract_object(name)` lists one object (`/v1/<object>s`):
+  - `incremental` (default): `created[gte] = cursor - overlap` (re-reading the overlap is free:
+    the landing stores a `(object_id, payload_hash)` once); the first run (no cursor) lists all.
+    Objects whose list has no `created` filter (credit notes) are listed in full every time.
+  - `full`: lists everything, and tombstones landed objects the API no longer lists (deletions
+    older than the 30-day event window); `window=(gte, lt)`: one `created` window for a
+    backfill partition, leaves the cursor alone.
+  Pages stream into `land_page` in batches of `batch_size` records; the cursor (max `created`
+  seen, as decimal epoch seconds) is written with the last batch, so a crash anywhere leaves the
+  cursor at the data. Children land with their parent (invoice lines, subscription items, the
+  balance transactions each payout settled).
+- `BillingExtractor.extract_events()` reads `/v1/events` from `cursor - event_overlap`. For each
+  event not yet landed, the object it carries is re-read by id (`GET /v1/<object>s/{id}`) and
+  landed with `provider_ref` = the event id; the API's current state is landed rather than the
+  event's snapshot, so duplicate, out-of-order and late events cannot land an older state after
+  a newer one. `*.deleted` events (except `customer.subscription.deleted`, which is a
+  cancellation) land a tombstone. Events land only after the objects they triggered, so an event
+  found in `raw.billing__event` is fully processed; the event cursor (max `created`) is set last.
+  Objects whose own first listing has not happened yet are not re-read: that listing will read
+  their current state.
+- A record that fails validation is quarantined (`ops.quarantine`) with the reason and its JSON,
+  counted, and the run goes on; a page that will not parse is quarantined, the listing of that
+  object stops without moving its cursor (`complete=False`), and the run goes on. Auth and other
+  systematic errors propagate.
+
+The extractor imports nothing of Dagster; the orchestration wraps it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import stripe
+
+from extractors.billing.client import BillingClient
+from extractors.billing.normalize import SOURCE, normalize_record, tombstone
+from extractors.billing.objects import NOT_A_DELETION, OBJECTS, PARENT_OF
+from extractors.errors import PageError, RecordError
+from q2c.landing import RawRecord, ensure_raw_table, get_cursor, land_page, quarantine
+from q2c.warehouse import Warehouse
+
+log = logging.getLogger(__name__)
+
+Mode = Literal["incremental", "full"]
+
+DEFAULT_OVERLAP_SECONDS = 3_600
+DEFAULT_EVENT_OVERLAP_SECONDS = 3_600
+DEFAULT_BATCH_SIZE = 2_000
+
+
+@dataclass
+class TableStats:
+    """What landed in one raw table during one extraction."""
+
+    landed: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    tombstones: int = 0
+
+    @property
+    def seen(self) -> int:
+        return self.landed + self.duplicates
+
+
+@dataclass
+class ExtractResult:
+    """The outcome of extracting one object (or the event stream)."""
+
+    object_name: str
+    mode: str
+    tables: dict[str, TableStats] = field(default_factory=dict)
+    api_calls: int = 0
+    retries: int = 0
+    cursor_before: str | None = None
+    cursor_after: str | None = None
+    seconds: float = 0.0
+    complete: bool = True
+    events_processed: int = 0
+    objects_reread: int = 0
+    reread_skipped: int = 0
+
+    def table(self, name: str) -> TableStats:
+        return self.tables.setdefault(name, TableStats())
+
+    @property
+    def landed(self) -> int:
+        return sum(t.landed for t in self.tables.values())
+
+    @property
+    def duplicates(self) -> int:
+        return sum(t.duplicates for t in self.tables.values())
+
+    @property
+    def quarantined(self) -> int:
+        return sum(t.quarantined for t in self.tables.values())
+
+    def as_metadata(self) -> dict[str, Any]:
+        """Counts only (no record contents): for logs and Dagster metadata."""
+        return {
+            "rows_landed": self.landed,
+            "duplicates": self.duplicates,
+            "quarantined": self.quarantined,
+            "tombstones": sum(t.tombstones for t in self.tables.values()),
+            "cursor_before": self.cursor_before or "",
+            "cursor_after": self.cursor_after or "",
+            "api_calls": self.api_calls,
+            "retries": self.retries,
+            "duration_s": round(self.seconds, 3),
+            "complete": self.complete,
+            "mode": self.mode,
+            "by_table": {
+                name: {
+                    "landed": t.landed,
+                    "duplicates": t.duplicates,
+                    "quarantined": t.quarantined,
+                    "tombstones": t.tombstones,
+                }
+                for name, t in sorted(self.tables.items())
+            },
+        }
+
+
+class _Lander:
+    """Buffers records per table and lands them in batches; keeps the counts."""
+
+    def __init__(self, wh: Warehouse, run_id: str, batch_size: int, result: ExtractResult):
+        self.wh = wh
+        self.run_id = run_id
+        self.batch_size = batch_size
+        self.result = result
+        self.buffers: dict[str, list[RawRecord]] = {}
+
+    def add(self, object_name: str, record: RawRecord) -> None:
+        buf = self.buffers.setdefault(object_name, [])
+        buf.append(record)
+        if len(buf) >= self.batch_size:
+            self.flush(object_name)
+
+    def flush(self, object_name: str, cursor: str | None = None) -> None:
+        records = self.buffers.pop(object_name, [])
+        if not records and cursor is None:
+            return
+        res = land_page(self.wh, SOURCE, object_name, records, run_id=self.run_id, cursor=cursor)
+        stats = self.result.table(object_name)
+        stats.landed += res.landed
+        stats.duplicates += res.duplicates
+        if res.landed:
+            # Tombstones among the stored rows (a duplicate tombstone was counted before).
+            stats.tombstones += min(res.landed, sum(1 for r in records if r.is_deleted))
+
+    def flush_all(self) -> None:
+        for name in list(self.buffers):
+            self.flush(name)
+
+    def quarantine(self, object_name: str, err: RecordError) -> None:
+        quarantine(self.wh, SOURCE, object_name, err.reason, err.raw, run_id=self.run_id)
+        self.result.table(object_name).quarantined += 1
+        log.warning("billing %s: quarantined a record: %s", object_name, err.reason)
+
+
+class BillingExtractor:
+    """Extracts billing objects into `raw.billing__*`.
+
+    Args:
+        client: the billing API client.
+        wh: the warehouse to land into.
+        run_id: the Dagster run id (or `manual-...`).
+        overlap_seconds: how far before the cursor a `created` window re-reads.
+        event_overlap_seconds: the same for the events stream.
+        batch_size: records per `land_page` call.
+    """
+
+    def __init__(
+        self,
+        client: BillingClient,
+        wh: Warehouse,
+        *,
+        run_id: str,
+        overlap_seconds: int = DEFAULT_OVERLAP_SECONDS,
+        event_overlap_seconds: int = DEFAULT_EVENT_OVERLAP_SECONDS,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> None:
+        self.client = client
+        self.wh = wh
+        self.run_id = run_id
+        self.overlap_seconds = overlap_seconds
+        self.event_overlap_seconds = event_overlap_seconds
+        self.batch_size = batch_size
+
+    # -- listing ------------------------------------------------------------------------------
+    def extract_object(
+        self,
+        name: str,
+        *,
+        mode: Mode = "incremental",
+        window: tuple[int, int] | None = None,
+    ) -> ExtractResult:
+        """List one object (and its children) into the landing; see the module docstring."""
+        obj = OBJECTS.get(name)
+        if obj is None or obj.list_path is None or name == "event":
+            raise ValueError(f"{name!r} is not a listed billing object")
+        started = time.monotonic()
+        calls0, retries0 = self.client.api_calls, self.client.retries
+        result = ExtractResult(name, "window" if window else mode)
+        lander = _Lander(self.wh, self.run_id, self.batch_size, result)
+        cursor = get_cursor(self.wh, SOURCE, name)
+        result.cursor_before = cursor
+        params: dict[str, Any] = dict(obj.list_params)
+        if window is not None:
+            if obj.created_filter:
+                params["created"] = {"gte": window[0], "lt": window[1]}
+        elif mode == "incremental" and cursor is not None and obj.created_filter:
+            params["created"] = {"gte": max(0, int(cursor) - self.overlap_seconds)}
+        max_created = int(cursor) if cursor is not None else None
+        listed_ids: set[str] | None = set() if mode == "full" and window is None else None
+
+        try:
+            for page in self.client.list_pages(obj.list_path, params):
+                for raw in page:
+                    rec = self._land_one(lander, name, raw, provider_ref=None)
+                    if rec is None:
+                        continue
+                    created = raw.get("created")
+                    if isinstance(created, int) and (max_created is None or created > max_created):
+                        max_created = created
+                    if listed_ids is not None:
+                        listed_ids.add(rec.object_id)
+        except PageError as err:
+            lander.quarantine(name, err)
+            result.complete = False
+            log.error("billing %s: listing stopped at a page that would not parse", name)
+
+        if listed_ids is not None and result.complete:
+            self._tombstone_unlisted(lander, name, listed_ids)
+        for child in obj.children:
+            lander.flush(child)
+        new_cursor = None
+        if result.complete and window is None and max_created is not None:
+            new_cursor = str(max_created)
+        lander.flush(name, cursor=new_cursor)
+        lander.flush_all()
+        result.cursor_after = new_cursor if new_cursor is not None else cursor
+        result.api_calls = self.client.api_calls - calls0
+        result.retries = self.client.retries - retries0
+        result.seconds = time.monotonic() - started
+        return result
+
+    def _land_one(
+        self,
+        lander: _Lander,
+        name: str,
+        raw: Any,
+        *,
+        provider_ref: str | None,
+        reconcile_children: bool = False,
+    ) -> RawRecord | None:
+        """Normalize and buffer one object and its children; quarantine it if invalid."""
+        try:
+            rec = normalize_record(name, raw, provider_ref=provider_ref)
+        except RecordError as err:
+            lander.quarantine(name, err)
+            return None
+        lander.add(name, rec)
+        if rec.is_deleted:
+            for child in OBJECTS[name].children:
+                self._tombstone_children(lander, child, rec.object_id, provider_ref)
+            return rec
+        if name == "invoice":
+            self._land_children(
+                lander,
+                "line_item",
+                raw["id"],
+                raw.get("lines"),
+                f"/v1/invoices/{raw['id']}/lines",
+                {},
+                reconcile_children,
+            )
+        elif name == "subscription":
+            self._land_children(
+                lander,
+                "subscription_item",
+                raw["id"],
+                raw.get("items"),
+                "/v1/subscription_items",
+                {"subscription": raw["id"]},
+                reconcile_children,
+            )
+        elif name == "payout":
+            self._land_children(
+                lander,
+                "payout_balance_transaction",
+                raw["id"],
+                None,
+                "/v1/balance_transactions",
+                {"payout": raw["id"]},
+                reconcile_children,
+            )
+        return rec
+
+    def _land_children(
+        self,
+        lander: _Lander,
+        child: str,
+        parent_id: str,
+        embedded: Any,
+        path: str,
+        params: dict[str, Any],
+        reconcile: bool,
+    ) -> None:
+        """Land a parent's children: the embedded list, then further pages if `has_more`."""
+        pages: Iterable[list[Any]]
+        if isinstance(embedded, dict) and isinstance(embedded.get("data"), list):
+            first = embedded["data"]
+            if embedded.get("has_more") and first:
+                more = self.client.list_pages(
+                    path, {**params, "starting_after": first[-1].get("id")}
+                )
+                pages = _chain([first], more)
+            else:
+                pages = [first]
+        else:
+            pages = self.client.list_pages(path, params)
+        seen: set[str] = set()
+        try:
+            for page in pages:
+                for raw in page:
+                    try:
+                        rec = normalize_record(
+                            child,
+                            raw,
+                            provider_ref=parent_id,
+                            parent_id=parent_id if child == "payout_balance_transaction" else None,
+                        )
+                    except RecordError as err:
+                        lander.quarantine(child, err)
+                        # An invalid child still exists upstream: never tombstone it.
+                        if isinstance(raw, dict) and isinstance(raw.get("id"), str):
+                            seen.add(raw["id"])
+                        continue
+                    seen.add(rec.object_id)
+                    lander.add(child, rec)
+        except PageError as err:
+            lander.quarantine(child, err)
+            lander.result.complete = False
+            return
+        if reconcile:
+            for object_id in self._live_children(child, parent_id):
+                if object_id not in seen:
+                    lander.add(child, tombstone(_stripe_object(child), object_id, parent_id))
+
+    def _live_children(self, child: str, parent_id: str) -> list[str]:
+        """Ids of `child` rows landed under `parent_id` whose latest version is not deleted."""
+        lander_table = ensure_raw_table(self.wh, SOURCE, child)
+        rows = self.wh.fetchall(
+            "select object_id from (select object_id, is_deleted, row_number() over"
+            " (partition by object_id order by extracted_at desc, is_deleted desc) as rn"
+            f" from {lander_table} where provider_ref = ?) latest"
+            " where rn = 1 and not is_deleted",
+            [parent_id],
+        )
+        return [r[0] for r in rows]
+
+    def _tombstone_children(
+        self, lander: _Lander, child: str, parent_id: str, provider_ref: str | None
+    ) -> None:
+        lander.flush(child)
+        for object_id in self._live_children(child, parent_id):
+            lander.add(child, tombstone(_stripe_object(child), object_id, parent_id))
+
+    def _tombstone_unlisted(self, lander: _Lander, name: str, listed: set[str]) -> None:
+        """Full re-list: objects landed live that the API no longer lists are deleted."""
+        lander.flush(name)
+        table = ensure_raw_table(self.wh, SOURCE, name)
+        rows = self.wh.fetchall(
+            "select object_id from (select object_id, is_deleted, row_number() over"
+            " (partition by object_id order by extracted_at desc, is_deleted desc) as rn"
+            f" from {table}) latest where rn = 1 and not is_deleted"
+        )
+        ref = f"relist:{self.run_id}"
+        for (object_id,) in rows:
+            if object_id not in listed:
+                lander.add(name, tombstone(name, object_id, ref))
+                for child in OBJECTS[name].children:
+                    self._tombstone_children(lander, child, object_id, ref)
+
+    # -- events -------------------------------------------------------------------------------
+    def extract_events(self) -> ExtractResult:
+        """Read the events stream, re-read what changed, land tombstones; see module docstring."""
+        started = time.monotonic()
+        calls0, retries0 = self.client.api_calls, self.client.retries
+        result = ExtractResult("event", "incremental")
+        lander = _Lander(self.wh, self.run_id, self.batch_size, result)
+        cursor = get_cursor(self.wh, SOURCE, "event")
+        result.cursor_before = cursor
+        params: dict[str, Any] = {}
+        if cursor is not None:
+            params["created"] = {"gte": max(0, int(cursor) - self.event_overlap_seconds)}
+        max_created = int(cursor) if cursor is not None else None
+        first_listing_done: dict[str, bool] = {}
+
+        try:
+            for page in self.client.list_pages("/v1/events", params):
+                events: dict[str, RawRecord] = {}
+                for raw in page:
+                    try:
+                        rec = normalize_record(
+                            "event",
+                            raw,
+                            provider_ref=raw.get("id") if isinstance(raw, dict) else None,
+                        )
+                    except RecordError as err:
+                        lander.quarantine("event", err)
+                        continue
+                    events.setdefault(rec.object_id, rec)  # a duplicated event counts once
+                    created = rec.payload["created"]
+                    if max_created is None or created > max_created:
+                        max_created = created
+                new = self._unprocessed(list(events.values()))
+                self._apply_events(lander, new, first_listing_done, result)
+                # The objects first, then the events that caused them: a landed event is done.
+                for name in list(lander.buffers):
+                    if name != "event":
+                        lander.flush(name)
+                for rec in events.values():
+                    lander.add("event", rec)
+                lander.flush("event")
+                result.events_processed += len(new)
+        except PageError as err:
+            lander.quarantine("event", err)
+            result.complete = False
+
+        new_cursor = str(max_created) if result.complete and max_created is not None else None
+        lander.flush_all()
+        lander.flush("event", cursor=new_cursor)
+        result.cursor_after = new_cursor if new_cursor is not None else cursor
+        result.api_calls = self.client.api_calls - calls0
+        result.retries = self.client.retries - retries0
+        result.seconds = time.monotonic() - started
+        return result
+
+    def _unprocessed(self, events: list[RawRecord]) -> list[RawRecord]:
+        """The events of a page not yet in `raw.billing__event`."""
+        if not events:
+            return []
+        table = ensure_raw_table(self.wh, SOURCE, "event")
+        marks = ", ".join("?" for _ in events)
+        done = {
+            r[0]
+            for r in self.wh.fetchall(
+                f"select object_id from {table} where object_id in ({marks})",
+                [e.object_id for e in events],
+            )
+        }
+        return [e for e in events if e.object_id not in done]
+
+    def _apply_events(
+        self,
+        lander: _Lander,
+        events: list[RawRecord],
+        first_listing_done: dict[str, bool],
+        result: ExtractResult,
+    ) -> None:
+        """Re-read (or tombstone) each object the events touched, once per object."""
+        # Per object: the newest event (by created, then id) and whether any event deleted it.
+        touched: dict[tuple[str, str], tuple[int, str, bool]] = {}
+        for ev in events:
+            data = ev.payload.get("data")
+            obj = data.get("object") if isinstance(data, dict) else None
+            if not isinstance(obj, dict):
+                continue
+            kind, object_id = obj.get("object"), obj.get("id")
+            if kind not in OBJECTS or not isinstance(object_id, str) or kind == "event":
+                continue
+            event_type = str(ev.payload.get("type", ""))
+            deletion = event_type.endswith(".deleted") and event_type not in NOT_A_DELETION
+            key = (kind, object_id)
+            prev = touched.get(key)
+            stamp = (int(ev.payload["created"]), ev.object_id)
+            if prev is None or stamp > prev[:2]:
+                touched[key] = (*stamp, deletion or bool(prev and prev[2]))
+            elif deletion:
+                touched[key] = (*prev[:2], True)
+
+        for (kind, object_id), (_, event_id, deleted) in sorted(touched.items()):
+            owner = PARENT_OF.get(kind, kind)
+            if owner not in first_listing_done:
+                first_listing_done[owner] = get_cursor(self.wh, SOURCE, owner) is not None
+            if not first_listing_done[owner]:
+                result.reread_skipped += 1
+                continue
+            if deleted:
+                self._land_one(
+                    lander,
+                    kind,
+                    tombstone(kind, object_id, event_id).payload,
+                    provider_ref=event_id,
+                )
+                continue
+            self._reread(lander, kind, object_id, event_id, result)
+
+    def _reread(
+        self, lander: _Lander, kind: str, object_id: str, event_id: str, result: ExtractResult
+    ) -> None:
+        obj = OBJECTS[kind]
+        if obj.retrieve_path is None:
+            # Children (line items, subscription items) come with their parent's re-read.
+            return
+        try:
+            body = self.client.get(obj.retrieve_path.format(id=object_id))
+        except stripe.InvalidRequestError as exc:
+            if exc.http_status == 404:
+                # Gone without a `.deleted` event we saw: keep the evidence, do not guess.
+                lander.quarantine(
+                    kind,
+                    RecordError(
+                        f"retrieve answered 404 for an object named by event {event_id}",
+                        raw=json.dumps({"id": object_id, "object": kind, "event": event_id}),
+                        source=SOURCE,
+                        object_name=kind,
+                    ),
+                )
+                return
+            raise
+        except PageError as err:
+            lander.quarantine(kind, err)
+            return
+        result.objects_reread += 1
+        self._land_one(lander, kind, body, provider_ref=event_id, reconcile_children=True)
+
+
+def _stripe_object(table: str) -> str:
+    return "balance_transaction" if table == "payout_balance_transaction" else table
+
+
+def _chain(first: list[list[Any]], rest: Iterable[list[Any]]) -> Iterable[list[Any]]:
+    yield from first
+    yield from rest
