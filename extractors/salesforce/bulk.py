@@ -195,14 +195,14 @@ class BulkQuery:
                 return job
             if state in ("Failed", "Aborted"):
                 raise SalesforceQueryError(
-                    f"Salesforce {self.what}: Bulk job {job_id} ended {state} "
-                    f"({job.get('errorMessage') or 'no message'}); check the query and the "
-                    "integration user's access, then rerun"
+                    f"{self.what}: Bulk job {job_id} ended {state} "
+                    f"({str(job.get('errorMessage') or 'no message')[:300]})",
+                    "check the query and the integration user's access, then rerun",
                 )
             if time.monotonic() > deadline:
                 raise SalesforceQueryError(
-                    f"Salesforce {self.what}: Bulk job {job_id} still {state} after "
-                    f"{self.timeout:.0f} s; Salesforce may be busy, rerun later"
+                    f"{self.what}: Bulk job {job_id} still {state} after {self.timeout:.0f} s",
+                    "Salesforce may be busy; rerun later (landed rows are kept)",
                 )
             time.sleep(pause)
             pause = min(self.poll_max, pause * 2)

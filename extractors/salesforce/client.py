@@ -42,6 +42,7 @@ from extractors.salesforce.errors import (
     SalesforceBudgetExhausted,
     SalesforceExtractError,
     SalesforceQueryError,
+    SalesforceRetriesExhausted,
     SalesforceSchemaError,
     classify,
     error_codes,
@@ -117,8 +118,9 @@ def fetch_token(creds: SalesforceCredentials, session: requests.Session) -> tupl
     """
     if not creds.client_id or not creds.client_secret:
         raise SalesforceAuthError(
-            "Salesforce login needs Q2C_SALESFORCE_CLIENT_ID and Q2C_SALESFORCE_CLIENT_SECRET "
-            "(and Q2C_SALESFORCE_USERNAME/PASSWORD for the username-password flow)"
+            "no Salesforce credentials configured",
+            "set Q2C_SALESFORCE_CLIENT_ID and Q2C_SALESFORCE_CLIENT_SECRET (and "
+            "Q2C_SALESFORCE_USERNAME/PASSWORD for the username-password flow)",
         )
     data = {"client_id": creds.client_id, "client_secret": creds.client_secret}
     if creds.username:
@@ -140,9 +142,9 @@ def fetch_token(creds: SalesforceCredentials, session: requests.Session) -> tupl
         except ValueError:
             reason = f"HTTP {response.status_code}"
         raise SalesforceAuthError(
-            f"Salesforce login at {url} refused ({reason}); check Q2C_SALESFORCE_CLIENT_ID, "
-            "Q2C_SALESFORCE_CLIENT_SECRET, Q2C_SALESFORCE_USERNAME/PASSWORD and "
-            "Q2C_SALESFORCE_LOGIN_URL"
+            f"Salesforce login at {url} refused ({reason})",
+            "check Q2C_SALESFORCE_CLIENT_ID, Q2C_SALESFORCE_CLIENT_SECRET, "
+            "Q2C_SALESFORCE_USERNAME/PASSWORD and Q2C_SALESFORCE_LOGIN_URL",
         )
     body = response.json()
     return body["access_token"], body["instance_url"]
@@ -263,11 +265,11 @@ class SalesforceClient:
         limit = self.usage.total * (1.0 - self.api_reserve)
         if self.usage.used >= limit:
             raise SalesforceBudgetExhausted(
-                f"Salesforce API budget: {self.usage.used} of {self.usage.total} daily calls "
-                f"used, above the {self.api_reserve:.0%} reserve kept for other integrations; "
-                "the extract stopped (landed pages are kept and the cursor covers them). "
-                "Rerun after the rolling 24 h window frees calls, or lower the reserve "
-                "(api_reserve) if the org owner agrees."
+                f"API budget: {self.usage.used} of {self.usage.total} daily calls used, "
+                f"into the {self.api_reserve:.0%} reserve kept for other integrations; the "
+                "extract stopped (landed pages are kept and the cursor covers them)",
+                "rerun after the rolling 24 h window frees calls, or lower the reserve "
+                "(api_reserve) if the org owner agrees",
             )
 
     @property
@@ -306,24 +308,27 @@ class SalesforceClient:
                         if isinstance(usage, Usage):
                             self.record_usage(usage)
                     return result
-        except SalesforceExtractError:
+        except (SalesforceExtractError, SalesforceRetriesExhausted):
             raise
         except Exception as exc:
             raise self._fatal(exc, what) from exc
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _fatal(self, exc: BaseException, what: str) -> SalesforceExtractError:
+    def _fatal(self, exc: BaseException, what: str) -> Exception:
         codes = {c for c, _ in error_codes(exc)}
         status = int(getattr(exc, "status", 0) or 0)
-        message = explain(exc, what)
+        message, hint = explain(exc, what)
         if _retryable(exc):
-            message += f" (gave up after {self.retry.attempts} attempts)"
-            return SalesforceQueryError(message)
+            return SalesforceRetriesExhausted(
+                f"{message}: gave up after {self.retry.attempts} attempts"
+            )
         if "REQUEST_LIMIT_EXCEEDED" in codes:
-            return SalesforceBudgetExhausted(message)
+            return SalesforceBudgetExhausted(message, hint)
         if codes & {"INVALID_FIELD", "INVALID_TYPE", "NOT_FOUND"} or status == 404:
-            return SalesforceSchemaError(message)
-        return SalesforceQueryError(message)
+            return SalesforceSchemaError(message, hint)
+        if status in (401, 403):
+            return SalesforceAuthError(message, hint)
+        return SalesforceQueryError(message, hint)
 
     def describe(self, sobject: str) -> dict[str, Any]:
         """`GET /sobjects/<sobject>/describe`."""

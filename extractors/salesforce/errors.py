@@ -28,25 +28,46 @@ from simple_salesforce.exceptions import (
     SalesforceOperationError,
 )
 
+from extractors.errors import (
+    AuthError,
+    BudgetExhaustedError,
+    SchemaError,
+    SystematicError,
+    TransientError,
+)
 
-class SalesforceExtractError(RuntimeError):
-    """A systematic failure: the run stops and the message says what to do."""
+SOURCE = "salesforce"
 
 
-class SalesforceAuthError(SalesforceExtractError):
+class SalesforceExtractError(SystematicError):
+    """A systematic Salesforce failure: the run stops; `hint` says what to do."""
+
+    def __init__(self, message: str, hint: str) -> None:
+        super().__init__(message, source=SOURCE, hint=hint)
+
+
+class SalesforceAuthError(SalesforceExtractError, AuthError):
     """The login was refused (wrong client id/secret, user, password or login URL)."""
 
 
-class SalesforceBudgetExhausted(SalesforceExtractError):
+class SalesforceBudgetExhausted(SalesforceExtractError, BudgetExhaustedError):
     """The org's daily API allocation is within the configured reserve: stop before it runs out."""
 
 
-class SalesforceSchemaError(SalesforceExtractError):
+class SalesforceSchemaError(SalesforceExtractError, SchemaError):
     """An object or field the extract relies on is gone or not visible to the integration user."""
 
 
 class SalesforceQueryError(SalesforceExtractError):
     """Salesforce rejected a query or failed a Bulk job for a reason a retry cannot fix."""
+
+
+class SalesforceRetriesExhausted(TransientError):
+    """A transient failure (rate limit, 5xx, lock, dropped connection) outlasted the retries;
+    the Dagster RetryPolicy may run the step again."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, source=SOURCE)
 
 
 class RecordInvalid(ValueError):
@@ -152,15 +173,18 @@ def classify(exc: BaseException) -> Action:
     return Action.FATAL
 
 
-def explain(exc: BaseException, what: str) -> str:
-    """A one-line message for a fatal error: what failed, why, and what to do.
+def explain(exc: BaseException, what: str) -> tuple[str, str]:
+    """What failed and why, and what to do, for a fatal error.
 
     Args:
         exc: the exception that stopped the run.
         what: what we were doing (`"query Account"`).
+
+    Returns:
+        `(message, hint)`; neither carries record values.
     """
     codes = error_codes(exc)
-    reason = "; ".join(f"{c}: {m}" for c, m in codes) or f"{type(exc).__name__}: {exc}"
+    reason = "; ".join(f"{c}: {m}" for c, m in codes) or type(exc).__name__
     status = int(getattr(exc, "status", 0) or 0)
     code_set = {c for c, _ in codes}
     if is_daily_limit(exc):
@@ -179,4 +203,4 @@ def explain(exc: BaseException, what: str) -> str:
         hint = "Salesforce rejected the query: check the object and field names"
     else:
         hint = "check Salesforce's status page and rerun; the cursor only covers landed rows"
-    return f"Salesforce {what} failed ({reason}); {hint}"
+    return f"Salesforce {what} failed ({reason[:500]})", hint

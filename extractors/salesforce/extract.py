@@ -107,6 +107,7 @@ class ExtractResult:
     api_usage: str | None = None
     retries: int = 0
     relogins: int = 0
+    cursor_held: bool = False
     duration_s: float = 0.0
     quarantine_reasons: list[str] = field(default_factory=list)
 
@@ -119,7 +120,7 @@ class ExtractResult:
 
 def to_raw_records(
     records: Iterable[Mapping[str, Any]], specs: Mapping[str, FieldSpec]
-) -> tuple[list[RawRecord], list[tuple[str, str]]]:
+) -> tuple[list[RawRecord], list[tuple[str, str]], int]:
     """Normalize records into `RawRecord`s; the ones that fail come back as `(reason, raw)`.
 
     Args:
@@ -127,16 +128,20 @@ def to_raw_records(
         specs: the object's field specs.
 
     Returns:
-        `(good, bad)`: the records to land, and `(reason, raw JSON)` pairs to quarantine.
+        `(good, bad, clean)`: the records to land, `(reason, raw JSON)` pairs to quarantine,
+        and how many of `good` came before the first bad record (all of them if none failed).
     """
     good: list[RawRecord] = []
     bad: list[tuple[str, str]] = []
+    clean = -1
     for record in records:
         try:
             payload = normalize_record(record, specs)
         except RecordInvalid as exc:
             raw = json.dumps(dict(record), default=str, ensure_ascii=False)
             bad.append((str(exc), raw))
+            if clean < 0:
+                clean = len(good)
             continue
         good.append(
             RawRecord(
@@ -146,7 +151,7 @@ def to_raw_records(
                 is_deleted=payload.get("IsDeleted") is True,
             )
         )
-    return good, bad
+    return good, bad, (len(good) if clean < 0 else clean)
 
 
 class SalesforceExtractor:
@@ -215,12 +220,17 @@ class SalesforceExtractor:
         Returns:
             max(running, the stamps of the records landed from this page).
         """
-        good, bad = to_raw_records(records, specs)
+        good, bad, clean = to_raw_records(records, specs)
         name = table_name(result.sobject)
         for reason, raw in bad:
             quarantine(self.wh, SOURCE, name, reason, raw, run_id=self.run_id)
             result.quarantine_reasons.append(reason)
-        top = max_stamp(running, [r.provider_ref for r in good])
+        top = running
+        if not result.cursor_held:
+            # rows come ordered by stamp: the cursor may pass the rows before the first
+            # quarantined one, never that one, so the next run reads it again
+            top = max_stamp(running, [r.provider_ref for r in good[:clean]])
+            result.cursor_held = bool(bad)
         landed = land_page(
             self.wh,
             SOURCE,
@@ -275,8 +285,14 @@ class SalesforceExtractor:
                 result.pages += 1
             pending = chunk
         if pending is not None:
-            # the job's largest stamp over every chunk is stored with the last chunk
-            top = self._land(result, pending, specs, running=top, write_cursor=advance)
+            # the job's largest stamp over every chunk is stored with the last chunk; Bulk rows
+            # are unordered, so one quarantined row anywhere keeps the cursor where it was
+            last = self._land(result, pending, specs, running=top, write_cursor=False)
+            top = cursor if result.cursor_held else last
+            if advance and top != cursor:
+                land_page(
+                    self.wh, SOURCE, table_name(result.sobject), [], run_id=self.run_id, cursor=top
+                )
             result.pages += 1
         return top if advance else cursor
 

@@ -9,7 +9,7 @@ the field types from `describe`, so the same record read either way hashes the s
 | describe type | normalized value |
 |---|---|
 | boolean | `True` / `False` |
-| currency, double, percent | decimal string padded to the scale (`"1234.50"`), never a float |
+| currency, double, percent | canonical decimal string padded to the scale (`"1234.50"`) |
 | int | `int` |
 | datetime | `YYYY-MM-DDTHH:MM:SS.000Z` in UTC |
 | date | `YYYY-MM-DD` |
@@ -112,13 +112,14 @@ def _decimal_string(value: Any, scale: int) -> str:
         raise ValueError("not a number") from exc
     if not number.is_finite():
         raise ValueError("not a finite number")
+    # canonical text of the value: trailing zeros dropped, then padded to the field's scale, so
+    # 1234.5 (JSON), "1234.50" and "1234.500" all land as "1234.50" and hash the same; digits
+    # beyond the scale are kept, never rounded
+    number = number.normalize()
     exponent = number.as_tuple().exponent
     assert isinstance(exponent, int)
-    if scale > 0 and exponent > -scale:
-        # pad with zeros only (exact); more digits than the scale are kept, never rounded
+    if exponent > -scale:
         number = number.quantize(Decimal(1).scaleb(-scale))
-    elif scale == 0 and exponent > 0:
-        number = number.quantize(Decimal(1))
     return format(number, "f")
 
 

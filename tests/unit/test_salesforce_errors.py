@@ -76,11 +76,11 @@ def test_daily_limit_is_told_apart_from_concurrency():
 
 
 def test_explain_says_what_to_do_for_a_missing_field():
-    text = explain(
+    text, hint = explain(
         err(SalesforceMalformedRequest, 400, "INVALID_FIELD", "No such column 'Foo__c'"),
         "query Account",
     )
-    assert "query Account" in text and "INVALID_FIELD" in text and "permission" in text
+    assert "query Account" in text and "INVALID_FIELD" in text and "permission" in hint
 
 
 def client() -> SalesforceClient:

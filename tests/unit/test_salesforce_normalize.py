@@ -140,10 +140,12 @@ def test_to_raw_records_splits_good_from_bad_and_marks_tombstones():
         dict(REST_RECORD),
         {**REST_RECORD, "Id": "001000000000002AAA", "IsDeleted": True},
         {**REST_RECORD, "Id": "001000000000003AAA", "MRR__c": "oops"},
+        {**REST_RECORD, "Id": "001000000000004AAA"},
     ]
-    good, bad = to_raw_records(records, SPECS)
-    assert [r.object_id for r in good] == ["001000000000001AAA", "001000000000002AAA"]
-    assert [r.is_deleted for r in good] == [False, True]
+    good, bad, clean = to_raw_records(records, SPECS)
+    assert clean == 2  # two good records came before the first bad one
+    assert [r.object_id for r in good][:2] == ["001000000000001AAA", "001000000000002AAA"]
+    assert [r.is_deleted for r in good] == [False, True, False]
     assert good[0].provider_ref == "2026-10-01T12:34:56.000Z"
     assert len(bad) == 1
     reason, raw = bad[0]

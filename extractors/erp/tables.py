@@ -1,0 +1,185 @@
+"""The ERP tables q2c lands, and the SuiteQL that reads each of them.
+
+- subsidiary, currency, account, accountingperiod: small reference tables, re-read in full;
+  `object_id` = `id`, no `provider_ref`.
+- customer, transaction: incremental on `lastmodifieddate >= cursor - overlap`;
+  `object_id` = `id`, `provider_ref` = `lastmodifieddate`.
+- previoustransactionlinelink (payment/credit applications): re-read in full; `object_id` =
+  `<previousdoc>:<previousline>:<nextdoc>:<nextline>`.
+- transactionline: incremental on its transaction's `lastmodifieddate` (lines are edited through
+  their transaction, which NetSuite stamps); `object_id` = `<transaction>:<id>`,
+  `provider_ref` = the transaction's `lastmodifieddate`.
+
+Every query orders by its cursor column then its key, so a page boundary never splits what the
+cursor covers, and the 100,000-row SuiteQL window can be crossed by restarting from the last
+value seen (inclusive; the landing drops the re-read rows).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """How one ERP table is read.
+
+    Attributes:
+        name: the SuiteQL table (and the landing object: `raw.erp__<name>`).
+        columns: the columns landed, in order.
+        description: what the table holds, for a finance analyst.
+        modified: the timestamp column of the incremental read, or None for a full re-read.
+    """
+
+    name: str
+    columns: tuple[str, ...]
+    description: str
+    modified: str | None = None
+
+    @property
+    def incremental(self) -> bool:
+        return self.modified is not None
+
+
+TABLES: dict[str, TableSpec] = {
+    t.name: t
+    for t in [
+        TableSpec(
+            "subsidiary",
+            ("id", "name", "currency"),
+            "Legal entities the ERP books for, each with its base currency.",
+        ),
+        TableSpec(
+            "currency",
+            ("id", "symbol", "name"),
+            "Currencies the ERP knows (USD, EUR, GBP), by internal id.",
+        ),
+        TableSpec(
+            "account",
+            ("id", "acctnumber", "acctname", "accttype"),
+            "The chart of accounts: bank, receivables, income, liabilities, expenses.",
+        ),
+        TableSpec(
+            "accountingperiod",
+            ("id", "periodname", "startdate", "enddate", "closed", "isquarter", "isyear"),
+            "Accounting periods (months, quarters, years) and whether each is closed.",
+        ),
+        TableSpec(
+            "customer",
+            (
+                "id",
+                "entityid",
+                "companyname",
+                "externalid",
+                "currency",
+                "subsidiary",
+                "email",
+                "datecreated",
+                "lastmodifieddate",
+            ),
+            "Customers in the ERP; `externalid` is the billing customer id they mirror.",
+            modified="lastmodifieddate",
+        ),
+        TableSpec(
+            "transaction",
+            (
+                "id",
+                "tranid",
+                "type",
+                "trandate",
+                "postingperiod",
+                "entity",
+                "currency",
+                "foreigntotal",
+                "externalid",
+                "memo",
+                "status",
+                "createddate",
+                "lastmodifieddate",
+            ),
+            "Postings: invoices, payments, credit memos, refunds and journals (fees, payouts), "
+            "with the billing object each came from in `externalid`.",
+            modified="lastmodifieddate",
+        ),
+        TableSpec(
+            "transactionline",
+            (
+                "id",
+                "transaction",
+                "linesequencenumber",
+                "account",
+                "foreignamount",
+                "debitforeignamount",
+                "creditforeignamount",
+                "memo",
+                "entity",
+            ),
+            "The debit and credit lines of each posting, by account, in the posting's currency.",
+            modified="lastmodifieddate",  # the parent transaction's
+        ),
+        TableSpec(
+            "previoustransactionlinelink",
+            ("previousdoc", "previousline", "nextdoc", "nextline", "linktype", "foreignamount"),
+            "Which payment or credit was applied to which invoice, and for how much.",
+        ),
+    ]
+}
+
+#: The key columns of tables without a single `id`.
+LINK_KEY = ("previousdoc", "previousline", "nextdoc", "nextline")
+
+#: The extra column the line query selects to carry its transaction's stamp (not landed).
+LINE_STAMP = "q2c_txn_modified"
+
+
+def suiteql_timestamp(value: datetime) -> str:
+    """A SuiteQL literal: `TO_TIMESTAMP('2026-10-01 12:00:00', 'YYYY-MM-DD HH24:MI:SS')`."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    text = value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+    return f"TO_TIMESTAMP('{text}', 'YYYY-MM-DD HH24:MI:SS')"
+
+
+def build_query(
+    spec: TableSpec, *, since: datetime | None = None, min_id: int | None = None
+) -> str:
+    """The SuiteQL that reads `spec` (from `since`, or from `min_id` for a full read restart).
+
+    Args:
+        spec: the table.
+        since: inclusive lower bound on the cursor column (incremental tables).
+        min_id: inclusive lower bound on `id` (full reads restarting past the 100,000 window).
+    """
+    if spec.name == "transactionline":
+        cols = ", ".join(f"tl.{c}" for c in spec.columns)
+        sql = (
+            f"SELECT {cols}, t.lastmodifieddate AS {LINE_STAMP}"
+            " FROM transactionline tl INNER JOIN transaction t ON t.id = tl.transaction"
+        )
+        if since is not None:
+            sql += f" WHERE t.lastmodifieddate >= {suiteql_timestamp(since)}"
+        return sql + " ORDER BY t.lastmodifieddate, tl.transaction, tl.id"
+    sql = f"SELECT {', '.join(spec.columns)} FROM {spec.name}"
+    if spec.modified:
+        if since is not None:
+            sql += f" WHERE {spec.modified} >= {suiteql_timestamp(since)}"
+        return sql + f" ORDER BY {spec.modified}, id"
+    if spec.name == "previoustransactionlinelink":
+        if min_id is not None:
+            sql += f" WHERE previousdoc >= {int(min_id)}"
+        return sql + f" ORDER BY {', '.join(LINK_KEY)}"
+    if min_id is not None:
+        sql += f" WHERE id >= {int(min_id)}"
+    return sql + " ORDER BY id"
+
+
+def object_id(spec: TableSpec, row: Mapping[str, Any]) -> str:
+    """The landing `object_id` of a normalized row (`<transaction>:<id>` for lines)."""
+    if spec.name == "transactionline":
+        return f"{row['transaction']}:{row['id']}"
+    if spec.name == "previoustransactionlinelink":
+        return ":".join(str(row[k]) for k in LINK_KEY)
+    return str(row["id"])
