@@ -65,6 +65,8 @@ class RetrySettings:
     attempts: int = 6
     wait_initial: float = 0.5
     wait_max: float = 20.0
+    #: seconds to connect and to read one response (the SDK's default is 80)
+    timeout: float = 30.0
 
 
 def make_stripe_client(creds: BillingCredentials, retry: RetrySettings) -> stripe.StripeClient:
@@ -79,6 +81,7 @@ def make_stripe_client(creds: BillingCredentials, retry: RetrySettings) -> strip
         creds.api_key,
         base_addresses={"api": creds.api_base.rstrip("/")},
         max_network_retries=retry.sdk_max_network_retries,
+        http_client=stripe.RequestsClient(timeout=retry.timeout),
     )
 
 

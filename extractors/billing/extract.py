@@ -317,16 +317,15 @@ class BillingExtractor:
     ) -> None:
         """Land a parent's children: the embedded list, then further pages if `has_more`."""
         pages: Iterable[list[Any]]
-        if isinstance(embedded, dict) and isinstance(embedded.get("data"), list):
-            first = embedded["data"]
-            if embedded.get("has_more") and first:
-                more = self.client.list_pages(
-                    path, {**params, "starting_after": first[-1].get("id")}
-                )
-                pages = _chain([first], more)
-            else:
-                pages = [first]
+        if (
+            isinstance(embedded, dict)
+            and isinstance(embedded.get("data"), list)
+            and not embedded.get("has_more")
+        ):
+            pages = [embedded["data"]]
         else:
+            # Not embedded, or truncated: list them all from the start rather than continue
+            # after the embedded ones (the embedded order need not be the list order).
             pages = self.client.list_pages(path, params)
         seen: set[str] = set()
         try:
@@ -538,8 +537,3 @@ class BillingExtractor:
 
 def _stripe_object(table: str) -> str:
     return "balance_transaction" if table == "payout_balance_transaction" else table
-
-
-def _chain(first: list[list[Any]], rest: Iterable[list[Any]]) -> Iterable[list[Any]]:
-    yield from first
-    yield from rest
