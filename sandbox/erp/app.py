@@ -1,0 +1,383 @@
+"""The ERP stand-in: NetSuite's SuiteQL REST endpoint and a journal import over `erp.sqlite`.
+
+Endpoints (all JSON unless said otherwise):
+
+- `POST /services/rest/query/v1/suiteql?limit=N&offset=M` with `Prefer: transient` and body
+  `{"q": "<SuiteQL>"}`: NetSuite's SuiteQL REST resource. `limit` 1..1000 (default 1000),
+  `offset` >= 0; like NetSuite, `offset + limit` may be at most 100,000 (narrow the query by
+  date or id ranges instead). Answers `{"links": [{"rel", "href"}], "count", "hasMore",
+  "items": [{"links": [], <column>: "<value>", ...}], "offset", "totalResults"}` (link rels:
+  previous, first, next, last, self). As NetSuite does, every value is a string and null
+  columns are left out of the item. Dates are `YYYY-MM-DD` and timestamps
+  `YYYY-MM-DDTHH:MM:SSZ` (the world's stored form; `TO_CHAR` gives other shapes).
+  The SuiteQL subset is in `sandbox.erp.suiteql`; any other query is a 400
+  `INVALID_PARAMETER`. Only SELECTs over the seven ERP tables ever run: the query is
+  re-emitted from a parse tree, the connection is `query_only`, and an SQLite authorizer
+  denies anything but reading those tables.
+- `POST /services/rest/q2c/v1/journal-import[?atomic=true]` with the CSV export as the body:
+  validates line by line and posts balanced `Journal` entries idempotently by external id. The
+  file format and the answers are in `sandbox.erp.journal_import`.
+- `POST /vies/check-vat-number` (and `GET /vies/ms/{cc}/vat/{number}`): the VIES stand-in,
+  see `sandbox.vies`.
+- `GET|PUT /__sandbox/faults`, `GET /__sandbox/fault-counts`, `GET /__sandbox/health`: sandbox
+  control, no auth. Fault names are in `sandbox.erp.faults`.
+
+Auth: `Authorization: Bearer <token>` (default `sandbox.erp.auth.ERP_TOKEN`) or OAuth 1.0 TBA
+(`sandbox.erp.auth.TBA`); anything else is a 401 in NetSuite's error shape
+`{"type", "title", "status", "o:errorDetails": [{"detail", "o:errorCode"}]}`.
+
+Rows are read live from `erp.sqlite` on every request (no caching), so `advance` and journal
+imports show up in the next read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import orjson
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Mount, Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from sandbox.erp import auth, journal_import, suiteql
+from sandbox.erp.faults import FaultError, FaultState
+
+SUITEQL_PATH = "/services/rest/query/v1/suiteql"
+IMPORT_PATH = "/services/rest/q2c/v1/journal-import"
+MAX_LIMIT = 1000
+MAX_RESULTS = 100_000
+MALFORMED = "#VALUE!"
+_STATUS_TITLES = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """A JSON response serialised with orjson (it is the hot path of every page)."""
+    return Response(orjson.dumps(body), status, headers, media_type="application/json")
+
+
+def netsuite_error(
+    status: int, code: str, detail: str, headers: dict[str, str] | None = None
+) -> Response:
+    """An error in NetSuite's REST shape (RFC 9457 problem details with `o:errorDetails`)."""
+    section = {400: "15.5.1", 401: "15.5.2", 404: "15.5.5", 429: "6.1", 500: "15.6.1"}
+    body = {
+        "type": f"https://www.rfc-editor.org/rfc/rfc9110.html#section-{section.get(status, '15')}",
+        "title": _STATUS_TITLES.get(status, "Error"),
+        "status": status,
+        "o:errorDetails": [{"detail": detail, "o:errorCode": code}],
+    }
+    return json_response(body, status, headers)
+
+
+_ALLOWED_FUNCTIONS = frozenset({"count", "min", "max", "upper", "lower", "strftime", "glob"})
+
+
+def _authorizer(action: int, arg1: str | None, arg2: str | None, *_: Any) -> int:
+    # Defence in depth behind the parser: only reads of the ERP tables and a few functions.
+    if action in (sqlite3.SQLITE_SELECT, sqlite3.SQLITE_TRANSACTION):
+        return sqlite3.SQLITE_OK
+    if action == sqlite3.SQLITE_READ and arg1 in suiteql.TABLES:
+        return sqlite3.SQLITE_OK
+    if action == sqlite3.SQLITE_FUNCTION and arg2 in _ALLOWED_FUNCTIONS:
+        return sqlite3.SQLITE_OK
+    return sqlite3.SQLITE_DENY
+
+
+def _connect(db_path: Path) -> sqlite3.Connection:
+    if not db_path.exists():
+        raise FileNotFoundError(f"no ERP world at {db_path}")
+    conn = sqlite3.connect(db_path, timeout=30, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA busy_timeout = 30000")
+    return conn
+
+
+def run_suiteql(
+    db_path: Path, tr: suiteql.Translation, limit: int, offset: int
+) -> tuple[int, list[tuple]]:
+    """Run a translated query read-only: the total count and one page of rows."""
+    conn = _connect(db_path)
+    try:
+        conn.execute("PRAGMA query_only = ON")
+        conn.set_authorizer(_authorizer)
+        # One read transaction so the count and the page see the same snapshot.
+        conn.execute("BEGIN")
+        (total,) = conn.execute(tr.count_sql, tr.count_params).fetchone()
+        rows = conn.execute(tr.sql + " LIMIT ? OFFSET ?", (*tr.params, limit, offset)).fetchall()
+        conn.execute("COMMIT")
+        return total, rows
+    finally:
+        conn.close()
+
+
+def _items(columns: tuple[str, ...], rows: list[tuple]) -> list[dict[str, Any]]:
+    items = []
+    for row in rows:
+        item: dict[str, Any] = {"links": []}
+        for name, value in zip(columns, row, strict=True):
+            if value is None:
+                continue  # NetSuite leaves null columns out of the item
+            item[name] = value if isinstance(value, str) else str(value)
+        items.append(item)
+    return items
+
+
+def _corrupt(item: dict[str, Any]) -> None:
+    hit = False
+    for name in item:
+        if name in suiteql.AMOUNT_COLUMNS | suiteql.DATE_COLUMNS | suiteql.TIMESTAMP_COLUMNS:
+            item[name] = MALFORMED
+            hit = True
+    if not hit:
+        item["id"] = MALFORMED
+
+
+class FaultMiddleware:
+    """Injects the network-level faults into the ERP API paths (`/services/...`)."""
+
+    def __init__(self, app: ASGIApp, state: FaultState) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith("/services/"):
+            await self.app(scope, receive, send)
+            return
+        st = self.state
+        slow = st.get("slow_ms")
+        if slow:
+            await asyncio.sleep(slow / 1000)
+        timed_out = st.roll("timeout")
+        if timed_out:
+            await asyncio.sleep(st.get("timeout_s"))
+        fault, response = None, None
+        if st.take_burst():
+            fault = "server_error_burst"
+            response = netsuite_error(503, "UNEXPECTED_ERROR", "Service temporarily unavailable.")
+        elif st.roll("rate_limit"):
+            fault = "rate_limit"
+            response = netsuite_error(
+                429,
+                "CONCURRENCY_LIMIT_EXCEEDED",
+                "Concurrent request limit exceeded. Request blocked.",
+                {"Retry-After": "1"},
+            )
+        elif st.roll("server_error"):
+            fault = "server_error"
+            response = netsuite_error(
+                500, "UNEXPECTED_ERROR", "An unexpected error occurred. Error ID: sandbox"
+            )
+        elif st.roll("drop_connection"):
+            # Headers and part of the body, then the app returns: uvicorn closes the socket.
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", b"65536"),
+                        (b"x-sandbox-fault", b"drop_connection"),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": b'{"links": [', "more_body": True})
+            return
+        if response is not None:
+            response.headers["X-Sandbox-Fault"] = fault or ""
+            await response(scope, receive, send)
+            return
+        if not timed_out:
+            await self.app(scope, receive, send)
+            return
+
+        async def send_marked(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [*message.get("headers", []), (b"x-sandbox-fault", b"timeout")]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_marked)
+
+
+def create_app(
+    world_dir: Path, faults: dict | None = None, *, token: str = auth.ERP_TOKEN
+) -> Starlette:
+    """Build the ERP stand-in over `world_dir / "erp.sqlite"`.
+
+    Args:
+        world_dir: the world directory (INTERFACES.md section 1).
+        faults: initial faults (names in `sandbox.erp.faults`); unknown names raise ValueError.
+        token: the bearer token to accept.
+
+    Returns:
+        The Starlette app (the VIES stand-in is mounted under `/vies`).
+    """
+    from sandbox import vies
+
+    world_dir = Path(world_dir)
+    db_path = world_dir / "erp.sqlite"
+    state = FaultState(faults)
+
+    async def authenticate(request: Request, body: bytes) -> Response | None:
+        url = str(request.url)
+        reason = auth.check_authorization(
+            request.headers.get("authorization"),
+            method=request.method,
+            url=url,
+            body=body,
+            token=token,
+        )
+        if reason is None and state.roll("expired_token"):
+            response = netsuite_error(401, "INVALID_LOGIN", _invalid_login())
+            response.headers["X-Sandbox-Fault"] = "expired_token"
+            return response
+        if reason is not None:
+            return netsuite_error(401, "INVALID_LOGIN", _invalid_login())
+        return None
+
+    async def suiteql_endpoint(request: Request) -> Response:
+        body = await request.body()
+        denied = await authenticate(request, body)
+        if denied is not None:
+            return denied
+        if request.headers.get("prefer", "").strip().lower() != "transient":
+            return netsuite_error(
+                400, "INVALID_HEADER", "The request must carry the header 'Prefer: transient'."
+            )
+        try:
+            limit = int(request.query_params.get("limit", MAX_LIMIT))
+            offset = int(request.query_params.get("offset", 0))
+        except ValueError:
+            return netsuite_error(400, "INVALID_PARAMETER", "limit and offset must be integers.")
+        if not 1 <= limit <= MAX_LIMIT:
+            return netsuite_error(
+                400,
+                "INVALID_PARAMETER",
+                f"Invalid value for parameter 'limit': {limit}. It must be 1 to {MAX_LIMIT}.",
+            )
+        if offset < 0 or offset + limit > MAX_RESULTS:
+            return netsuite_error(
+                400,
+                "INVALID_PARAMETER",
+                f"Invalid value for parameter 'offset': {offset}. offset + limit may be at most "
+                f"{MAX_RESULTS}; narrow the query by date or id ranges.",
+            )
+        try:
+            payload = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return netsuite_error(400, "INVALID_CONTENT", "The request body is not valid JSON.")
+        q = payload.get("q") if isinstance(payload, dict) else None
+        if not isinstance(q, str):
+            return netsuite_error(400, "INVALID_PARAMETER", 'The body must be {"q": "<query>"}.')
+        try:
+            tr = suiteql.translate(q)
+        except suiteql.SuiteQLError as exc:
+            return netsuite_error(
+                400,
+                "INVALID_PARAMETER",
+                "Invalid search query. Detailed unprocessed description follows. "
+                f"Search error occurred: {exc}",
+            )
+        try:
+            total, rows = await run_in_threadpool(run_suiteql, db_path, tr, limit, offset)
+        except sqlite3.DatabaseError as exc:
+            return netsuite_error(
+                400, "INVALID_PARAMETER", f"Invalid search query. Search error occurred: {exc}"
+            )
+        items = _items(tr.columns, rows)
+        fault = None
+        for item in items:
+            if state.roll("malformed_rows"):
+                _corrupt(item)
+                fault = "malformed_rows"
+        total = min(total, MAX_RESULTS)
+        has_more = offset + len(items) < total
+        base = str(request.base_url).rstrip("/") + SUITEQL_PATH
+
+        def link(rel: str, off: int) -> dict[str, str]:
+            return {"rel": rel, "href": f"{base}?{urlencode({'limit': limit, 'offset': off})}"}
+
+        links = []
+        if offset > 0:
+            links.append(link("previous", max(offset - limit, 0)))
+        links.append(link("first", 0))
+        if has_more:
+            links.append(link("next", offset + limit))
+        last = max(((total - 1) // limit) * limit, 0)
+        links.append(link("last", last))
+        links.append(link("self", offset))
+        body_out = {
+            "links": links,
+            "count": len(items),
+            "hasMore": has_more,
+            "items": items,
+            "offset": offset,
+            "totalResults": total,
+        }
+        return json_response(body_out, headers={"X-Sandbox-Fault": fault} if fault else None)
+
+    async def import_endpoint(request: Request) -> Response:
+        body = await request.body()
+        denied = await authenticate(request, body)
+        if denied is not None:
+            return denied
+        atomic = request.query_params.get("atomic", "false").lower() == "true"
+
+        def work() -> journal_import.ImportOutcome:
+            conn = _connect(db_path)
+            try:
+                return journal_import.import_journal(conn, body, atomic=atomic)
+            finally:
+                conn.close()
+
+        outcome = await run_in_threadpool(work)
+        return json_response(outcome.body, outcome.http_status)
+
+    async def faults_endpoint(request: Request) -> Response:
+        if request.method == "PUT":
+            try:
+                update = orjson.loads(await request.body())
+                return json_response(state.update(update))
+            except (orjson.JSONDecodeError, FaultError) as exc:
+                return json_response({"error": str(exc)}, 400)
+        return json_response(state.snapshot())
+
+    async def fault_counts(request: Request) -> Response:
+        return json_response(dict(state.counts))
+
+    async def health(request: Request) -> Response:
+        return json_response({"ok": db_path.exists(), "service": "erp"})
+
+    routes = [
+        Route(SUITEQL_PATH, suiteql_endpoint, methods=["POST"]),
+        Route(IMPORT_PATH, import_endpoint, methods=["POST"]),
+        Route("/__sandbox/faults", faults_endpoint, methods=["GET", "PUT"]),
+        Route("/__sandbox/fault-counts", fault_counts, methods=["GET"]),
+        Route("/__sandbox/health", health, methods=["GET"]),
+        Mount("/vies", app=vies.create_app(world_dir, fault_state=state)),
+    ]
+    app = Starlette(routes=routes)
+    app.state.faults = state
+    app.add_middleware(FaultMiddleware, state=state)
+    return app
+
+
+def _invalid_login() -> str:
+    return (
+        "Invalid login attempt. For more details, see the Login Audit Trail in the NetSuite UI "
+        "at Setup > Users/Roles > User Management > View Login Audit Trail."
+    )
