@@ -1,0 +1,250 @@
+"""Compile the contract into dbt seeds, so SQL models read the same ownership and thresholds.
+
+`compile_seeds(contract)` returns one table per seed (`policy__<name>`: header + rows, all text
+as dbt reads CSV); `write_seeds(contract, seeds_dir)` writes them as CSV with `\\n` line ends.
+The committed seeds in `dbt_project/seeds/` must equal what the contract compiles to; a unit
+test enforces it, and `q2c policy compile` regenerates them.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+from q2c.policy.model import CHANNELS, Contract, duration_seconds
+
+Table = tuple[list[str], list[list[str]]]
+
+
+def _s(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def compile_seeds(contract: Contract) -> dict[str, Table]:
+    """Every seed table of the contract, keyed by seed name."""
+    seeds: dict[str, Table] = {}
+    seeds["policy__systems"] = (
+        ["system", "kind", "product", "source", "owner_name", "owner_role"],
+        [
+            [k, s.kind, s.product, s.source, s.owner.name, s.owner.role]
+            for k, s in contract.systems.items()
+        ],
+    )
+    seeds["policy__entities"] = (
+        [
+            "entity",
+            "system_of_record",
+            "statement",
+            "direction",
+            "mode",
+            "expected_lag_seconds",
+            "incident_after_seconds",
+        ],
+        [
+            [
+                k,
+                contract.sor(k),
+                e.statement,
+                e.sync.direction,
+                e.sync.mode,
+                _s(duration_seconds(e.sync.expected_lag or "0s")),
+                _s(duration_seconds(e.sync.incident_after or "0s")),
+            ]
+            for k, e in contract.entities.items()
+        ],
+    )
+    objects = []
+    for k, e in contract.entities.items():
+        for system, objs in e.objects.items():
+            for obj in [objs] if isinstance(objs, str) else objs:
+                objects.append([k, system, contract.systems[system].source, obj])
+    seeds["policy__entity_objects"] = (["entity", "system", "source", "object"], objects)
+    owners = []
+    for k, e in contract.entities.items():
+        for f in e.fields:
+            sync = contract.field_sync(k, f)
+            res = contract.field_resolution(k, f)
+            owner = contract.field_owner(k, f)
+            for system, ref in e.fields[f].sources.items():
+                owners.append(
+                    [
+                        f"{k}.{f}",
+                        k,
+                        f,
+                        _s(owner),
+                        system,
+                        contract.systems[system].source,
+                        ref,
+                        _s(system == owner),
+                        _s(sync.direction),
+                        _s(sync.mode),
+                        _s(duration_seconds(sync.expected_lag or "0s")),
+                        _s(duration_seconds(sync.incident_after or "0s")),
+                        _s(res.winner if res else None),
+                        _s(res.keep_losing_value if res else None),
+                    ]
+                )
+    seeds["policy__field_owners"] = (
+        [
+            "field_id",
+            "entity",
+            "field",
+            "owner",
+            "system",
+            "source",
+            "source_ref",
+            "is_owner_source",
+            "direction",
+            "mode",
+            "expected_lag_seconds",
+            "incident_after_seconds",
+            "winner",
+            "keep_losing_value",
+        ],
+        owners,
+    )
+    write_rows = []
+    for t, api_name in contract.write_set():
+        found = contract.find_field(t.system, f"{t.object}.{api_name}")
+        ename, fname = found if found else ("", "")
+        res = contract.field_resolution(ename, fname) if found else None
+        write_rows.append(
+            [
+                t.system,
+                contract.systems[t.system].source,
+                t.object,
+                api_name,
+                f"{ename}.{fname}",
+                _s(contract.field_owner(ename, fname) if found else None),
+                t.flow,
+                t.match_on,
+                t.operation,
+                _s(res.winner if res else None),
+                _s(res.keep_losing_value if res else None),
+            ]
+        )
+    seeds["policy__write_set"] = (
+        [
+            "system",
+            "source",
+            "sobject",
+            "field_api_name",
+            "field_id",
+            "owner",
+            "flow",
+            "match_on",
+            "operation",
+            "winner",
+            "keep_losing_value",
+        ],
+        write_rows,
+    )
+    sens = []
+    for cname, c in contract.sensitivity.classes.items():
+        default = c.treatment.get("default")
+        refs = [(r.split(":", 1)[0], r.split(":", 1)[1]) for r in c.fields]
+        refs += [("*", f"*.{k}") for k in c.keys]
+        for system, path in refs:
+            obj, _, field_path = path.partition(".")
+            for ch in CHANNELS:
+                sens.append(
+                    [
+                        cname,
+                        c.category,
+                        system,
+                        obj,
+                        field_path,
+                        ch,
+                        c.treatment.get(ch, default) or "",
+                    ]
+                )
+    seeds["policy__sensitivity"] = (
+        ["class", "category", "system", "object", "field_path", "channel", "treatment"],
+        sens,
+    )
+    gates = []
+    for gname, g in contract.compliance.gates.items():
+        for status in g.blocking_statuses:
+            for action in g.blocks:
+                gates.append([gname, g.check, g.applies_to, status, action, g.reason, g.next_step])
+    seeds["policy__compliance_gates"] = (
+        [
+            "gate",
+            "check_name",
+            "applies_to",
+            "blocking_status",
+            "blocked_action",
+            "reason",
+            "next_step",
+        ],
+        gates,
+    )
+    seeds["policy__rollout"] = (
+        ["flow", "kind", "phase", "writes_to", "max_writes_per_run"],
+        [
+            [k, f.kind, f.phase, _s(f.writes_to), _s(f.max_writes_per_run)]
+            for k, f in contract.rollout.items()
+        ],
+    )
+    thresholds = []
+    for phase, t in contract.reconciliation.thresholds.items():
+        thresholds.append([phase, "break_rate_bps", "", "", _s(t.max_break_rate_bps)])
+        for cur, v in t.max_unexplained_minor.items():
+            thresholds.append([phase, "unexplained_minor", cur, "", _s(v)])
+        for kind, v in t.max_open_breaks.items():
+            thresholds.append([phase, "open_breaks", "", kind, _s(v)])
+    seeds["policy__reconciliation_thresholds"] = (
+        ["phase", "metric", "currency", "break_kind", "max_value"],
+        thresholds,
+    )
+    seeds["policy__gl_accounts"] = (
+        ["role", "acctnumber", "acctname", "accttype"],
+        [
+            [r, a.acctnumber, a.acctname, a.accttype]
+            for r, a in contract.erp.chart_of_accounts.items()
+        ],
+    )
+    seeds["policy__settings"] = (
+        ["setting", "value"],
+        [
+            ["company", contract.company],
+            ["writeback_max_receive_count", _s(contract.writeback.dead_letter.max_receive_count)],
+            [
+                "writeback_initial_backoff_seconds",
+                _s(contract.writeback.retry.initial_backoff_seconds),
+            ],
+            ["writeback_max_backoff_seconds", _s(contract.writeback.retry.max_backoff_seconds)],
+            ["writeback_bulk_threshold", _s(contract.writeback.bulk_threshold)],
+        ],
+    )
+    return seeds
+
+
+def render_csv(table: Table) -> str:
+    """The CSV text of one seed table (`\\n` line ends, minimal quoting)."""
+    header, rows = table
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
+def write_seeds(contract: Contract, seeds_dir: Path) -> list[Path]:
+    """Write every seed CSV into `seeds_dir`, removing stale `policy__*.csv`; returns the paths."""
+    seeds_dir.mkdir(parents=True, exist_ok=True)
+    seeds = compile_seeds(contract)
+    for stale in seeds_dir.glob("policy__*.csv"):
+        if stale.stem not in seeds:
+            stale.unlink()
+    paths = []
+    for name, table in seeds.items():
+        path = seeds_dir / f"{name}.csv"
+        path.write_text(render_csv(table), encoding="utf-8", newline="")
+        paths.append(path)
+    return paths
