@@ -1,0 +1,97 @@
+"""The Salesforce and ERP Dagster wiring: keys, groups, policies, partitions, schedules."""
+
+from __future__ import annotations
+
+import dagster as dg
+import pytest
+
+from extractors.salesforce.extract import ExtractResult
+from orchestration.assets.erp import ErpResource, erp_assets, erp_jobs, erp_schedules
+from orchestration.assets.salesforce import (
+    LandingWarehouseResource,
+    SalesforceResource,
+    monthly_partitions,
+    result_metadata,
+    salesforce_assets,
+    salesforce_backfill_job,
+    salesforce_jobs,
+    salesforce_schedules,
+)
+
+pytestmark = pytest.mark.unit
+
+
+def defs(tmp_path) -> dg.Definitions:
+    return dg.Definitions(
+        assets=[*salesforce_assets, *erp_assets],
+        jobs=[*salesforce_jobs, *erp_jobs],
+        schedules=[*salesforce_schedules, *erp_schedules],
+        resources={
+            "salesforce": SalesforceResource(login_url="https://login.example"),
+            "erp": ErpResource(base_url="http://erp.example", token="t"),
+            "warehouse": LandingWarehouseResource(url=f"duckdb:///{tmp_path}/w.duckdb"),
+        },
+    )
+
+
+def test_asset_keys_groups_and_policies(tmp_path):
+    d = defs(tmp_path)
+    graph = d.resolve_asset_graph()
+    sf = {k.to_user_string() for a in salesforce_assets for k in a.keys}
+    assert sf == {
+        f"raw/salesforce/{o}" for o in ("account", "contact", "opportunity", "case", "user")
+    }
+    erp = {k.to_user_string() for a in erp_assets for k in a.keys}
+    assert {"raw/erp/transaction", "raw/erp/transactionline", "raw/erp/customer"} <= erp
+    for asset in [*salesforce_assets, *erp_assets]:
+        key = next(iter(asset.keys))
+        node = graph.get(key)
+        assert node.group_name == ("raw_salesforce" if key.path[1] == "salesforce" else "raw_erp")
+        assert asset.op.retry_policy is not None and asset.op.retry_policy.max_retries >= 1
+        assert len(asset.descriptions_by_key[key]) > 40
+
+
+def test_backfill_job_is_monthly_and_covers_every_object(tmp_path):
+    job = defs(tmp_path).resolve_job_def("salesforce_backfill_job")
+    assert job.partitions_def == monthly_partitions
+    keys = monthly_partitions.get_partition_keys()
+    assert keys[0] == "2024-01-01"
+    window = monthly_partitions.time_window_for_partition_key("2026-10-01")
+    assert (window.start.isoformat(), window.end.isoformat()) == (
+        "2026-10-01T00:00:00+00:00",
+        "2026-11-01T00:00:00+00:00",
+    )
+    assert {n.name for n in salesforce_backfill_job.graph.node_defs} == {
+        f"backfill_salesforce_{o}" for o in ("account", "contact", "opportunity", "case", "user")
+    }
+
+
+def test_schedules_skip_while_the_same_job_is_in_flight(tmp_path):
+    d = defs(tmp_path)
+    schedule = next(s for s in salesforce_schedules if s.name == "salesforce_hourly")
+    with dg.instance_for_test() as instance:
+        ctx = dg.build_schedule_context(instance=instance)
+        first = schedule.evaluate_tick(ctx)
+        assert first.run_requests and not first.skip_message
+        job = d.resolve_job_def("salesforce_extract_job")
+        instance.create_run_for_job(job_def=job, status=dg.DagsterRunStatus.STARTED)
+        second = schedule.evaluate_tick(dg.build_schedule_context(instance=instance))
+        assert not second.run_requests and "in flight" in (second.skip_message or "")
+
+
+def test_materialization_metadata_holds_counts_and_cursors_only():
+    result = ExtractResult(
+        sobject="Account",
+        rows_read=10,
+        landed=8,
+        duplicates=2,
+        cursor_before="2026-10-01T00:00:00.000Z",
+        cursor_after="2026-10-02T00:00:00.000Z",
+        api_calls_used=3,
+        api_usage="40/15000",
+        quarantine_reasons=["field MRR__c (currency): not a number"],
+    )
+    meta = result_metadata(result)
+    assert meta["rows_landed"].value == 8 and meta["api_calls_used"].value == 3
+    assert meta["cursor_after"] == "2026-10-02T00:00:00.000Z"
+    assert set(meta) >= {"duplicates", "quarantined", "cursor_before", "duration_s", "api_usage"}
