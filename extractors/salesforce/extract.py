@@ -1,8 +1,8 @@
 """Land Salesforce objects into `raw.salesforce__<object>`: incremental, large pulls and backfills.
 
 Contract:
-- Objects: `configured_objects()` (the `sources.salesforce.objects` list of
-  policy/ownership.yml when present, else Account, Contact, Opportunity, Case, User).
+- Objects: `configured_objects()`: what the ownership contract (policy/ownership.yml) maps to
+  the Salesforce systems, else Account, Contact, Opportunity, Case, User.
 - Fields: every selectable field from `describe`, read at each run, so a new custom field shows
   up without a code change.
 - Incremental (`SalesforceExtractor.extract`): REST `queryAll` (deleted rows included) with
@@ -35,8 +35,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from extractors.salesforce.bulk import DEFAULT_CHUNK_ROWS, DEFAULT_PAGE_ROWS, BulkQuery
 from extractors.salesforce.client import SalesforceClient
 from extractors.salesforce.errors import RecordInvalid
@@ -64,22 +62,39 @@ DEFAULT_BULK_THRESHOLD = 10_000
 
 
 def configured_objects(policy_path: Path | None = None) -> list[str]:
-    """The Salesforce objects to extract.
+    """The Salesforce objects to extract, from the ownership contract.
+
+    Every object an entity names under a system whose `source` is `salesforce` (the CRM and the
+    support desk), in the contract's order, e.g. `objects: {crm: Account}`.
 
     Args:
-        policy_path: the ownership contract (default `policy/ownership.yml`); its optional
-            `sources: {salesforce: {objects: [...]}}` list names them.
+        policy_path: the contract (default: `Q2C_POLICY_FILE` or policy/ownership.yml).
 
     Returns:
-        Object API names, the five defaults when the contract does not list any.
+        Object API names; the five defaults when there is no contract or it names none, or when
+        it does not validate (`q2c policy check` reports that; ingestion keeps going).
     """
-    path = policy_path or Path("policy/ownership.yml")
-    if path.is_file():
-        doc = yaml.safe_load(path.read_text()) or {}
-        objects = ((doc.get("sources") or {}).get("salesforce") or {}).get("objects")
-        if objects:
-            return [str(o) for o in objects]
-    return list(DEFAULT_OBJECTS)
+    from q2c.policy.loader import contract_path, load_contract
+
+    path = policy_path or contract_path()
+    if not path.is_file():
+        return list(DEFAULT_OBJECTS)
+    try:
+        contract = load_contract(path)
+    except Exception as exc:  # a broken contract must not stop ingestion; policy check says why
+        log.warning("salesforce objects: contract %s did not load (%s); using defaults", path, exc)
+        return list(DEFAULT_OBJECTS)
+    systems = {name for name, system in contract.systems.items() if system.source == SOURCE}
+    objects: list[str] = []
+    for entity in contract.entities.values():
+        for system, value in entity.objects.items():
+            if system not in systems:
+                continue
+            for name in [value] if isinstance(value, str) else value:
+                name = name.split("(")[0].strip()  # `transaction(type=...)` style filters
+                if name and name not in objects:
+                    objects.append(name)
+    return objects or list(DEFAULT_OBJECTS)
 
 
 def table_name(sobject: str) -> str:

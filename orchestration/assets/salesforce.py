@@ -20,7 +20,6 @@ Contract:
 
 import os
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -214,12 +213,7 @@ def build_salesforce_asset(sobject: str) -> dg.AssetsDefinition:
     return _asset
 
 
-def _objects() -> list[str]:
-    policy = Path(__file__).resolve().parents[2] / "policy" / "ownership.yml"
-    return configured_objects(policy)
-
-
-SALESFORCE_OBJECTS = _objects()
+SALESFORCE_OBJECTS = configured_objects()
 salesforce_assets: list[dg.AssetsDefinition] = [
     build_salesforce_asset(o) for o in SALESFORCE_OBJECTS
 ]
@@ -317,12 +311,13 @@ salesforce_extract_job = dg.define_asset_job(
     description="Land every configured Salesforce object (incremental) into raw.salesforce__*.",
 )
 
-salesforce_hourly_schedule = schedule_skipping_in_flight(
-    "salesforce_hourly",
+salesforce_every_15_minutes_schedule = schedule_skipping_in_flight(
+    "salesforce_every_15_minutes",
     salesforce_extract_job,
-    "7 * * * *",
-    "CRM changes every hour (account status, deals, cases); skipped while a run is in flight.",
+    "*/15 * * * *",
+    "CRM changes every 15 minutes (the contract's expected lag for accounts); skipped while a "
+    "run is in flight.",
 )
 
 salesforce_jobs: list[Any] = [salesforce_extract_job, salesforce_backfill_job]
-salesforce_schedules: list[dg.ScheduleDefinition] = [salesforce_hourly_schedule]
+salesforce_schedules: list[dg.ScheduleDefinition] = [salesforce_every_15_minutes_schedule]

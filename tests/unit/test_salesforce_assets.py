@@ -68,7 +68,7 @@ def test_backfill_job_is_monthly_and_covers_every_object(tmp_path):
 
 def test_schedules_skip_while_the_same_job_is_in_flight(tmp_path):
     d = defs(tmp_path)
-    schedule = next(s for s in salesforce_schedules if s.name == "salesforce_hourly")
+    schedule = next(s for s in salesforce_schedules if s.name == "salesforce_every_15_minutes")
     with dg.instance_for_test() as instance:
         ctx = dg.build_schedule_context(instance=instance)
         first = schedule.evaluate_tick(ctx)
@@ -95,3 +95,13 @@ def test_materialization_metadata_holds_counts_and_cursors_only():
     assert meta["rows_landed"].value == 8 and meta["api_calls_used"].value == 3
     assert meta["cursor_after"] == "2026-10-02T00:00:00.000Z"
     assert set(meta) >= {"duplicates", "quarantined", "cursor_before", "duration_s", "api_usage"}
+
+
+def test_objects_come_from_the_ownership_contract(tmp_path):
+    from extractors.salesforce.extract import DEFAULT_OBJECTS, configured_objects
+
+    assert configured_objects() == ["Account", "Contact", "Opportunity", "Case", "User"]
+    assert configured_objects(tmp_path / "missing.yml") == list(DEFAULT_OBJECTS)
+    broken = tmp_path / "broken.yml"
+    broken.write_text("version: 1\nsystems: []\n")
+    assert configured_objects(broken) == list(DEFAULT_OBJECTS)
