@@ -220,16 +220,22 @@ def create_app(
 
     Args:
         world_dir: the world directory (INTERFACES.md section 1).
-        faults: initial faults (names in `sandbox.erp.faults`); unknown names raise ValueError.
+        faults: initial faults (names in `sandbox.erp.faults`).
         token: the bearer token to accept.
 
     Returns:
         The Starlette app (the VIES stand-in is mounted under `/vies`).
+
+    Raises:
+        FileNotFoundError: the world has no `erp.sqlite`.
+        FaultError: an unknown fault name or a bad value (a ValueError).
     """
     from sandbox import vies
 
     world_dir = Path(world_dir)
     db_path = world_dir / "erp.sqlite"
+    if not db_path.is_file():
+        raise FileNotFoundError(f"no ERP world at {db_path}")
     state = FaultState(faults)
 
     async def authenticate(request: Request, body: bytes) -> Response | None:
