@@ -210,3 +210,16 @@
 {% macro postgres__json_md5(column, path) -%}
     md5(({{ column }} #> '{ {{- path.split(".") | join(",") -}} }')::text)
 {%- endmacro %}
+
+{#- timestamptz -> naive UTC timestamp, whatever the session time zone. -#}
+{% macro timestamptz_to_utc(expression) -%}
+    {{ return(adapter.dispatch('timestamptz_to_utc', 'q2c')(expression)) }}
+{%- endmacro %}
+
+{% macro duckdb__timestamptz_to_utc(expression) -%}
+    timezone('UTC', cast({{ expression }} as timestamptz))
+{%- endmacro %}
+
+{% macro postgres__timestamptz_to_utc(expression) -%}
+    (cast({{ expression }} as timestamptz) at time zone 'UTC')
+{%- endmacro %}

@@ -7,8 +7,11 @@ that the dbt project can be built and tested in seconds, and it applies the norm
 docs/INTERFACES.md section 3 so the rows look like what the extractors land:
 
 - billing (`billing.sqlite`): one table per Stripe `object` value, `raw.billing__<object>`,
-  payload = the object JSON as the API returns it, `is_deleted` from the row's `deleted` flag,
-  `provider_ref` = the event id for events (null for listed objects). Also
+  payload = the object JSON as the API returns it; a deleted object lands twice, as the
+  extractor sees it: its live version (an hour earlier) and then a tombstone
+  `{"id", "object", "deleted": true}` with `is_deleted`;
+  `provider_ref` = the event id for events, the parent's id for children (`line_item` ->
+  its invoice, `subscription_item` -> its subscription), null for listed objects. Also
   `raw.billing__payout_balance_transaction`: one row per balance transaction a payout settled
   (the payout-scoped list, `GET /v1/balance_transactions?payout=po_...`), object id
   `<payout id>:<txn id>`, payload = the balance transaction.
@@ -33,7 +36,7 @@ import json
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -72,6 +75,7 @@ class RawRow:
     payload: str  # canonical JSON text
     payload_hash: str
     is_deleted: bool
+    age_seconds: int = 0  # landed this long before the load's `extracted_at`
 
 
 def _decimal_default(value: Any) -> str:
@@ -88,12 +92,16 @@ def canonical_json(payload: dict[str, Any]) -> str:
 
 
 def make_row(
-    object_id: str, provider_ref: str | None, payload: dict[str, Any], is_deleted: bool
+    object_id: str,
+    provider_ref: str | None,
+    payload: dict[str, Any],
+    is_deleted: bool,
+    age_seconds: int = 0,
 ) -> RawRow:
     """Build a landing row with its payload hash."""
     text = canonical_json(payload)
     digest = hashlib.sha256(text.encode()).hexdigest()
-    return RawRow(object_id, provider_ref, text, digest, is_deleted)
+    return RawRow(object_id, provider_ref, text, digest, is_deleted, age_seconds)
 
 
 def normalize_sf_datetime(value: str | None) -> str | None:
@@ -157,18 +165,27 @@ def billing_tables(world_dir: Path) -> Iterator[tuple[str, list[RawRow]]]:
         for obj in objects:
             rows = []
             for r in con.execute(
-                "select id, deleted, body from objects where object = ? order by id", (obj,)
+                "select id, parent, deleted, body from objects where object = ? order by id",
+                (obj,),
             ):
                 payload = json.loads(r["body"])
-                ref = r["id"] if obj == "event" else None
-                rows.append(make_row(r["id"], ref, payload, bool(r["deleted"])))
+                # as the extractor does: events carry their own id, children their parent's
+                ref = r["id"] if obj == "event" else r["parent"]
+                if r["deleted"]:
+                    # the extractor saw the live object first, then a tombstone
+                    rows.append(make_row(r["id"], ref, payload, False, age_seconds=3_600))
+                    tombstone = {"id": r["id"], "object": obj, "deleted": True}
+                    rows.append(make_row(r["id"], ref, tombstone, True))
+                else:
+                    rows.append(make_row(r["id"], ref, payload, False))
             yield f"billing__{obj}", rows
         rows = []
         for r in con.execute(
             "select id, payout, body from objects"
             " where object = 'balance_transaction' and payout is not null order by payout, id"
         ):
-            rows.append(make_row(f"{r['payout']}:{r['id']}", None, json.loads(r["body"]), False))
+            pbt_id = f"{r['payout']}:{r['id']}"
+            rows.append(make_row(pbt_id, r["payout"], json.loads(r["body"]), False))
         yield "billing__payout_balance_transaction", rows
     finally:
         con.close()
@@ -246,12 +263,14 @@ def _write_duckdb(
                     "payload": [r.payload for r in rows],
                     "payload_hash": [r.payload_hash for r in rows],
                     "is_deleted": pa.array([r.is_deleted for r in rows], pa.bool_()),
+                    "age_seconds": pa.array([r.age_seconds for r in rows], pa.int64()),
                 }
             )
             con.register("incoming", batch)
             con.execute(
                 f"insert into raw.{name} select object_id, provider_ref, payload::json,"
-                " payload_hash, is_deleted, ?::timestamptz, ? from incoming",
+                " payload_hash, is_deleted, ?::timestamptz - to_seconds(age_seconds), ?"
+                " from incoming",
                 [extracted_at, run_id],
             )
             con.unregister("incoming")
@@ -287,7 +306,7 @@ def _write_postgres(
                             r.payload,
                             r.payload_hash,
                             r.is_deleted,
-                            extracted_at,
+                            extracted_at - timedelta(seconds=r.age_seconds),
                             run_id,
                         )
                     )

@@ -1,22 +1,11 @@
-{#- One row per invoice line, unnested from the invoice's embedded `lines` list (a Stripe line
-    item carries no invoice id of its own in this API version). -#}
+{#- Invoice lines as landed with their invoice (`raw.billing__line_item`). A Stripe line item
+    of this API version carries no invoice id, so the extractor lands each line with
+    `provider_ref` = the invoice id it was read from (extractors/billing/extract.py). -#}
 with
 
-invoices as (
+source as (
 
-    {{ latest_version(source('billing', 'invoice')) }}
-
-),
-
-lines as (
-
-    select
-        invoices.object_id as invoice_id,
-        invoices.is_deleted,
-        invoices.extracted_at,
-        {{ json_unnest_column() }} as line
-    from invoices
-    {{ json_unnest_join('invoices.payload', 'lines.data') }}
+    {{ latest_version(source('billing', 'line_item')) }}
 
 ),
 
@@ -24,34 +13,34 @@ renamed as (
 
     select
         ---------- ids
-        {{ json_text('line', 'id') }} as invoice_line_id,
-        invoice_id,
-        {{ json_text('line', 'subscription') }} as subscription_id,
-        {{ json_text('line', 'subscription_item') }} as subscription_item_id,
-        {{ json_text('line', 'price.id') }} as price_id,
+        object_id as invoice_line_id,
+        provider_ref as invoice_id,
+        {{ json_text('payload', 'subscription') }} as subscription_id,
+        {{ json_text('payload', 'subscription_item') }} as subscription_item_id,
+        {{ json_text('payload', 'price.id') }} as price_id,
 
         ---------- attributes
-        {{ json_text('line', 'type') }} as line_type,
-        lower({{ json_text('line', 'currency') }}) as currency,
-        {{ json_bigint('line', 'quantity') }} as quantity,
+        {{ json_text('payload', 'type') }} as line_type,
+        lower({{ json_text('payload', 'currency') }}) as currency,
+        {{ json_bigint('payload', 'quantity') }} as quantity,
 
         ---------- amounts (integer minor units)
-        {{ json_bigint('line', 'amount') }} as amount,
-        {{ json_array_sum('line', 'discount_amounts', 'amount') }} as discount_amount,
-        {{ json_array_sum('line', 'tax_amounts', 'amount') }} as tax_amount,
+        {{ json_bigint('payload', 'amount') }} as amount,
+        {{ json_array_sum('payload', 'discount_amounts', 'amount') }} as discount_amount,
+        {{ json_array_sum('payload', 'tax_amounts', 'amount') }} as tax_amount,
 
         ---------- dates
-        {{ epoch_to_timestamp(json_text('line', 'period.start')) }} as period_start_at,
-        {{ epoch_to_timestamp(json_text('line', 'period.end')) }} as period_end_at,
+        {{ epoch_to_timestamp(json_text('payload', 'period.start')) }} as period_start_at,
+        {{ epoch_to_timestamp(json_text('payload', 'period.end')) }} as period_end_at,
 
         ---------- flags
-        coalesce({{ json_bool('line', 'proration') }}, false) as is_proration,
+        coalesce({{ json_bool('payload', 'proration') }}, false) as is_proration,
         is_deleted,
 
         ---------- lineage
         extracted_at
 
-    from lines
+    from source
 
 )
 

@@ -1,22 +1,11 @@
-{#- One row per subscription item, unnested from the subscription's embedded `items` list so
-    that an item always belongs to the latest version of its subscription. -#}
+{#- Subscription items as landed with their subscription (`raw.billing__subscription_item`);
+    the subscription id is the item's own `subscription` field, else the `provider_ref` the
+    extractor stamps on children (the parent's id). -#}
 with
 
-subscriptions as (
+source as (
 
-    {{ latest_version(source('billing', 'subscription')) }}
-
-),
-
-items as (
-
-    select
-        subscriptions.object_id as subscription_id,
-        subscriptions.is_deleted,
-        subscriptions.extracted_at,
-        {{ json_unnest_column() }} as item
-    from subscriptions
-    {{ json_unnest_join('subscriptions.payload', 'items.data') }}
+    {{ latest_version(source('billing', 'subscription_item')) }}
 
 ),
 
@@ -24,22 +13,22 @@ renamed as (
 
     select
         ---------- ids
-        {{ json_text('item', 'id') }} as subscription_item_id,
-        subscription_id,
-        {{ json_text('item', 'price.id') }} as price_id,
-        {{ json_text('item', 'price.product') }} as product_id,
+        object_id as subscription_item_id,
+        coalesce({{ json_text('payload', 'subscription') }}, provider_ref) as subscription_id,
+        {{ json_text('payload', 'price.id') }} as price_id,
+        {{ json_text('payload', 'price.product') }} as product_id,
 
         ---------- attributes
-        lower({{ json_text('item', 'price.currency') }}) as currency,
-        {{ json_text('item', 'price.recurring.interval') }} as billing_interval,
-        coalesce({{ json_bigint('item', 'price.recurring.interval_count') }}, 1) as billing_interval_count,
-        coalesce({{ json_bigint('item', 'quantity') }}, 1) as quantity,
+        lower({{ json_text('payload', 'price.currency') }}) as currency,
+        {{ json_text('payload', 'price.recurring.interval') }} as billing_interval,
+        coalesce({{ json_bigint('payload', 'price.recurring.interval_count') }}, 1) as billing_interval_count,
+        coalesce({{ json_bigint('payload', 'quantity') }}, 1) as quantity,
 
         ---------- amounts (integer minor units per interval)
-        {{ json_bigint('item', 'price.unit_amount') }} as unit_amount,
+        {{ json_bigint('payload', 'price.unit_amount') }} as unit_amount,
 
         ---------- dates
-        {{ epoch_to_timestamp(json_text('item', 'created')) }} as created_at,
+        {{ epoch_to_timestamp(json_text('payload', 'created')) }} as created_at,
 
         ---------- flags
         is_deleted,
@@ -47,7 +36,7 @@ renamed as (
         ---------- lineage
         extracted_at
 
-    from items
+    from source
 
 )
 

@@ -1,0 +1,51 @@
+{#-
+  The shape every `rec_*` model ends with: one row per break.
+    break_id            stable id: kind and the ids of both sides
+    break_kind          the discrepancy kind names of docs/INTERFACES.md ("Discrepancy kinds")
+    system_of_record    the system whose value decides (policy__entities)
+    entity              the business object (policy__entities.entity)
+    source_system/_object_type/_object_id   the side the SoR holds
+    target_system/_object_type/_object_id   the side that disagrees or lacks it (null: missing)
+    source_amount, target_amount, difference_amount   exact decimals in major units
+    currency, target_currency
+    occurred_at         when the source fact happened (naive UTC)
+    period_month        its month, for the summary
+    age_days            days from occurred_at to the data's as-of time
+    detail              short text for people: what differs
+-#}
+{% macro rec_select(
+    kind, entity, source_system, source_object_type, source_object_id,
+    target_system='null', target_object_type='null', target_object_id='null',
+    source_amount='null', target_amount='null', currency='null', target_currency='null',
+    occurred_at='null', detail="''"
+) -%}
+    select
+        '{{ kind }}:' || {{ source_object_id }} || ':' || coalesce(cast({{ target_object_id }} as {{ dbt.type_string() }}), '-') as break_id,
+        cast('{{ kind }}' as {{ dbt.type_string() }}) as break_kind,
+        cast(policy_entities.system_of_record as {{ dbt.type_string() }}) as system_of_record,
+        cast('{{ entity }}' as {{ dbt.type_string() }}) as entity,
+        cast('{{ source_system }}' as {{ dbt.type_string() }}) as source_system,
+        cast('{{ source_object_type }}' as {{ dbt.type_string() }}) as source_object_type,
+        cast({{ source_object_id }} as {{ dbt.type_string() }}) as source_object_id,
+        cast({{ target_system }} as {{ dbt.type_string() }}) as target_system,
+        cast({{ target_object_type }} as {{ dbt.type_string() }}) as target_object_type,
+        cast({{ target_object_id }} as {{ dbt.type_string() }}) as target_object_id,
+        cast({{ source_amount }} as numeric(20, 2)) as source_amount,
+        cast({{ target_amount }} as numeric(20, 2)) as target_amount,
+        cast(coalesce(cast({{ target_amount }} as numeric(20, 2)), 0)
+            - coalesce(cast({{ source_amount }} as numeric(20, 2)), 0) as numeric(20, 2)) as difference_amount,
+        cast({{ currency }} as {{ dbt.type_string() }}) as currency,
+        cast({{ target_currency }} as {{ dbt.type_string() }}) as target_currency,
+        cast({{ occurred_at }} as timestamp) as occurred_at,
+        {{ q2c.month_start(occurred_at) }} as period_month,
+        {{ q2c.days_between(occurred_at, 'as_of.as_of_at') }} as age_days,
+        cast({{ detail }} as {{ dbt.type_string() }}) as detail
+{%- endmacro %}
+
+{#- The joins every rec_select needs: the entity's System of Record and the as-of time. -#}
+{% macro rec_from(entity) -%}
+    cross join (
+        select system_of_record from {{ ref('policy__entities') }} where entity = '{{ entity }}'
+    ) as policy_entities
+    cross join {{ ref('int_warehouse__as_of') }} as as_of
+{%- endmacro %}

@@ -1,0 +1,231 @@
+{#- Balanced journal lines for the ERP's journal import (sandbox/erp/journal_import.py;
+    NetSuite CSV import), for billing activity the ERP does not hold yet and that was not
+    exported before (ops.export_ledger). Entries:
+      invoice  Dr accounts_receivable total / Cr revenue total - tax / Cr tax_payable tax
+      payment  Dr stripe_clearing / Cr accounts_receivable            (succeeded charge)
+      fee      Dr fees_expense / Cr stripe_clearing                   (balance transaction fee)
+      refund   Dr refunds / Cr stripe_clearing                        (succeeded refund)
+      payout   Dr bank / Cr stripe_clearing                           (paid payout)
+    Accounts come from the contract's GL mapping (policy__gl_accounts). External ids are
+    stable: `q2c:<kind>:<billing id>` per entry, `...:<line number>` per line; the ERP
+    imports idempotently by entry external id. An entry whose accounting period is closed
+    posts to the first open period after it. One row per journal line. -#}
+with
+
+gl as (
+
+    select
+        max(case when role = 'accounts_receivable' then acctnumber end) as accounts_receivable,
+        max(case when role = 'revenue' then acctnumber end) as revenue,
+        max(case when role = 'refunds' then acctnumber end) as refunds,
+        max(case when role = 'tax_payable' then acctnumber end) as tax_payable,
+        max(case when role = 'stripe_clearing' then acctnumber end) as stripe_clearing,
+        max(case when role = 'bank' then acctnumber end) as bank,
+        max(case when role = 'fees_expense' then acctnumber end) as fees_expense
+    from {{ ref('policy__gl_accounts') }}
+
+),
+
+posted as (
+
+    select distinct billing_object_id
+    from {{ ref('int_erp_transactions__enriched') }}
+    where not is_deleted
+        and billing_object_id is not null
+
+),
+
+customers as (
+
+    select customer_id, erp_customer_id from {{ ref('int_customers__resolved') }}
+
+),
+
+invoices as (
+
+    select * from {{ ref('stg_billing__invoices') }}
+    where invoice_status in ({{ "'" ~ var('q2c_posted_invoice_statuses') | join("', '") ~ "'" }})
+        and not is_deleted
+        and total_amount > 0
+        and invoice_id not in (select billing_object_id from posted)
+
+),
+
+charges as (
+
+    select * from {{ ref('stg_billing__charges') }}
+    where charge_status = 'succeeded'
+        and amount_captured > 0
+        and not is_deleted
+        and charge_id not in (select billing_object_id from posted)
+
+),
+
+fees as (
+
+    select
+        balance_transactions.*,
+        'fee_' || balance_transactions.balance_transaction_id as fee_id
+    from {{ ref('stg_billing__balance_transactions') }} as balance_transactions
+    where balance_transactions.fee_amount > 0
+        and not balance_transactions.is_deleted
+        and 'fee_' || balance_transactions.balance_transaction_id not in (
+            select billing_object_id from posted
+        )
+
+),
+
+refunds as (
+
+    select
+        refunds.*,
+        charges.customer_id
+    from {{ ref('stg_billing__refunds') }} as refunds
+    left join {{ ref('stg_billing__charges') }} as charges
+        on refunds.charge_id = charges.charge_id
+    where refunds.refund_status = 'succeeded'
+        and refunds.amount > 0
+        and not refunds.is_deleted
+        and refunds.refund_id not in (select billing_object_id from posted)
+
+),
+
+payouts as (
+
+    select * from {{ ref('stg_billing__payouts') }}
+    where payout_status = 'paid'
+        and amount > 0
+        and not is_deleted
+        and payout_id not in (select billing_object_id from posted)
+
+),
+
+-- one row per (entry, line): kind, billing id, line number, date, currency, account role
+-- resolved below, debit or credit in minor units
+lines as (
+
+    select 'invoice' as entry_kind, invoice_id as billing_id, 1 as line_number,
+        cast(finalized_at as date) as trandate, currency, gl.accounts_receivable as account,
+        total_amount as debit_minor, 0 as credit_minor, customer_id,
+        'invoice ' || invoice_id || ' receivable' as memo
+    from invoices cross join gl
+    union all
+    select 'invoice', invoice_id, 2, cast(finalized_at as date), currency, gl.revenue,
+        0, total_amount - tax_amount, customer_id, 'invoice ' || invoice_id || ' revenue'
+    from invoices cross join gl
+    where total_amount - tax_amount > 0
+    union all
+    select 'invoice', invoice_id, 3, cast(finalized_at as date), currency, gl.tax_payable,
+        0, tax_amount, customer_id, 'invoice ' || invoice_id || ' tax'
+    from invoices cross join gl
+    where tax_amount > 0
+
+    union all
+    select 'payment', charge_id, 1, cast(created_at as date), currency, gl.stripe_clearing,
+        amount_captured, 0, customer_id, 'payment ' || charge_id
+    from charges cross join gl
+    union all
+    select 'payment', charge_id, 2, cast(created_at as date), currency, gl.accounts_receivable,
+        0, amount_captured, customer_id, 'payment ' || charge_id || ' on ' || coalesce(invoice_id, 'account')
+    from charges cross join gl
+
+    union all
+    select 'fee', fee_id, 1, cast(created_at as date), currency, gl.fees_expense,
+        fee_amount, 0, null, 'processing fee of ' || balance_transaction_id
+    from fees cross join gl
+    union all
+    select 'fee', fee_id, 2, cast(created_at as date), currency, gl.stripe_clearing,
+        0, fee_amount, null, 'processing fee of ' || balance_transaction_id
+    from fees cross join gl
+
+    union all
+    select 'refund', refund_id, 1, cast(created_at as date), currency, gl.refunds,
+        amount, 0, customer_id, 'refund ' || refund_id || ' of ' || coalesce(charge_id, '?')
+    from refunds cross join gl
+    union all
+    select 'refund', refund_id, 2, cast(created_at as date), currency, gl.stripe_clearing,
+        0, amount, customer_id, 'refund ' || refund_id
+    from refunds cross join gl
+
+    union all
+    select 'payout', payout_id, 1, cast(arrival_at as date), currency, gl.bank,
+        amount, 0, null, 'payout ' || payout_id
+    from payouts cross join gl
+    union all
+    select 'payout', payout_id, 2, cast(arrival_at as date), currency, gl.stripe_clearing,
+        0, amount, null, 'payout ' || payout_id
+    from payouts cross join gl
+
+),
+
+periods as (
+
+    select * from {{ ref('stg_erp__accounting_periods') }}
+    where not is_quarter
+        and not is_year
+        and not is_deleted
+
+),
+
+-- the period of the entry's date if open, else the first open period after it
+entry_periods as (
+
+    select
+        entries.entry_kind,
+        entries.billing_id,
+        min(periods.start_date) as period_start
+    from (select distinct entry_kind, billing_id, trandate from lines) as entries
+    inner join periods
+        on periods.end_date >= entries.trandate
+        and not periods.is_closed
+    group by entries.entry_kind, entries.billing_id
+
+),
+
+final as (
+
+    select
+        ---------- ids
+        'q2c:' || lines.entry_kind || ':' || lines.billing_id as external_id,
+        'q2c:' || lines.entry_kind || ':' || lines.billing_id || ':'
+            || cast(lines.line_number as {{ dbt.type_string() }}) as line_external_id,
+        'billing:' || lines.entry_kind || ':' || lines.billing_id as source_ref,
+
+        ---------- import columns (sandbox/erp/journal_import.py COLUMNS)
+        lines.trandate,
+        periods.period_name as posting_period,
+        upper(lines.currency) as currency,
+        lines.account,
+        {{ minor_to_major('lines.debit_minor') }} as debit,
+        {{ minor_to_major('lines.credit_minor') }} as credit,
+        lines.memo,
+        case when customers.erp_customer_id is not null then lines.customer_id end as entity,
+
+        ---------- attributes
+        lines.entry_kind,
+        lines.billing_id,
+        lines.line_number,
+        lower(lines.currency) as currency_code,
+
+        ---------- amounts (integer minor units)
+        lines.debit_minor,
+        lines.credit_minor
+
+    from lines
+    left join entry_periods
+        on lines.entry_kind = entry_periods.entry_kind
+        and lines.billing_id = entry_periods.billing_id
+    left join periods
+        on entry_periods.period_start = periods.start_date
+    left join customers
+        on lines.customer_id = customers.customer_id
+    where not exists (
+        select 1 from {{ source('ops', 'export_ledger') }} as ledger
+        where ledger.line_external_id
+            = 'q2c:' || lines.entry_kind || ':' || lines.billing_id || ':'
+                || cast(lines.line_number as {{ dbt.type_string() }})
+    )
+
+)
+
+select * from final

@@ -1,0 +1,32 @@
+{#- Support cases of accounts in dunning (billing status in `q2c_dunning_statuses`) that do not
+    carry the billing priority flag. Billing decides dunning; the support tool owns the case.
+    Break `case_dunning_without_priority`. One row per break. -#}
+with
+
+cases as (
+
+    select * from {{ ref('fct_cases') }}
+    where not is_closed
+        and not is_deleted
+
+),
+
+final as (
+
+    {{ rec_select(
+        kind='case_dunning_without_priority', entity='case',
+        source_system='support', source_object_type='Case',
+        source_object_id='cases.case_id',
+        target_system="'billing'", target_object_type="'customer'",
+        target_object_id='cases.billing_customer_id',
+        occurred_at='cases.created_at',
+        detail="'open case of an account in ' || cases.account_billing_status || ' without Billing_Priority_Flag__c'"
+    ) }}
+    from cases
+    {{ rec_from('case') }}
+    where cases.is_account_in_dunning
+        and not cases.has_billing_priority_flag
+
+)
+
+select * from final

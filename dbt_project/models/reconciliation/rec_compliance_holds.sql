@@ -1,0 +1,76 @@
+{#- Compliance holds (policy__compliance_gates): money sent to a connected account whose
+    verification blocks payout release, and EU customers whose VAT number is not valid.
+    Billing is the System of Record. Breaks:
+      payout_to_unverified_account  a transfer to a connected account on payout hold
+      invalid_eu_vat                an EU customer's VAT id failed verification
+    One row per break. -#}
+with
+
+holds as (
+
+    select * from {{ ref('int_customers__payout_holds') }}
+    where is_payout_held
+
+),
+
+transfers as (
+
+    select * from {{ ref('stg_billing__transfers') }}
+    where not is_deleted
+
+),
+
+customers as (
+
+    select * from {{ ref('stg_billing__customers') }}
+    where not is_deleted
+
+),
+
+unverified_payouts as (
+
+    {{ rec_select(
+        kind='payout_to_unverified_account', entity='connected_account',
+        source_system='billing', source_object_type='account',
+        source_object_id='holds.connected_account_id',
+        target_system="'billing'", target_object_type="'transfer'",
+        target_object_id='transfers.transfer_id',
+        source_amount=minor_to_major('transfers.amount'),
+        currency='transfers.currency',
+        occurred_at='transfers.created_at',
+        detail="'money sent while payouts are held: ' || holds.payout_hold_reason"
+    ) }}
+    from holds
+    inner join transfers
+        on holds.connected_account_id = transfers.connected_account_id
+    {{ rec_from('connected_account') }}
+
+),
+
+invalid_vat as (
+
+    {{ rec_select(
+        kind='invalid_eu_vat', entity='customer',
+        source_system='billing', source_object_type='customer',
+        source_object_id='customers.customer_id',
+        currency='customers.currency',
+        occurred_at='customers.created_at',
+        detail="'VAT id verification: ' || coalesce(customers.tax_id_verification_status, 'none')"
+    ) }}
+    from customers
+    {{ rec_from('customer') }}
+    where customers.country_code in ({{ "'" ~ var('q2c_eu_countries') | join("', '") ~ "'" }})
+        and customers.tax_id_type = 'eu_vat'
+        and customers.tax_id_verification_status = 'unverified'
+
+),
+
+final as (
+
+    select * from unverified_payouts
+    union all
+    select * from invalid_vat
+
+)
+
+select * from final

@@ -1,0 +1,94 @@
+{#- Billing state against the CRM's copy on the Account, and billing customers against CRM
+    accounts. Billing is the System of Record for the billing fields; the CRM owns accounts.
+    Breaks:
+      crm_billing_status_stale            Billing_Status__c differs from billing's status
+      customer_without_account            a live billing customer links to no CRM account
+      customer_linked_to_deleted_account  ... links to a deleted CRM account
+    One row per break. -#}
+with
+
+accounts as (
+
+    select * from {{ ref('dim_accounts') }}
+    where not is_deleted
+        and billing_customer_id is not null
+
+),
+
+customers as (
+
+    select
+        resolved.*,
+        billing_state.currency
+    from {{ ref('int_customers__resolved') }} as resolved
+    left join {{ ref('int_customers__billing_state') }} as billing_state
+        on resolved.customer_id = billing_state.customer_id
+    where not resolved.is_customer_deleted
+
+),
+
+stale as (
+
+    {{ rec_select(
+        kind='crm_billing_status_stale', entity='subscription',
+        source_system='billing', source_object_type='customer',
+        source_object_id='accounts.billing_customer_id',
+        target_system="'crm'", target_object_type="'Account'",
+        target_object_id='accounts.account_id',
+        currency='accounts.currency',
+        occurred_at='accounts.system_modstamp',
+        detail="'CRM says ' || coalesce(accounts.crm_billing_status, 'nothing') || ', billing says ' || accounts.billing_status"
+    ) }}
+    from accounts
+    {{ rec_from('subscription') }}
+    where coalesce(accounts.crm_billing_status, 'none') <> accounts.billing_status
+
+),
+
+unlinked as (
+
+    {{ rec_select(
+        kind='customer_without_account', entity='account',
+        source_system='billing', source_object_type='customer',
+        source_object_id='customers.customer_id',
+        target_system="'crm'", target_object_type="'Account'",
+        target_object_id='customers.claimed_salesforce_account_id',
+        currency='customers.currency',
+        occurred_at='as_of.as_of_at',
+        detail="customers.account_resolution"
+    ) }}
+    from customers
+    {{ rec_from('account') }}
+    where customers.account_resolution in ('no_account_link', 'account_not_found')
+
+),
+
+deleted_links as (
+
+    {{ rec_select(
+        kind='customer_linked_to_deleted_account', entity='account',
+        source_system='billing', source_object_type='customer',
+        source_object_id='customers.customer_id',
+        target_system="'crm'", target_object_type="'Account'",
+        target_object_id='customers.salesforce_account_id',
+        currency='customers.currency',
+        occurred_at='as_of.as_of_at',
+        detail="'the linked CRM account is deleted'"
+    ) }}
+    from customers
+    {{ rec_from('account') }}
+    where customers.account_resolution = 'account_deleted'
+
+),
+
+final as (
+
+    select * from stale
+    union all
+    select * from unlinked
+    union all
+    select * from deleted_links
+
+)
+
+select * from final

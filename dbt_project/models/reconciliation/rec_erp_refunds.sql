@@ -1,0 +1,46 @@
+{#- Billing refunds against the ERP: every succeeded refund must be posted as a customer
+    refund. Billing is the System of Record. Break `erp_refund_missing`. One row per break. -#}
+with
+
+refunds as (
+
+    select * from {{ ref('stg_billing__refunds') }}
+    where refund_status = 'succeeded'
+        and not is_deleted
+
+),
+
+erp_refunds as (
+
+    select billing_object_id, min(erp_transaction_id) as erp_transaction_id
+    from {{ ref('int_erp_transactions__enriched') }}
+    where not is_deleted
+        and (
+            transaction_type = 'CustRfnd'
+            or (transaction_type = 'Journal' and q2c_export_kind = 'refund')
+        )
+    group by billing_object_id
+
+),
+
+final as (
+
+    {{ rec_select(
+        kind='erp_refund_missing', entity='refund',
+        source_system='billing', source_object_type='refund',
+        source_object_id='refunds.refund_id',
+        target_system="'erp'", target_object_type="'transaction'",
+        source_amount=minor_to_major('refunds.amount'),
+        currency='refunds.currency',
+        occurred_at='refunds.created_at',
+        detail="'refund not posted in the ERP'"
+    ) }}
+    from refunds
+    {{ rec_from('refund') }}
+    where not exists (
+        select 1 from erp_refunds where erp_refunds.billing_object_id = refunds.refund_id
+    )
+
+)
+
+select * from final

@@ -1,0 +1,92 @@
+{#- The "clean" verdict per rollout phase, against the contract's reconciliation thresholds
+    (policy__reconciliation_thresholds):
+      break_rate_bps     all open breaks per reconciled billing object, in basis points
+      unexplained_minor  sum of |difference| of money breaks per currency, in minor units
+      open_breaks        open breaks of one kind
+    One row per threshold with the measured value and whether it holds; a phase is clean when
+    every row of that phase passes (`is_phase_clean`). -#}
+with
+
+thresholds as (
+
+    select * from {{ ref('policy__reconciliation_thresholds') }}
+
+),
+
+breaks as (
+
+    select * from {{ ref('rec_breaks') }}
+
+),
+
+reconciled_objects as (
+
+    select count(*) as object_count from (
+        select invoice_id as object_id from {{ ref('stg_billing__invoices') }}
+        union all
+        select charge_id from {{ ref('stg_billing__charges') }}
+        union all
+        select refund_id from {{ ref('stg_billing__refunds') }}
+        union all
+        select payout_id from {{ ref('stg_billing__payouts') }}
+        union all
+        select customer_id from {{ ref('stg_billing__customers') }}
+        union all
+        select subscription_id from {{ ref('stg_billing__subscriptions') }}
+    ) as objects
+
+),
+
+measured as (
+
+    select
+        thresholds.phase,
+        thresholds.metric,
+        thresholds.currency,
+        thresholds.break_kind,
+        thresholds.max_value,
+        case thresholds.metric
+            when 'break_rate_bps' then (
+                select cast(
+                    floor(10000.0 * count(*) / nullif((select object_count from reconciled_objects), 0))
+                    as bigint)
+                from breaks
+            )
+            when 'unexplained_minor' then (
+                select cast(coalesce(sum(abs(breaks.difference_amount)), 0) * 100 as bigint)
+                from breaks
+                where breaks.currency = thresholds.currency
+            )
+            when 'open_breaks' then (
+                select count(*) from breaks where breaks.break_kind = thresholds.break_kind
+            )
+        end as measured_value
+    from thresholds
+
+),
+
+final as (
+
+    select
+        ---------- ids
+        phase || '|' || metric || '|' || coalesce(currency, '') || '|' || coalesce(break_kind, '')
+            as threshold_id,
+
+        ---------- the threshold
+        phase,
+        metric,
+        currency,
+        break_kind,
+        max_value,
+
+        ---------- the measure
+        measured_value,
+        measured_value is not null and measured_value <= max_value as is_passing,
+        bool_and(measured_value is not null and measured_value <= max_value)
+            over (partition by phase) as is_phase_clean
+
+    from measured
+
+)
+
+select * from final

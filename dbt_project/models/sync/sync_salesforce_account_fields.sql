@@ -1,0 +1,132 @@
+{#- What the CRM's Account should say, field by field, for the enrichment write-back
+    (crm_account_enrichment): only the fields in the contract's write set
+    (policy__write_set, sobject Account), each with the value billing decides, the reference
+    of the billing object it came from, the value the CRM holds now, and whether they differ.
+    Values are text in Salesforce's API form (decimals with 2 places, dates YYYY-MM-DD,
+    empty = null). Live accounts resolved to a billing customer only.
+    One row per (account, field). -#}
+with
+
+accounts as (
+
+    select * from {{ ref('dim_accounts') }}
+    where not is_deleted
+        and billing_customer_id is not null
+
+),
+
+billing_state as (
+
+    select * from {{ ref('int_customers__billing_state') }}
+
+),
+
+holds as (
+
+    select * from {{ ref('int_customers__payout_holds') }}
+
+),
+
+write_set as (
+
+    select * from {{ ref('policy__write_set') }}
+    where sobject = 'Account'
+
+),
+
+proposed as (
+
+    select
+        accounts.account_id,
+        accounts.billing_customer_id,
+        'MRR__c' as field_api_name,
+        cast({{ minor_to_major('accounts.mrr_amount') }} as {{ dbt.type_string() }}) as proposed_value,
+        cast(accounts.crm_mrr as {{ dbt.type_string() }}) as crm_value,
+        'billing:customer:' || accounts.billing_customer_id || ':subscription_items' as source_ref
+    from accounts
+
+    union all
+
+    select
+        accounts.account_id,
+        accounts.billing_customer_id,
+        'ARR__c',
+        cast({{ minor_to_major('accounts.arr_amount') }} as {{ dbt.type_string() }}),
+        cast(accounts.crm_arr as {{ dbt.type_string() }}),
+        'billing:customer:' || accounts.billing_customer_id || ':subscription_items'
+    from accounts
+
+    union all
+
+    select
+        accounts.account_id,
+        accounts.billing_customer_id,
+        'Billing_Status__c',
+        accounts.billing_status,
+        accounts.crm_billing_status,
+        'billing:customer:' || accounts.billing_customer_id || ':subscriptions'
+    from accounts
+
+    union all
+
+    select
+        accounts.account_id,
+        accounts.billing_customer_id,
+        'Last_Payment_Date__c',
+        cast(billing_state.last_payment_date as {{ dbt.type_string() }}),
+        cast(accounts.crm_last_payment_date as {{ dbt.type_string() }}),
+        coalesce(
+            'billing:charge:' || billing_state.last_payment_charge_id,
+            'billing:customer:' || accounts.billing_customer_id || ':charges'
+        )
+    from accounts
+    inner join billing_state
+        on accounts.billing_customer_id = billing_state.customer_id
+
+    union all
+
+    select
+        accounts.account_id,
+        accounts.billing_customer_id,
+        'Payout_Hold_Reason__c',
+        holds.payout_hold_reason,
+        crm.crm_payout_hold_reason,
+        coalesce(
+            'billing:account:' || holds.connected_account_id,
+            'billing:customer:' || accounts.billing_customer_id || ':accounts'
+        )
+    from accounts
+    inner join {{ ref('stg_salesforce__accounts') }} as crm
+        on accounts.account_id = crm.account_id
+    left join holds
+        on accounts.account_id = holds.salesforce_account_id
+
+),
+
+final as (
+
+    select
+        ---------- ids
+        proposed.account_id || '|' || proposed.field_api_name as account_field_id,
+        proposed.account_id,
+        proposed.billing_customer_id,
+        write_set.match_on,
+
+        ---------- the field and its values
+        proposed.field_api_name,
+        write_set.field_id,
+        write_set.winner,
+        proposed.proposed_value,
+        proposed.crm_value,
+        proposed.source_ref,
+
+        ---------- flags
+        coalesce(proposed.proposed_value, '') <> coalesce(proposed.crm_value, '') as is_changed
+
+    from proposed
+    inner join write_set
+        on proposed.field_api_name = write_set.field_api_name
+
+)
+
+select * from final
