@@ -120,6 +120,10 @@ def build_billing_asset(name: str) -> dg.AssetsDefinition:
             + f" Table raw.billing__{table}; landed with its parent {name}.",
             kinds={"stripe", "python"},
             tags={"source": "billing", "freshness": "frequent" if obj.frequent else "daily"},
+            # The change log runs first in a shared run: before an object's first listing its
+            # re-reads are skipped (the listing reads the current state), which keeps the
+            # first run from retrieving every object touched in the last 30 days.
+            deps=[asset_key("event")],
         )
         for table in tables
     ]
