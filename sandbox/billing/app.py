@@ -307,7 +307,8 @@ def create_app(
                     now=store.now(),
                     request_id=f"req_{next(request_ids):014d}",
                     idempotency_key=key,
-                    api_version=request.headers.get("stripe-version"),
+                    # events carry the account's API version, as Stripe's do
+                    api_version=store.meta("api_version"),
                 )
                 write_params = {k: v for k, v in params.items() if k != "expand"}
                 if with_id:
