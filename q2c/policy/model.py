@@ -18,7 +18,7 @@ Mode = Literal["real_time", "batch"]
 Phase = Literal["read_only", "controlled_writes", "automation"]
 PHASES: tuple[str, ...] = ("read_only", "controlled_writes", "automation")
 Winner = Literal["owner_wins", "human_edit_wins", "flag_for_review"]
-Treatment = Literal["drop", "hash", "redact", "mask", "allow"]
+Treatment = Literal["drop", "hash", "redact", "mask", "scrub", "allow"]
 Category = Literal["pii", "bank_account", "tax_id", "tax_document"]
 ScrubKind = Literal["email", "phone", "iban", "account_number", "vat", "tin"]
 Operation = Literal["upsert", "update"]
@@ -180,7 +180,6 @@ class Hashing(_Strict):
 
 class Sensitivity(_Strict):
     hashing: Hashing
-    free_text_keys: list[str] = []
     classes: dict[str, SensitivityClass] = Field(min_length=1)
 
 
