@@ -74,6 +74,8 @@ class BillingApp(Starlette):
             if decision.kind == "slow":
                 await asyncio.sleep(decision.seconds)
             elif decision.kind == "drop_connection":
+                if decision.after:
+                    await super().__call__(scope, receive, _swallow)
                 await _drop_connection(send, receive)
                 return
             elif decision.kind == "timeout":
@@ -84,6 +86,10 @@ class BillingApp(Starlette):
                 await _send_fault_error(send, decision)
                 return
         await super().__call__(scope, receive, send)
+
+
+async def _swallow(message: Message) -> None:
+    """A `send` that loses the response (the request itself is carried out)."""
 
 
 async def _drop_connection(send: Send, receive: Receive) -> None:

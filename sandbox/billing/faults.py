@@ -6,7 +6,8 @@ config back, `GET /__sandbox/stats` says how often each fault fired). Names:
 
 Request faults (decided per API request, before routing; never on `/__sandbox/*`):
 - `drop_connection`: close the TCP connection without answering (the SDK sees an
-  `APIConnectionError` and retries it).
+  `APIConnectionError` and retries it). With `"after": true` the request is carried out
+  first and only its response is lost: the case idempotency keys exist for.
 - `rate_limit`: 429 `rate_limit_error`. `{"per_second": N}` allows N requests per rolling
   second and refuses the rest; otherwise the trigger below decides. `should_retry`
   (default true) sets `Stripe-Should-Retry`, which is what makes the official SDK retry a 429.
@@ -49,7 +50,7 @@ DEFAULT_MALFORMED_FIELDS = ("created", "amount", "currency")
 
 _TRIGGER_KEYS = {"probability", "every", "burst", "count", "paths", "methods"}
 _EXTRA_KEYS: dict[str, set[str]] = {
-    "drop_connection": set(),
+    "drop_connection": {"after"},
     "rate_limit": {"per_second", "should_retry"},
     "server_errors": {"status"},
     "timeout": {"seconds"},
@@ -70,6 +71,7 @@ class Decision:
 
     kind: str  #: one of REQUEST_FAULTS
     status: int = 0
+    after: bool = False  #: drop_connection: carry the request out, then drop
     seconds: float = 0.0
     should_retry: bool = True
 
@@ -133,6 +135,9 @@ def validate(config: dict[str, Any]) -> None:
         for key, (lo, hi) in checks.items():
             if key in spec:
                 _check_number(name, key, spec[key], lo, hi)
+        for key in ("after", "should_retry"):
+            if key in spec and not isinstance(spec[key], bool):
+                raise FaultConfigError(f"{name}.{key} must be true or false")
         for key in ("paths", "methods", "objects", "fields"):
             if key in spec and (
                 not isinstance(spec[key], list) or not all(isinstance(v, str) for v in spec[key])
@@ -239,6 +244,7 @@ class Faults:
                     ),
                     seconds=float(spec.get("seconds", 30)),
                     should_retry=bool(spec.get("should_retry", True)),
+                    after=bool(spec.get("after", False)),
                 )
             )
             break

@@ -7,6 +7,7 @@ what the official `stripe` SDK makes of it (exception class, retries).
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -190,6 +191,27 @@ def test_dropped_connection_gets_no_response_and_the_sdk_retries(server: str) ->
     _set(server, {"drop_connection": {"count": 2}})
     assert _sdk(server, retries=2).v1.customers.list({"limit": 1}).data
     assert _fired(server)["drop_connection"] == 4
+
+
+def test_dropped_response_after_a_write_is_replayed_by_the_idempotency_key(
+    server: str, world: Path
+) -> None:
+    """The write happens, its response is lost; the SDK's retry (same key) gets the replay."""
+    _set(server, {"drop_connection": {"count": 1, "after": True, "methods": ["POST"]}})
+    email = "lost-response@example.test"
+    customer = _sdk(server, retries=2).v1.customers.create({"email": email})
+    assert _fired(server)["drop_connection"] == 1
+    assert customer.last_response.headers["Idempotent-Replayed"] == "true"
+    con = sqlite3.connect(world / "billing.sqlite")
+    try:
+        rows = con.execute(
+            "SELECT id FROM objects WHERE object = 'customer' "
+            "AND json_extract(body, '$.email') = ?",
+            (email,),
+        ).fetchall()
+    finally:
+        con.close()
+    assert rows == [(customer.id,)]  # written once
 
 
 def _event_pages(url: str, limit: int) -> list[dict[str, Any]]:
