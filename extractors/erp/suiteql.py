@@ -9,9 +9,9 @@ restarts the query from the last key it saw (keyset restart).
 
 Errors come as `{"type", "title", "status", "o:errorDetails": [{"detail", "o:errorCode"}]}`.
 Retried with tenacity (jittered exponential backoff, `Retry-After` honoured as a floor): 429
-(`CONCURRENCY_LIMIT_EXCEEDED`), 5xx, timeouts and dropped connections, and a 401 once (a token
-refused once may be a blip; refused again it is an `AuthError`). A 400 is a query the ERP will
-not run (a table or column gone): `SchemaError`. The token is never logged.
+(`CONCURRENCY_LIMIT_EXCEEDED`), 5xx, timeouts and dropped connections, and a 401 up to twice
+(a token refused once may be a blip; three refusals in a row are an `AuthError`). A 400 is a
+query the ERP will not run (a table or column gone): `SchemaError`. The token is never logged.
 """
 
 from __future__ import annotations
@@ -188,9 +188,9 @@ class SuiteQLClient:
         self.retries += 1
         if isinstance(exc, ErpHTTPError) and exc.status == 401:
             self._unauthorized += 1
-            if self._unauthorized > 1:
+            if self._unauthorized > 2:
                 raise AuthError(
-                    "the ERP refused the token twice in a row",
+                    "the ERP refused the token three times in a row",
                     source=SOURCE,
                     hint="renew Q2C_ERP_TOKEN (integration token or OAuth 2.0 client "
                     "credentials) and check the integration role's SuiteQL permission",

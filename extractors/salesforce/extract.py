@@ -10,6 +10,12 @@ Contract:
   with the cursor set to the largest `SystemModstamp` landed so far, in the same transaction,
   so a crash leaves the cursor where the data is. The landing drops re-read rows whose payload
   hash it already holds, so the overlap costs API rows, never duplicates.
+- Late commits: a change committed after later-stamped rows were served, and stamped before
+  `cursor - overlap`, is past what the timestamp filter can see. After the incremental, a sweep
+  reads only `Id, SystemModstamp` from `late_lookback` (default 24 h) before the window this
+  run read (everything on a first run), compares the pairs with the `(object_id,
+  provider_ref)` pairs landed, and fetches the missing versions by Id. A commit stamped
+  earlier than that is the documented limit: the monthly Bulk backfill job catches it.
 - Large pulls: when the first page's `totalSize` exceeds `bulk_threshold` (or the query is too
   long for a GET), the same filter runs as a Bulk API 2.0 `queryAll` job streamed to disk; the
   cursor is set with the job's last chunk (Bulk rows come in no promised order).
@@ -41,17 +47,20 @@ from extractors.salesforce.errors import RecordInvalid
 from extractors.salesforce.normalize import (
     FieldSpec,
     field_specs,
+    format_datetime,
     normalize_record,
+    parse_datetime,
     selectable_fields,
 )
 from extractors.salesforce.soql import (
     DEFAULT_OVERLAP,
     MAX_REST_QUERY_CHARS,
+    build_id_query,
     build_query,
     max_stamp,
     overlap_start,
 )
-from q2c.landing import RawRecord, get_cursor, land_page, quarantine
+from q2c.landing import RawRecord, ensure_raw_table, get_cursor, land_page, quarantine
 from q2c.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
@@ -59,6 +68,10 @@ log = logging.getLogger(__name__)
 SOURCE = "salesforce"
 DEFAULT_OBJECTS = ("Account", "Contact", "Opportunity", "Case", "User")
 DEFAULT_BULK_THRESHOLD = 10_000
+#: The late-change sweep compares the last day of Ids and stamps with what landed.
+DEFAULT_LATE_LOOKBACK = timedelta(hours=24)
+#: Ids per `WHERE Id IN (...)` fetch: 200 x 21 characters keeps the URI far below 16 KB.
+ID_CHUNK = 200
 
 
 def configured_objects(policy_path: Path | None = None) -> list[str]:
@@ -123,6 +136,7 @@ class ExtractResult:
     retries: int = 0
     relogins: int = 0
     cursor_held: bool = False
+    late_found: int = 0
     duration_s: float = 0.0
     quarantine_reasons: list[str] = field(default_factory=list)
 
@@ -181,6 +195,9 @@ class SalesforceExtractor:
         workdir: where Bulk results pages are written (a temp dir by default).
         page_rows: Bulk `maxRecords` per results page.
         chunk_rows: rows per landed chunk when reading Bulk pages back.
+        late_lookback: how far before the cursor the late-change sweep compares Ids and stamps
+            with what landed (None turns the sweep off).
+        rest_batch_size: REST page size hint (200..2,000; Salesforce's default is 2,000).
     """
 
     def __init__(
@@ -194,6 +211,8 @@ class SalesforceExtractor:
         workdir: Path | None = None,
         page_rows: int = DEFAULT_PAGE_ROWS,
         chunk_rows: int = DEFAULT_CHUNK_ROWS,
+        late_lookback: timedelta | None = DEFAULT_LATE_LOOKBACK,
+        rest_batch_size: int | None = None,
     ) -> None:
         self.client = client
         self.wh = wh
@@ -203,6 +222,8 @@ class SalesforceExtractor:
         self.workdir = workdir
         self.page_rows = page_rows
         self.chunk_rows = chunk_rows
+        self.late_lookback = late_lookback
+        self.rest_batch_size = rest_batch_size
         self._specs: dict[str, dict[str, FieldSpec]] = {}
 
     # -- helpers ---------------------------------------------------------------------------
@@ -335,7 +356,9 @@ class SalesforceExtractor:
         cursor = result.cursor_before
         use_bulk = force_bulk or len(soql) > MAX_REST_QUERY_CHARS
         if not use_bulk:
-            pages = self.client.query_pages(soql, what=f"queryAll {sobject}")
+            pages = self.client.query_pages(
+                soql, what=f"queryAll {sobject}", batch_size=self.rest_batch_size
+            )
             first = next(pages)
             if int(first.get("totalSize", 0)) > self.bulk_threshold:
                 pages.close()  # the REST cursor simply expires on Salesforce's side
@@ -350,6 +373,14 @@ class SalesforceExtractor:
             bulk_soql = build_query(sobject, fields, since=since, order=False)
             cursor = self._land_bulk(result, bulk_soql, specs, cursor=cursor, advance=True)
         result.cursor_after = cursor
+        # a first run that went Bulk read a snapshot too big to hold Ids of in memory: the
+        # sweep starts with the next (bounded) run
+        bounded = since is not None or result.mode == "rest"
+        if self.late_lookback is not None and cursor and bounded:
+            # the window this run read (from cursor_before - overlap), plus the lookback before
+            # it; the first run compares everything it read
+            sweep_from = None if since is None else since - self.late_lookback
+            self._sweep_late(result, specs, fields, sweep_from)
         self._finish(result, started, requests_before)
         log.info(
             "salesforce %s: %s read %d, landed %d, duplicates %d, quarantined %d",
@@ -361,6 +392,50 @@ class SalesforceExtractor:
             result.quarantined,
         )
         return result
+
+    def _sweep_late(
+        self,
+        result: ExtractResult,
+        specs: Mapping[str, FieldSpec],
+        fields: Sequence[str],
+        since: datetime | None,
+    ) -> None:
+        """Find and land versions stamped `>= since` (all if None) the warehouse does not hold.
+
+        A change committed late, stamped before `cursor - overlap`, is invisible to the
+        incremental filter. This pass reads only `Id, SystemModstamp` of the lookback window
+        (one cheap queryAll), compares the pairs with the `(object_id, provider_ref)` pairs
+        landed, and fetches the missing versions by Id. It never moves the cursor.
+        """
+        sobject = result.sobject
+        table = ensure_raw_table(self.wh, SOURCE, table_name(sobject))
+        remote: dict[str, str] = {}
+        soql = build_query(sobject, ["Id", "SystemModstamp"], since=since)
+        for page in self.client.query_pages(soql, what=f"late-change sweep {sobject}"):
+            for rec in page["records"]:
+                try:
+                    remote[str(rec["Id"])] = format_datetime(parse_datetime(rec["SystemModstamp"]))
+                except (KeyError, TypeError, ValueError):
+                    continue  # an unreadable stamp: the full fetch below decides
+        if not remote:
+            return
+        floor = format_datetime(since) if since is not None else ""
+        landed = {
+            (oid, ref)
+            for oid, ref in self.wh.fetchall(
+                f"select object_id, provider_ref from {table} where provider_ref >= ?", [floor]
+            )
+        }
+        missing = sorted(i for i, stamp in remote.items() if (i, stamp) not in landed)
+        result.late_found = len(missing)
+        for start in range(0, len(missing), ID_CHUNK):
+            ids = missing[start : start + ID_CHUNK]
+            soql = build_id_query(sobject, fields, ids)
+            for page in self.client.query_pages(soql, what=f"late-change fetch {sobject}"):
+                self._land(result, page["records"], specs, running=None, write_cursor=False)
+                result.pages += 1
+        if missing:
+            log.info("salesforce %s: %d late-committed versions landed", sobject, len(missing))
 
     def backfill(self, sobject: str, start: datetime, end: datetime) -> ExtractResult:
         """Bulk API 2.0 re-read of the rows with `start <= SystemModstamp < end`.

@@ -5,8 +5,9 @@ rows that share the cursor's timestamp, or whose transaction committed after row
 stamp were served (Salesforce stamps at save, visibility comes at commit), would be lost at the
 boundary. The overlap re-reads a few minutes the landing already holds; the landing's
 `(object_id, payload_hash)` de-duplication makes that free of duplicates. A change committed
-with a stamp older than `cursor - overlap` is beyond what any timestamp cursor can see: the
-monthly Bulk backfill (a full re-read of a window) is what catches those.
+with a stamp older than `cursor - overlap` is beyond what a timestamp filter can see: the
+extractor's late-change sweep (Ids and stamps of the last day compared with what landed) and
+the monthly Bulk backfill (a full re-read of a window) catch those.
 
 SOQL datetime literals are unquoted `YYYY-MM-DDThh:mm:ssZ`
 (https://developer.salesforce.com/docs/atlas.en-us.soql_sosl.meta/soql_sosl/sforce_api_calls_soql_select_dateformats.htm).
@@ -97,6 +98,24 @@ def build_query(
     if order:
         soql += " ORDER BY SystemModstamp ASC, Id ASC"
     return soql
+
+
+_ID = re.compile(r"^[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?$")
+
+
+def build_id_query(sobject: str, fields: Sequence[str], ids: Sequence[str]) -> str:
+    """`SELECT <fields> FROM <object> WHERE Id IN ('...', ...)`, for fetching known records.
+
+    Raises:
+        ValueError: an id is not a 15- or 18-character Salesforce id.
+    """
+    if not ids:
+        raise ValueError("no ids to fetch")
+    for record_id in ids:
+        if not _ID.match(record_id):
+            raise ValueError("not a Salesforce id")
+    quoted = ", ".join(f"'{i}'" for i in ids)
+    return build_query(sobject, fields, order=False) + f" WHERE Id IN ({quoted})"
 
 
 def build_count(sobject: str, *, since: datetime | None = None) -> str:

@@ -155,6 +155,7 @@ def result_metadata(result: ExtractResult) -> dict[str, Any]:
         "api_requests": dg.MetadataValue.int(result.api_requests),
         "retries": dg.MetadataValue.int(result.retries),
         "relogins": dg.MetadataValue.int(result.relogins),
+        "late_versions_found": dg.MetadataValue.int(result.late_found),
         "duration_s": dg.MetadataValue.float(result.duration_s),
     }
     if result.api_calls_used is not None:

@@ -73,3 +73,15 @@ def test_cursor_never_moves_backwards_and_reads_both_datetime_shapes():
 def test_soql_datetime_is_utc():
     tz = datetime(2026, 10, 1, 14, 0, tzinfo=UTC).astimezone()
     assert soql_datetime(tz) == "2026-10-01T14:00:00Z"
+
+
+def test_id_fetch_quotes_validated_ids_only():
+    from extractors.salesforce.soql import build_id_query
+
+    soql = build_id_query("Account", ["Id", "Name"], ["001000000000001AAA", "001000000000002"])
+    assert soql == (
+        "SELECT Id, Name, SystemModstamp FROM Account"
+        " WHERE Id IN ('001000000000001AAA', '001000000000002')"
+    )
+    with pytest.raises(ValueError):
+        build_id_query("Account", ["Id"], ["001' OR Name != '"])
