@@ -247,6 +247,9 @@ class BillingExtractor:
             new_cursor = str(max_created)
         lander.flush(name, cursor=new_cursor)
         lander.flush_all()
+        for table in (name, *obj.children):
+            # An object with no rows yet still gets its (empty) table: dbt sources read it.
+            ensure_raw_table(self.wh, SOURCE, table)
         result.cursor_after = new_cursor if new_cursor is not None else cursor
         result.api_calls = self.client.api_calls - calls0
         result.retries = self.client.retries - retries0
@@ -439,6 +442,7 @@ class BillingExtractor:
         new_cursor = str(max_created) if result.complete and max_created is not None else None
         lander.flush_all()
         lander.flush("event", cursor=new_cursor)
+        ensure_raw_table(self.wh, SOURCE, "event")
         result.cursor_after = new_cursor if new_cursor is not None else cursor
         result.api_calls = self.client.api_calls - calls0
         result.retries = self.client.retries - retries0

@@ -141,7 +141,7 @@ def build_billing_asset(name: str) -> dg.AssetsDefinition:
     ) -> Iterator[dg.MaterializeResult]:
         mode = _run_mode(context)
         with warehouse.open() as wh:
-            extractor, _ = _extractor(billing, wh, context.run_id)
+            extractor, _ = _extractor(billing, wh, context.run.run_id)
             result = extractor.extract_object(name, mode=mode)  # type: ignore[arg-type]
         context.log.info(
             f"billing {name}: landed {result.landed}, duplicates {result.duplicates}, "
@@ -171,7 +171,7 @@ def raw_billing_event(
 ) -> dg.MaterializeResult:
     """Read the billing events, re-read the objects they changed, land deletions."""
     with warehouse.open() as wh:
-        extractor, _ = _extractor(billing, wh, context.run_id)
+        extractor, _ = _extractor(billing, wh, context.run.run_id)
         result = extractor.extract_events()
     context.log.info(
         f"billing events: {result.events_processed} new, {result.objects_reread} objects re-read, "
@@ -224,7 +224,7 @@ def backfill_billing_window(
     gte, lt = int(window.start.timestamp()), int(window.end.timestamp())
     landed = 0
     with warehouse.open() as wh:
-        extractor, _ = _extractor(billing, wh, context.run_id)
+        extractor, _ = _extractor(billing, wh, context.run.run_id)
         for name in BACKFILL_OBJECTS:
             result = extractor.extract_object(name, window=(gte, lt))
             landed += result.landed

@@ -118,7 +118,7 @@ def run_assets(
     keys = _selected_keys(defs, select)
     if not keys:
         raise typer.BadParameter(f"no assets match {list(select or [])}")
-    job = defs.get_implicit_global_asset_job_def()
+    job = defs.resolve_implicit_global_asset_job_def()
     run_id = make_new_run_id()
     done = threading.Event()
 
