@@ -1,0 +1,215 @@
+"""ERP (NetSuite-shaped) reference data and postings: the books finance already keeps.
+
+Amounts are decimal strings in major units; debits are positive `foreignamount`s and credits
+negative, with `debitforeignamount` / `creditforeignamount` holding the unsigned side.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sandbox.world.store import WorldWriter
+
+CURRENCY_IDS = {"usd": 1, "eur": 2, "gbp": 3}
+SUBSIDIARY_IDS = {"US": 1, "EU": 2, "UK": 3}
+SUBSIDIARY_CURRENCY = {1: 1, 2: 2, 3: 3}
+# chart of accounts: key -> (id, number, name, type)
+ACCOUNTS = {
+    "bank_usd": (1, "1000", "Operating Bank USD", "Bank"),
+    "bank_eur": (2, "1010", "Operating Bank EUR", "Bank"),
+    "bank_gbp": (3, "1020", "Operating Bank GBP", "Bank"),
+    "ar": (4, "1200", "Accounts Receivable", "AcctRec"),
+    "clearing": (5, "1300", "Stripe Clearing", "OthCurrAsset"),
+    "tax": (6, "2200", "Sales Tax and VAT Payable", "OthCurrLiab"),
+    "deferred": (7, "2300", "Deferred Revenue", "OthCurrLiab"),
+    "revenue": (8, "4000", "Subscription Revenue", "Income"),
+    "services": (9, "4100", "Services Revenue", "Income"),
+    "fees": (10, "6100", "Payment Processing Fees", "Expense"),
+    "commissions": (11, "6200", "Partner Commissions", "Expense"),
+}
+ACCT = {k: v[0] for k, v in ACCOUNTS.items()}
+
+
+def amount(minor: int) -> str:
+    """Minor units as a decimal string in major units (`"1234.50"`)."""
+    sign = "-" if minor < 0 else ""
+    whole, cents = divmod(abs(minor), 100)
+    return f"{sign}{whole}.{cents:02d}"
+
+
+def erp_ts(ts: int) -> str:
+    """Epoch seconds as the ERP's timestamp text."""
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def erp_date(ts: int) -> str:
+    """Epoch seconds as the ERP's date text."""
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d")
+
+
+def month_index(ts: int) -> int:
+    """Months since year 0 of an epoch time (the key of accounting periods)."""
+    d = datetime.fromtimestamp(ts, UTC)
+    return d.year * 12 + d.month - 1
+
+
+def write_reference(w: WorldWriter, first_month: int, last_month: int, now: int) -> dict[int, int]:
+    """Subsidiaries, currencies, chart of accounts and accounting periods.
+
+    Returns:
+        month index -> id of its monthly accounting period.
+    """
+    for cid, symbol, name in (
+        (1, "USD", "US Dollar"),
+        (2, "EUR", "Euro"),
+        (3, "GBP", "British Pound"),
+    ):
+        w.erp("currency", (cid, symbol, name))
+    for sid, name in ((1, "Q2C Inc."), (2, "Q2C Europe B.V."), (3, "Q2C Ltd")):
+        w.erp("subsidiary", (sid, name, SUBSIDIARY_CURRENCY[sid]))
+    for aid, number, name, kind in ACCOUNTS.values():
+        w.erp("account", (aid, number, name, kind))
+    periods: dict[int, int] = {}
+    pid = 0
+    now_month = month_index(now)
+    for year in range(first_month // 12, last_month // 12 + 1):
+        pid += 1
+        w.erp(
+            "accountingperiod",
+            (
+                pid,
+                f"FY {year}",
+                f"{year}-01-01",
+                f"{year}-12-31",
+                "T" if year * 12 + 11 < now_month else "F",
+                "F",
+                "T",
+            ),
+        )
+        for q in range(4):
+            pid += 1
+            qs, qe = _month_bounds(year * 12 + q * 3)[0], _month_bounds(year * 12 + q * 3 + 2)[1]
+            closed = "T" if year * 12 + q * 3 + 2 < now_month else "F"
+            w.erp("accountingperiod", (pid, f"Q{q + 1} {year}", qs, qe, closed, "T", "F"))
+            for m in range(3):
+                mi = year * 12 + q * 3 + m
+                pid += 1
+                start, end = _month_bounds(mi)
+                name = datetime(year, mi % 12 + 1, 1).strftime("%b %Y")
+                w.erp(
+                    "accountingperiod",
+                    (pid, name, start, end, "T" if mi < now_month else "F", "F", "F"),
+                )
+                periods[mi] = pid
+    return periods
+
+
+def _month_bounds(mi: int) -> tuple[str, str]:
+    y, m = divmod(mi, 12)
+    start = datetime(y, m + 1, 1)
+    ny, nm = divmod(mi + 1, 12)
+    last = datetime(ny, nm + 1, 1).toordinal() - 1
+    return start.strftime("%Y-%m-%d"), datetime.fromordinal(last).strftime("%Y-%m-%d")
+
+
+class Ledger:
+    """Posts transactions with sequential ids."""
+
+    def __init__(
+        self, w: WorldWriter, periods: dict[int, int], next_txn: int = 1, next_customer: int = 1
+    ) -> None:
+        self.w = w
+        self.periods = periods
+        self.next_txn = next_txn
+        self.next_customer = next_customer
+
+    def customer(
+        self,
+        companyname: str,
+        externalid: str,
+        currency: str,
+        subsidiary: str,
+        email: str,
+        created: int,
+    ) -> int:
+        """Add an ERP customer; returns its internal id."""
+        cid = self.next_customer
+        self.next_customer += 1
+        self.w.erp(
+            "customer",
+            (
+                cid,
+                f"CUST{cid:06d}",
+                companyname,
+                externalid,
+                CURRENCY_IDS[currency],
+                SUBSIDIARY_IDS[subsidiary],
+                email,
+                erp_ts(created),
+                erp_ts(created),
+            ),
+        )
+        return cid
+
+    def post(
+        self,
+        *,
+        type_: str,
+        tranid: str,
+        when: int,
+        entity: int | None,
+        currency: int,
+        total: int,
+        externalid: str,
+        memo: str,
+        status: str,
+        lines: list[tuple[str, int, str]],
+        period_shift: int = 0,
+        recorded: int | None = None,
+    ) -> int:
+        """Post one transaction with its lines (account key, signed minor amount, memo).
+
+        Returns:
+            the transaction's internal id.
+        """
+        tid = self.next_txn
+        self.next_txn += 1
+        rec = erp_ts(recorded if recorded is not None else when)
+        self.w.erp(
+            "transaction",
+            (
+                tid,
+                tranid,
+                type_,
+                erp_date(when),
+                self.periods[month_index(when) + period_shift],
+                entity,
+                currency,
+                amount(total),
+                externalid,
+                memo,
+                status,
+                rec,
+                rec,
+            ),
+        )
+        for seq, (acct, minor, line_memo) in enumerate(lines):
+            self.w.erp(
+                "transactionline",
+                (
+                    seq,
+                    tid,
+                    seq,
+                    ACCT[acct],
+                    amount(minor),
+                    amount(minor) if minor > 0 else None,
+                    amount(-minor) if minor < 0 else None,
+                    line_memo,
+                    entity,
+                ),
+            )
+        return tid
+
+    def link(self, previous: int, nxt: int, linktype: str, minor: int) -> None:
+        """Apply document `nxt` (a payment) to `previous` (an invoice)."""
+        self.w.erp("previoustransactionlinelink", (previous, 0, nxt, 0, linktype, amount(minor)))

@@ -1,0 +1,81 @@
+"""The world generator writes every object type the stand-ins serve, at scale S."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from sandbox.world import generate
+from sandbox.world.salesforce_schema import SOBJECTS
+
+pytestmark = pytest.mark.unit
+
+BILLING_OBJECTS = {
+    "product",
+    "price",
+    "coupon",
+    "customer",
+    "subscription",
+    "subscription_item",
+    "invoice",
+    "line_item",
+    "invoiceitem",
+    "credit_note",
+    "payment_intent",
+    "charge",
+    "refund",
+    "dispute",
+    "balance_transaction",
+    "payout",
+    "account",
+    "transfer",
+    "event",
+}
+ERP_TABLES = {
+    "subsidiary",
+    "currency",
+    "account",
+    "accountingperiod",
+    "customer",
+    "transaction",
+    "transactionline",
+}
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("world")
+    generate(d, seed=7, scale="S")
+    return d
+
+
+def test_billing_has_every_object_type(world: Path) -> None:
+    con = sqlite3.connect(world / "billing.sqlite")
+    present = {r[0] for r in con.execute("SELECT DISTINCT object FROM objects")}
+    assert present >= BILLING_OBJECTS
+
+
+def test_salesforce_records_have_every_schema_field(world: Path) -> None:
+    con = sqlite3.connect(world / "salesforce.sqlite")
+    for sobject, fields in SOBJECTS.items():
+        rows = con.execute("SELECT body FROM records WHERE sobject=? LIMIT 50", (sobject,))
+        bodies = [json.loads(r[0]) for r in rows]
+        assert bodies, sobject
+        for body in bodies:
+            assert set(body) == {f.name for f in fields}
+
+
+def test_erp_tables_are_filled(world: Path) -> None:
+    con = sqlite3.connect(world / "erp.sqlite")
+    for table in ERP_TABLES:
+        assert con.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0] > 0, table
+
+
+def test_meta_carries_seed_scale_and_now_in_every_file(world: Path) -> None:
+    for name in ("billing", "salesforce", "erp", "truth"):
+        meta = dict(sqlite3.connect(world / f"{name}.sqlite").execute("SELECT * FROM meta"))
+        assert meta["seed"] == "7" and meta["scale"] == "S"
+        assert meta["now"] == "1793491200"
