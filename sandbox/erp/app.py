@@ -163,9 +163,13 @@ class FaultMiddleware:
             await asyncio.sleep(slow / 1000)
         timed_out = st.roll("timeout")
         if timed_out:
+            # Then answer normally: its other faults are not rolled after the wait, so a
+            # request a client gave up on does not shift the dice of later requests.
             await asyncio.sleep(st.get("timeout_s"))
         fault, response = None, None
-        if st.take_burst():
+        if timed_out:
+            pass
+        elif st.take_burst():
             fault = "server_error_burst"
             response = netsuite_error(503, "UNEXPECTED_ERROR", "Service temporarily unavailable.")
         elif st.roll("rate_limit"):

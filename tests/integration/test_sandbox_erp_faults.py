@@ -81,16 +81,17 @@ def test_slow_ms_delays_every_response(erp: RunningSandbox) -> None:
 
 
 def test_timeout_makes_a_client_with_a_short_timeout_give_up(erp: RunningSandbox) -> None:
-    erp.set_faults("erp", {"timeout": 1.0, "timeout_s": 1.5})
+    erp.set_faults("erp", {"timeout": 1.0, "timeout_s": 1.0})
     with pytest.raises(httpx.ReadTimeout):
         suiteql(erp, timeout=0.3)
     erp.set_faults("erp", {"timeout": 0.0})
     assert counts(erp)["timeout"] >= 1
+    time.sleep(1.0)  # let the abandoned request finish before the next test rolls its dice
 
 
 def test_drop_connection_cuts_the_response_short(erp: RunningSandbox) -> None:
     erp.set_faults("erp", {"drop_connection": 1.0})
-    with pytest.raises(httpx.RemoteProtocolError):
+    with pytest.raises((httpx.RemoteProtocolError, httpx.ReadError)):  # cut or reset
         suiteql(erp)
     erp.set_faults("erp", {"drop_connection": 0.0})
     assert suiteql(erp).status_code == 200
