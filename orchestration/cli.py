@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from orchestration.commands import demo, policy, sandbox
+from orchestration.commands import demo, policy, run, sandbox
 
 app = typer.Typer(
     name="q2c",
@@ -17,6 +17,9 @@ app = typer.Typer(
 )
 app.add_typer(sandbox.app, name="sandbox", help="Local stand-ins for billing, Salesforce, ERP.")
 app.add_typer(policy.app, name="policy", help="The ownership contract: check it, print the sheet.")
+app.command("run", help="Materialize every asset through Dagster, with progress and a summary.")(
+    run.run
+)
 app.command("demo", help="Run the whole pipeline against the local sandbox and print the outputs.")(
     demo.demo
 )

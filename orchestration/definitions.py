@@ -1,7 +1,38 @@
-"""The one Dagster entry point: composes the per-source and per-stage modules."""
+"""The one Dagster entry point: composes the per-source and per-stage modules.
+
+- raw/billing/*, raw/salesforce/*, raw/erp/*: the extracts (`orchestration/assets/<source>.py`);
+- the dbt project (staging -> marts -> reconciliation, exports, CRM payloads) as one
+  `@dbt_assets` (`orchestration/assets/dbt.py`), downstream of the raw assets;
+- jobs and schedules chosen by how soon a stale copy would hurt (`orchestration/jobs.py`,
+  `orchestration/schedules.py`, and the Salesforce/ERP ones beside their assets);
+- resources for the environment that `orchestration.environment.current_environment()` decides.
+"""
 
 from __future__ import annotations
 
 import dagster as dg
 
-defs = dg.Definitions(assets=[])
+from orchestration.assets.billing import billing_assets
+from orchestration.assets.dbt import build_dbt_resource, dbt_assets_list
+from orchestration.assets.erp import erp_assets, erp_jobs, erp_schedules
+from orchestration.assets.salesforce import (
+    salesforce_assets,
+    salesforce_jobs,
+    salesforce_schedules,
+)
+from orchestration.environment import current_environment
+from orchestration.jobs import billing_jobs
+from orchestration.resources import build_resources
+from orchestration.schedules import billing_schedules
+
+_environment = current_environment()
+
+defs = dg.Definitions(
+    assets=[*billing_assets, *salesforce_assets, *erp_assets, *dbt_assets_list],
+    jobs=[*billing_jobs, *salesforce_jobs, *erp_jobs],
+    schedules=[*billing_schedules, *salesforce_schedules, *erp_schedules],
+    resources={
+        **build_resources(_environment),
+        "dbt": build_dbt_resource(_environment.warehouse_url),
+    },
+)
