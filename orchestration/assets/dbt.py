@@ -16,6 +16,7 @@ Contract:
 
 import json
 import os
+import sys
 from collections.abc import Iterator, Mapping
 from functools import cache
 from pathlib import Path
@@ -131,7 +132,15 @@ def build_dbt_resource(warehouse_url: str) -> DbtCliResource:
     """
     os.environ.update(dbt_environment(warehouse_url))
     project = q2c_dbt_project()
-    return DbtCliResource(project_dir=project, profiles_dir=str(DBT_PROJECT_DIR))
+    return DbtCliResource(
+        project_dir=project, profiles_dir=str(DBT_PROJECT_DIR), dbt_executable=dbt_executable()
+    )
+
+
+def dbt_executable() -> str:
+    """The `dbt` beside this interpreter (the venv's), so an unactivated venv still finds it."""
+    beside = Path(sys.executable).parent / "dbt"
+    return str(beside) if beside.exists() else "dbt"
 
 
 _project = q2c_dbt_project()
