@@ -48,8 +48,8 @@ from extractors.salesforce.normalize import (
     FieldSpec,
     field_specs,
     format_datetime,
+    normalize_datetime,
     normalize_record,
-    parse_datetime,
     selectable_fields,
 )
 from extractors.salesforce.soql import (
@@ -414,7 +414,7 @@ class SalesforceExtractor:
         for page in self.client.query_pages(soql, what=f"late-change sweep {sobject}"):
             for rec in page["records"]:
                 try:
-                    remote[str(rec["Id"])] = format_datetime(parse_datetime(rec["SystemModstamp"]))
+                    remote[str(rec["Id"])] = normalize_datetime(rec["SystemModstamp"])
                 except (KeyError, TypeError, ValueError):
                     continue  # an unreadable stamp: the full fetch below decides
         if not remote:

@@ -40,6 +40,8 @@ _DT = re.compile(
     r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?" r"(Z|[+-]\d{2}:?\d{2})?$"
 )
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# the two shapes Salesforce actually sends (REST `+0000`, Bulk `Z`): no parsing needed
+_UTC_MS = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}(?:\+0000|Z)")
 _TIME = re.compile(r"^(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?Z?$")
 
 
@@ -98,6 +100,17 @@ def parse_datetime(text: str) -> datetime:
         offset = sign * (int(digits[:2]) * 60 + int(digits[2:]))
         value = value - timedelta(minutes=offset)
     return value
+
+
+def normalize_datetime(text: str) -> str:
+    """Any Salesforce datetime text as `YYYY-MM-DDTHH:MM:SS.mmmZ` (UTC).
+
+    Raises:
+        ValueError: when the text is not a Salesforce datetime.
+    """
+    if _UTC_MS.fullmatch(text):
+        return text[:23] + "Z"
+    return format_datetime(parse_datetime(text))
 
 
 def _decimal_string(value: Any, scale: int) -> str:
@@ -172,7 +185,7 @@ def normalize_value(value: Any, spec: FieldSpec | None) -> Any:
     if kind == "int":
         return _integer(value)
     if kind == "datetime":
-        return format_datetime(parse_datetime(str(value)))
+        return normalize_datetime(str(value))
     if kind == "date":
         text = str(value).strip()
         if not _DATE.match(text):

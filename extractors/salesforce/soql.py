@@ -19,7 +19,7 @@ import re
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from extractors.salesforce.normalize import format_datetime, parse_datetime
+from extractors.salesforce.normalize import normalize_datetime, parse_datetime
 
 DEFAULT_OVERLAP = timedelta(minutes=5)
 #: URI plus headers over 16,384 bytes get 414/431; keep REST GET queries well below.
@@ -130,12 +130,9 @@ def max_stamp(current: str | None, stamps: Sequence[str | None]) -> str | None:
     """The greater of a cursor and the `SystemModstamp`s of a page, in the landing's format.
 
     The cursor never moves backwards: a page of re-read overlap rows leaves it where it was.
+    Values are normalized to `YYYY-MM-DDTHH:MM:SS.mmmZ` first, whose text order is time order.
     """
-    best = parse_datetime(current) if current else None
-    for stamp in stamps:
-        if not stamp:
-            continue
-        value = parse_datetime(stamp)
-        if best is None or value > best:
-            best = value
-    return format_datetime(best) if best is not None else None
+    values = [normalize_datetime(s) for s in stamps if s]
+    if current:
+        values.append(normalize_datetime(current))
+    return max(values) if values else None
