@@ -143,21 +143,27 @@ class Context:
         if spec is None or not rowids:
             return
         conn = self.store.conn()
-        row = conn.execute(
+        ids = json.dumps(rowids)
+        high = conn.execute(
             "SELECT max(r.system_modstamp) FROM json_each(?) k JOIN records r "
             "ON r.rowid = k.value",
-            (json.dumps(rowids),),
-        ).fetchone()
+            (ids,),
+        ).fetchone()[0]
+        # The record served with the oldest stamp gets the late change: stamped after its own
+        # last change (so it is a real update) but before the newest change already served.
         target = conn.execute(
-            "SELECT r.id FROM json_each(?) k JOIN records r ON r.rowid = k.value "
-            "WHERE r.is_deleted = 0 ORDER BY k.key LIMIT 1",
-            (json.dumps(rowids),),
+            "SELECT r.id, r.system_modstamp FROM json_each(?) k JOIN records r "
+            "ON r.rowid = k.value WHERE r.is_deleted = 0 ORDER BY r.system_modstamp LIMIT 1",
+            (ids,),
         ).fetchone()
-        if row[0] is None or target is None:
+        if high is None or target is None:
             return
-        lag = float(spec.get("lag_seconds", 3600))
-        stamp = sf_datetime(parse_sf_datetime(row[0]) - timedelta(seconds=lag))
-        self.late_edit(plan.sobject, target[0], stamp)
+        lag = timedelta(seconds=float(spec.get("lag_seconds", 3600)))
+        own = parse_sf_datetime(target[1]) + timedelta(milliseconds=1)
+        stamp = max(own, parse_sf_datetime(high) - lag)
+        if stamp >= parse_sf_datetime(high):
+            return
+        self.late_edit(plan.sobject, target[0], sf_datetime(stamp))
 
     def late_edit(self, obj: SObjectDef, record_id: str, stamp: str) -> None:
         """A person's edit committed late: stamped `stamp`, older than what was served."""

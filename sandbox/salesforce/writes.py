@@ -48,9 +48,10 @@ class RowError:
 
 
 class RowFailure(Exception):
-    def __init__(self, error: RowError) -> None:
+    def __init__(self, error: RowError, record_id: str | None = None) -> None:
         super().__init__(error.message)
         self.error = error
+        self.record_id = record_id  # the existing record the row named, if any
 
 
 @dataclass
@@ -268,7 +269,8 @@ class Writer:
                         raise RowFailure(dup[index])
                     results.append(self._prepare(obj, row, text, claimed, index))
                 except RowFailure as failure:
-                    results.append(RowResult(id=row.record_id, errors=[failure.error]))
+                    rid = failure.record_id or row.record_id
+                    results.append(RowResult(id=rid, errors=[failure.error]))
             if all_or_none and any(not r.success for r in results):
                 rolled = RowError(
                     "ALL_OR_NONE_OPERATION_ROLLED_BACK",
@@ -399,7 +401,23 @@ class Writer:
             before = found[1]
         else:
             created = True
-        self._fault(obj, row.record_id or "")
+        try:
+            return self._build(obj, row, text, claimed, index, before, created)
+        except RowFailure as failure:
+            failure.record_id = before["Id"] if before else None
+            raise
+
+    def _build(
+        self,
+        obj: SObjectDef,
+        row: Row,
+        text: bool,
+        claimed: dict[tuple[str, str], int],
+        index: int,
+        before: dict[str, Any] | None,
+        created: bool,
+    ) -> RowResult:
+        self._fault(obj, before["Id"] if before else "")
         if row.operation == "delete":
             assert before is not None
             body = dict(before)
