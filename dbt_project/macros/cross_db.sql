@@ -51,13 +51,13 @@
 
 {% macro postgres__json_array_sum(column, array_path, field) -%}
     coalesce((
-        select sum((element ->> '{{ field }}')::bigint)
+        select cast(sum((element ->> '{{ field }}')::bigint) as bigint)
         from jsonb_array_elements(
             case when jsonb_typeof({{ column }} #> '{ {{- array_path.split(".") | join(",") -}} }') = 'array'
                 then {{ column }} #> '{ {{- array_path.split(".") | join(",") -}} }'
                 else '[]'::jsonb end
         ) as element
-    ), 0)
+    ), cast(0 as bigint))
 {%- endmacro %}
 
 {#- Number of elements of a JSON array (0 when missing). -#}
@@ -115,11 +115,11 @@
 {%- endmacro %}
 
 {% macro duckdb__days_between(start, end) -%}
-    date_diff('day', cast({{ start }} as date), cast({{ end }} as date))
+    cast(date_diff('day', cast({{ start }} as date), cast({{ end }} as date)) as integer)
 {%- endmacro %}
 
 {% macro postgres__days_between(start, end) -%}
-    (cast({{ end }} as date) - cast({{ start }} as date))
+    cast(cast({{ end }} as date) - cast({{ start }} as date) as integer)
 {%- endmacro %}
 
 {#- Seconds from `start` to `end` (timestamps). -#}
@@ -222,4 +222,17 @@
 
 {% macro postgres__timestamptz_to_utc(expression) -%}
     (cast({{ expression }} as timestamptz) at time zone 'UTC')
+{%- endmacro %}
+
+{#- Naive UTC timestamp -> whole epoch seconds. -#}
+{% macro timestamp_to_epoch(expression) -%}
+    {{ return(adapter.dispatch('timestamp_to_epoch', 'q2c')(expression)) }}
+{%- endmacro %}
+
+{% macro duckdb__timestamp_to_epoch(expression) -%}
+    cast(epoch(cast({{ expression }} as timestamp)) as bigint)
+{%- endmacro %}
+
+{% macro postgres__timestamp_to_epoch(expression) -%}
+    cast(extract(epoch from cast({{ expression }} as timestamp)) as bigint)
 {%- endmacro %}

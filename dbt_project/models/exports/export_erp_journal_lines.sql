@@ -3,9 +3,9 @@
     exported before (ops.export_ledger). Entries:
       invoice  Dr accounts_receivable total / Cr revenue total - tax / Cr tax_payable tax
       payment  Dr stripe_clearing / Cr accounts_receivable            (succeeded charge)
-      fee      Dr fees_expense / Cr stripe_clearing                   (balance transaction fee)
+      fee      Dr fees_expense / Cr stripe_clearing                   (fees a payout settled)
       refund   Dr refunds / Cr stripe_clearing                        (succeeded refund)
-      payout   Dr bank / Cr stripe_clearing                           (paid payout)
+      payout   Dr bank / Cr stripe_clearing                           (platform payout)
     Accounts come from the contract's GL mapping (policy__gl_accounts). External ids are
     stable: `q2c:<kind>:<billing id>` per entry, `...:<line number>` per line; the ERP
     imports idempotently by entry external id. An entry whose accounting period is closed
@@ -61,17 +61,20 @@ charges as (
 
 ),
 
+-- fees are journaled once per platform payout (the fees of what it settled), keyed
+-- `fee_<the payout's balance transaction id>` as finance does
 fees as (
 
     select
-        balance_transactions.*,
-        'fee_' || balance_transactions.balance_transaction_id as fee_id
-    from {{ ref('stg_billing__balance_transactions') }} as balance_transactions
-    where balance_transactions.fee_amount > 0
-        and not balance_transactions.is_deleted
-        and 'fee_' || balance_transactions.balance_transaction_id not in (
-            select billing_object_id from posted
-        )
+        payouts.*,
+        'fee_' || payouts.balance_transaction_id as fee_id,
+        payouts.settled_fee_amount as fee_amount
+    from {{ ref('int_payouts__balance_transactions') }} as payouts
+    where payouts.is_platform_payout
+        and payouts.settled_fee_amount > 0
+        and payouts.balance_transaction_id is not null
+        and not payouts.is_deleted
+        and 'fee_' || payouts.balance_transaction_id not in (select billing_object_id from posted)
 
 ),
 
@@ -93,7 +96,8 @@ refunds as (
 payouts as (
 
     select * from {{ ref('stg_billing__payouts') }}
-    where payout_status = 'paid'
+    where payout_status in ('paid', 'in_transit')
+        and connected_account_id is null
         and amount > 0
         and not is_deleted
         and payout_id not in (select billing_object_id from posted)
@@ -131,11 +135,11 @@ lines as (
 
     union all
     select 'fee', fee_id, 1, cast(created_at as date), currency, gl.fees_expense,
-        fee_amount, 0, null, 'processing fee of ' || balance_transaction_id
+        fee_amount, 0, null, 'processing fees settled by ' || payout_id
     from fees cross join gl
     union all
     select 'fee', fee_id, 2, cast(created_at as date), currency, gl.stripe_clearing,
-        0, fee_amount, null, 'processing fee of ' || balance_transaction_id
+        0, fee_amount, null, 'processing fees settled by ' || payout_id
     from fees cross join gl
 
     union all

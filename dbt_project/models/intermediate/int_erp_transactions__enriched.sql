@@ -31,8 +31,8 @@ line_totals as (
     select
         erp_transaction_id,
         count(*) as line_count,
-        sum(debit_amount) as debit_total,
-        sum(credit_amount) as credit_total
+        cast(sum(debit_amount) as numeric(20, 2)) as debit_total,
+        cast(sum(credit_amount) as numeric(20, 2)) as credit_total
     from {{ ref('stg_erp__transaction_lines') }}
     where not is_deleted
     group by erp_transaction_id

@@ -14,8 +14,8 @@ charges as (
     select
         invoice_id,
         count(*) as payment_count,
-        sum(amount_captured) as paid_amount,
-        sum(amount_refunded) as refunded_amount,
+        cast(sum(amount_captured) as bigint) as paid_amount,
+        cast(sum(amount_refunded) as bigint) as refunded_amount,
         max(created_at) as last_paid_at
     from {{ ref('stg_billing__charges') }}
     where charge_status = 'succeeded'
@@ -29,7 +29,7 @@ credit_notes as (
     select
         invoice_id,
         count(*) as credit_note_count,
-        sum(total_amount) as credited_amount
+        cast(sum(total_amount) as bigint) as credited_amount
     from {{ ref('stg_billing__credit_notes') }}
     where credit_note_status <> 'void'
     group by invoice_id

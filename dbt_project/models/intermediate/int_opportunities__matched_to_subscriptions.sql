@@ -2,15 +2,16 @@
     when either side names the other (`Billing_Subscription_Id__c` on the deal,
     `metadata.salesforce_opportunity_id` on the subscription). Unmatched deals and unmatched
     subscriptions stay as rows with a null other side. One row per (deal, subscription) pair
-    or unmatched side; `match_id` is its key. -#}
+    or unmatched side; `match_id` is its key. Deleted deals take part in the matching
+    (flagged `is_deal_deleted`). -#}
 with
 
 deals as (
 
+    -- deleted deals still match: a deal deleted with its account did name its subscription
     select *
     from {{ ref('stg_salesforce__opportunities') }}
     where stage_name = 'Closed Won'
-        and not is_deleted
 
 ),
 
@@ -111,6 +112,7 @@ final as (
         deals.billing_subscription_id as deal_named_subscription_id,
         subscriptions.salesforce_opportunity_id as subscription_named_opportunity_id,
         subscriptions.subscription_status,
+        coalesce(deals.is_deleted, false) as is_deal_deleted,
 
         ---------- amounts
         deals.amount as deal_amount,

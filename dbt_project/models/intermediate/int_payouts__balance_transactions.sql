@@ -15,9 +15,9 @@ settled as (
     select
         payout_id,
         count(*) as balance_transaction_count,
-        sum(net_amount) as settled_net_amount,
-        sum(amount) as settled_gross_amount,
-        sum(fee_amount) as settled_fee_amount,
+        cast(sum(net_amount) as bigint) as settled_net_amount,
+        cast(sum(amount) as bigint) as settled_gross_amount,
+        cast(sum(fee_amount) as bigint) as settled_fee_amount,
         min(currency) as settled_currency,
         count(distinct currency) as settled_currency_count
     from {{ ref('stg_billing__payout_balance_transactions') }}
@@ -33,6 +33,8 @@ final as (
         ---------- ids
         payouts.payout_id,
         payouts.destination_id,
+        payouts.connected_account_id,
+        payouts.balance_transaction_id,
 
         ---------- attributes
         payouts.payout_status,
@@ -51,6 +53,7 @@ final as (
         payouts.arrival_at,
 
         ---------- flags
+        payouts.connected_account_id is null as is_platform_payout,
         coalesce(settled.settled_currency_count, 0) > 1 as has_mixed_currencies,
         payouts.is_deleted
 

@@ -19,7 +19,7 @@ line_totals as (
     select
         invoice_id,
         count(*) as line_count,
-        sum(amount) as line_amount
+        cast(sum(amount) as bigint) as line_amount
     from {{ ref('stg_billing__invoice_lines') }}
     where not is_deleted
     group by invoice_id

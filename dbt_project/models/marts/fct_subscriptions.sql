@@ -16,7 +16,7 @@ items as (
     select
         subscription_id,
         count(*) as item_count,
-        sum(quantity) as seat_count,
+        cast(sum(quantity) as bigint) as seat_count,
         sum(
             cast(unit_amount * quantity as numeric(20, 4))
             * case billing_interval

@@ -1,5 +1,7 @@
-{#- Support cases of accounts in dunning (billing status in `q2c_dunning_statuses`) that do not
-    carry the billing priority flag. Billing decides dunning; the support tool owns the case.
+{#- Open support cases about an account's dunning (fct_cases.is_about_dunning: the account's
+    billing status is in `q2c_dunning_statuses` and the case names one of its unpaid invoices)
+    that do not carry the billing priority flag. Billing decides dunning; the support tool
+    owns the case.
     Break `case_dunning_without_priority`. One row per break. -#}
 with
 
@@ -24,7 +26,7 @@ final as (
     ) }}
     from cases
     {{ rec_from('case') }}
-    where cases.is_account_in_dunning
+    where cases.is_about_dunning
         and not cases.has_billing_priority_flag
 
 )

@@ -1,8 +1,10 @@
 {#- Compliance holds (policy__compliance_gates): money sent to a connected account whose
     verification blocks payout release, and EU customers whose VAT number is not valid.
     Billing is the System of Record. Breaks:
-      payout_to_unverified_account  a transfer to a connected account on payout hold
-      invalid_eu_vat                an EU customer's VAT id failed verification
+      payout_to_unverified_account  a payout of a connected account whose verification
+                                    holds payouts (requirements past due, payouts disabled)
+      invalid_eu_vat                a customer's EU VAT id failed verification
+                                    (tax_id.verification.status = unverified)
     One row per break. -#}
 with
 
@@ -13,10 +15,12 @@ holds as (
 
 ),
 
-transfers as (
+payouts as (
 
-    select * from {{ ref('stg_billing__transfers') }}
-    where not is_deleted
+    select * from {{ ref('stg_billing__payouts') }}
+    where connected_account_id is not null
+        and payout_status not in ('failed', 'canceled')
+        and not is_deleted
 
 ),
 
@@ -33,16 +37,16 @@ unverified_payouts as (
         kind='payout_to_unverified_account', entity='connected_account',
         source_system='billing', source_object_type='account',
         source_object_id='holds.connected_account_id',
-        target_system="'billing'", target_object_type="'transfer'",
-        target_object_id='transfers.transfer_id',
-        source_amount=minor_to_major('transfers.amount'),
-        currency='transfers.currency',
-        occurred_at='transfers.created_at',
-        detail="'money sent while payouts are held: ' || holds.payout_hold_reason"
+        target_system="'billing'", target_object_type="'payout'",
+        target_object_id='payouts.payout_id',
+        source_amount=minor_to_major('payouts.amount'),
+        currency='payouts.currency',
+        occurred_at='payouts.created_at',
+        detail="'payout released while payouts are held: ' || holds.payout_hold_reason"
     ) }}
     from holds
-    inner join transfers
-        on holds.connected_account_id = transfers.connected_account_id
+    inner join payouts
+        on holds.connected_account_id = payouts.connected_account_id
     {{ rec_from('connected_account') }}
 
 ),
@@ -59,8 +63,7 @@ invalid_vat as (
     ) }}
     from customers
     {{ rec_from('customer') }}
-    where customers.country_code in ({{ "'" ~ var('q2c_eu_countries') | join("', '") ~ "'" }})
-        and customers.tax_id_type = 'eu_vat'
+    where customers.tax_id_type = 'eu_vat'
         and customers.tax_id_verification_status = 'unverified'
 
 ),

@@ -41,6 +41,7 @@ deals_without as (
         on matches.opportunity_id = deals.opportunity_id
     {{ rec_from('opportunity') }}
     where matches.subscription_id is null
+        and not matches.is_deal_deleted
 
 ),
 

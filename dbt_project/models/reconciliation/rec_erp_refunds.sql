@@ -1,12 +1,33 @@
 {#- Billing refunds against the ERP: every succeeded refund must be posted as a customer
-    refund. Billing is the System of Record. Break `erp_refund_missing`. One row per break. -#}
+    refund. Billing is the System of Record. Break `erp_refund_missing`. Refunds on invoices
+    the ERP does not hold at all are left to `erp_invoice_missing` (nothing of such an invoice
+    can be posted). One row per break. -#}
 with
+
+erp_invoices as (
+
+    select distinct billing_object_id
+    from {{ ref('int_erp_transactions__enriched') }}
+    where not is_deleted
+        and (
+            transaction_type = 'CustInvc'
+            or (transaction_type = 'Journal' and q2c_export_kind = 'invoice')
+        )
+
+),
 
 refunds as (
 
-    select * from {{ ref('stg_billing__refunds') }}
-    where refund_status = 'succeeded'
-        and not is_deleted
+    select refunds.*
+    from {{ ref('stg_billing__refunds') }} as refunds
+    left join {{ ref('stg_billing__charges') }} as charges
+        on refunds.charge_id = charges.charge_id
+    where refunds.refund_status = 'succeeded'
+        and not refunds.is_deleted
+        and (
+            charges.invoice_id is null
+            or charges.invoice_id in (select billing_object_id from erp_invoices)
+        )
 
 ),
 

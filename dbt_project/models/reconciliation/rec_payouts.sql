@@ -1,15 +1,18 @@
-{#- Payouts against the balance transactions they settled and against ERP cash. Billing is
-    the System of Record. Breaks:
+{#- Platform payouts (to the company's bank, not connected accounts' payouts) against the
+    balance transactions they settled and against ERP cash. Billing is the System of Record.
+    Breaks:
       payout_sum_mismatch  the payout amount differs from the sum of the net amounts of the
                            balance transactions in its payout-scoped list
-      payout_not_posted    a paid payout with no ERP journal (clearing to bank)
+      payout_not_posted    a payout (paid or in transit) with no ERP journal (clearing to
+                           bank)
     One row per break. -#}
 with
 
 payouts as (
 
     select * from {{ ref('int_payouts__balance_transactions') }}
-    where payout_status = 'paid'
+    where is_platform_payout
+        and payout_status in ('paid', 'in_transit', 'pending')
         and not is_deleted
 
 ),
@@ -20,8 +23,8 @@ erp_journals as (
     from {{ ref('int_erp_transactions__enriched') }}
     where not is_deleted
         and (
-            (transaction_type = 'Journal' and q2c_export_kind is null)
-            or (transaction_type = 'Journal' and q2c_export_kind = 'payout')
+            transaction_type = 'Journal'
+            and (q2c_export_kind is null or q2c_export_kind = 'payout')
         )
     group by billing_object_id
 

@@ -26,7 +26,7 @@ final as (
 
         ---------- measures
         count(*) as break_count,
-        sum(abs(coalesce(breaks.difference_amount, 0))) as unexplained_amount,
+        cast(sum(abs(coalesce(breaks.difference_amount, 0))) as numeric(20, 2)) as unexplained_amount,
         max(breaks.age_days) as oldest_age_days
 
     from breaks

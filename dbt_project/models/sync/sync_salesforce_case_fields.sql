@@ -1,6 +1,6 @@
 {#- What each open support case should say in the write set's Case fields
-    (support_case_priority): Billing_Priority_Flag__c is true when the case's account is in
-    dunning. Only fields in policy__write_set (sobject Case), with the billing reference that
+    (support_case_priority): Billing_Priority_Flag__c is true when the case is about its
+    account's dunning (fct_cases.is_about_dunning). Only fields in policy__write_set (sobject Case), with the billing reference that
     decides and the case's current value. One row per (case, field). -#}
 with
 
@@ -25,7 +25,7 @@ proposed as (
         cases.case_id,
         cases.account_id,
         'Billing_Priority_Flag__c' as field_api_name,
-        case when cases.is_account_in_dunning then 'true' else 'false' end as proposed_value,
+        case when cases.is_about_dunning then 'true' else 'false' end as proposed_value,
         case when cases.has_billing_priority_flag then 'true' else 'false' end as crm_value,
         coalesce(
             'billing:customer:' || cases.billing_customer_id || ':subscriptions',

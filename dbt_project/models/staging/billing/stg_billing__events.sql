@@ -21,6 +21,7 @@ renamed as (
         {{ json_text('payload', 'type') }} as event_type,
         {{ json_text('payload', 'api_version') }} as api_version,
         {{ json_md5('payload', 'data.object') }} as object_state_md5,
+        {{ json_md5('payload', 'data.previous_attributes') }} as previous_attributes_md5,
         {{ json_text('payload', 'data.object.status') }} as object_status,
 
         ---------- dates

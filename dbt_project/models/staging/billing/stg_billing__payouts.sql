@@ -13,6 +13,8 @@ renamed as (
         object_id as payout_id,
         {{ json_text('payload', 'balance_transaction') }} as balance_transaction_id,
         {{ json_text('payload', 'destination') }} as destination_id,
+        -- a connected account's payout (partners) names it; platform payouts do not
+        {{ json_text('payload', 'metadata.connected_account') }} as connected_account_id,
 
         ---------- attributes
         {{ json_text('payload', 'status') }} as payout_status,

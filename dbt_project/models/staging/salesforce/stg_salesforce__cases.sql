@@ -15,7 +15,9 @@ renamed as (
         {{ json_text('payload', 'CaseNumber') }} as case_number,
         {{ json_text('payload', 'OwnerId') }} as owner_id,
 
-        ---------- attributes (no subject or description: free text may hold PII)
+        ---------- attributes (no description; the subject is free text: it stays in staging
+        ---------- and is only searched for invoice numbers, never selected into marts)
+        {{ json_text('payload', 'Subject') }} as subject,
         {{ json_text('payload', 'Status') }} as case_status,
         {{ json_text('payload', 'Priority') }} as priority,
         {{ json_text('payload', 'Origin') }} as origin,
