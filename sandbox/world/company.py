@@ -470,7 +470,7 @@ class Company:
             cid = ctx.sf.new("Case")
             is_open = is_billing or created > ctx.now - 14 * DAY or rng.random() < 0.05
             flag = bool(is_billing)
-            if is_billing and delete_at is None and rng.random() < 0.3:
+            if is_billing and self.link_break is None and rng.random() < 0.3:
                 flag = False
                 w.discrepancy(
                     "case_dunning_without_priority",
@@ -973,6 +973,8 @@ class Company:
             "unit_amount": line["price"]["unit_amount"],
             "unit_amount_decimal": str(line["price"]["unit_amount"]),
         }
+        if ii["subscription_item"] is None:
+            del ii["subscription_item"]
         self.ctx.w.billing(ii, customer=self.cus_id, parent=invoice)
         self.event("invoiceitem.created", ii, line["date"])
 
@@ -1087,6 +1089,9 @@ class Company:
                 "type": ln["type"],
                 "unit_amount_excluding_tax": str(ln["price"]["unit_amount"]),
             }
+            for opt in ("invoice_item", "subscription_item"):  # omitted when unset
+                if li[opt] is None:
+                    del li[opt]
             li_bodies.append(li)
             if ln["type"] == "invoiceitem":
                 self.write_invoiceitem(ln, inv_id)
@@ -1530,7 +1535,6 @@ class Company:
                     "charge": ch["id"],
                     "created": t,
                     "currency": cur,
-                    "description": None,
                     "metadata": {},
                     "payment_intent": ch["payment_intent"],
                     "reason": "requested_by_customer",
@@ -1593,7 +1597,7 @@ class Company:
                     "number": f"{inv['number']}-CN-01",
                     "out_of_band_amount": None,
                     "pdf": f"https://pay.stripe.com/credit_notes/acct_q2c/test_{cn_id[3:]}/pdf",
-                    "reason": "requested_by_customer",
+                    "reason": "product_unsatisfactory",
                     "refund": re_id,
                     "shipping_cost": None,
                     "status": "issued",

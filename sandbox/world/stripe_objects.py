@@ -82,7 +82,6 @@ def event(
     return {
         "id": stripe_id(rng, "evt"),
         "object": "event",
-        "account": None,
         "api_version": API_VERSION,
         "created": created,
         "data": data,
