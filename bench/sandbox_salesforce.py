@@ -1,27 +1,33 @@
 """Benchmark of the Salesforce stand-in: Bulk API 2.0 query CSV rows/s and REST query pages/s.
 
-Serves the stand-in over TLS (as the pipeline meets it) on an M-size generated world when
-`sandbox.world.generate` is available, else on a synthetic `salesforce.sqlite`, and prints:
+Serves the stand-in over TLS in its own process (`python -m sandbox.salesforce`, as the
+`q2c sandbox` runner does), on a world given with `--world` (e.g. an M world), or one generated
+with `--scale M`, else on a synthetic `salesforce.sqlite` of `--accounts` accounts, and prints:
 
 - Bulk 2.0 query: create job, poll, read every results page (50,000 rows each) with `requests`
   (the extractor's path) and with simple-salesforce's `bulk2.<Object>.query`; rows/s end to end.
 - REST query: `query_all_iter` paging at 2,000 rows (`nextRecordsUrl`); rows/s and pages/s.
 
-Run: `.venv/bin/python -m bench.sandbox_salesforce [--accounts N] [--synthetic]`.
+Run: `.venv/bin/python -m bench.sandbox_salesforce [--world DIR | --scale M | --accounts N]`.
 """
 
 from __future__ import annotations
 
 import argparse
+import subprocess
+import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import requests
+import trustme
 from simple_salesforce import Salesforce
 
-from sandbox.salesforce.app import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, create_app
-from sandbox.salesforce.serve import serve_tls
+from sandbox.salesforce.app import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
+from sandbox.salesforce.serve import free_port
 from sandbox.salesforce.synthetic import write_world
 
 FIELDS = (
@@ -31,37 +37,65 @@ FIELDS = (
 )
 
 
-def _world(tmp: Path, accounts: int, synthetic: bool) -> tuple[Path, str]:
-    if not synthetic:
-        try:
-            from sandbox.world import generate  # type: ignore[attr-defined]
-        except ImportError:
-            generate = None
-        if generate is not None:
-            world = tmp / "world-m"
-            t0 = time.perf_counter()
-            generate(world, seed=7, scale="M")
-            return world, f"generated M world ({time.perf_counter() - t0:.0f} s to generate)"
+def _world(tmp: Path, args: argparse.Namespace) -> tuple[Path, str]:
+    if args.world:
+        return args.world, f"world {args.world}"
+    if args.scale:
+        from sandbox.world import generate
+
+        world = tmp / f"world-{args.scale}"
+        t0 = time.perf_counter()
+        generate(world, seed=7, scale=args.scale)
+        return world, f"generated {args.scale} world ({time.perf_counter() - t0:.0f} s)"
     world = tmp / "world-synthetic"
-    counts = write_world(world, accounts)
+    counts = write_world(world, args.accounts)
     return world, f"synthetic world {counts}"
+
+
+@contextmanager
+def _server(world: Path, tmp: Path) -> Iterator[tuple[str, str]]:
+    """The stand-in in a child process over TLS; yields (base_url, ca_file)."""
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1")
+    paths = {n: str(tmp / f"{n}.pem") for n in ("ca", "cert", "key")}
+    ca.cert_pem.write_to_path(paths["ca"])
+    cert.cert_chain_pems[0].write_to_path(paths["cert"])
+    cert.private_key_pem.write_to_path(paths["key"])
+    port = free_port()
+    child = subprocess.Popen(
+        [sys.executable, "-m", "sandbox.salesforce", "--world", str(world), "--port", str(port),
+         "--certfile", paths["cert"], "--keyfile", paths["key"]]
+    )  # fmt: skip
+    base = f"https://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                requests.get(base + "/services/data/", verify=paths["ca"], timeout=1)
+                break
+            except requests.RequestException:
+                time.sleep(0.1)
+        yield base, paths["ca"]
+    finally:
+        child.terminate()
+        child.wait(timeout=10)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--accounts", type=int, default=300_000)
-    parser.add_argument("--synthetic", action="store_true", help="skip the world generator")
+    parser.add_argument("--world", type=Path, help="an existing world directory")
+    parser.add_argument("--scale", help="generate a world of this scale (S, M, L)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        world, what = _world(tmp, args.accounts, args.synthetic)
+        world, what = _world(tmp, args)
         print(f"world: {what}")
-        with serve_tls(create_app(world), tmp / "certs") as served:
+        with _server(world, tmp) as (base_url, ca_file):
             session = requests.Session()
-            session.verify = served.ca_file
+            session.verify = ca_file
             session.trust_env = False
             token = session.post(
-                served.base_url + "/services/oauth2/token",
+                base_url + "/services/oauth2/token",
                 data={
                     "grant_type": "client_credentials",
                     "client_id": SANDBOX_CLIENT_ID,
@@ -76,7 +110,7 @@ def main() -> None:
             )
             soql = f"SELECT {FIELDS} FROM Account"
             headers = {"Authorization": f"Bearer {token['access_token']}"}
-            jobs = f"{served.base_url}/services/data/v62.0/jobs/query"
+            jobs = f"{base_url}/services/data/v62.0/jobs/query"
 
             # Bulk 2.0 with plain requests: what an extractor streaming CSV pays.
             t0 = time.perf_counter()

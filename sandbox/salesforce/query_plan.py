@@ -196,13 +196,16 @@ class _Compiler:
         for item in self.q.order_by:
             col = self.resolve(item.path)
             nocase = col.field.type in TEXT_TYPES and col.field.type not in ("id", "reference")
-            expr = col.sql + (" COLLATE NOCASE" if nocase else "")
+            # `+` keeps SQLite from walking the id index for ORDER BY ... LIMIT, which reads
+            # every row of every object in id order (seconds at M scale) instead of sorting.
+            expr = ("+" if col.field.name == "Id" else "") + col.sql
+            expr += " COLLATE NOCASE" if nocase else ""
             nulls_last = item.nulls_last if item.nulls_last is not None else item.descending
             order.append(
                 f"{expr} {'DESC' if item.descending else 'ASC'} "
                 f"NULLS {'LAST' if nulls_last else 'FIRST'}"
             )
-        order.append("r.id")  # a stable order for paging; Salesforce's default is by Id too
+        order.append("+r.id")  # a stable order for paging; Salesforce's default is by Id too
         if self.q.offset is not None and self.q.offset > 2000:
             raise SoqlError("NUMBER_OUTSIDE_VALID_RANGE", "Maximum SOQL offset allowed is 2000")
         return Plan(
@@ -243,6 +246,9 @@ class _Compiler:
         canon = (*canon, fld.name)
         if fld.name == "Id":
             sql, json_sql = f"{alias}.id", f"{alias}.id"
+        elif fld.name == "SystemModstamp":
+            # the indexed column repeating the body's value: incremental reads use the index
+            sql, json_sql = f"{alias}.system_modstamp", f"{alias}.system_modstamp"
         else:
             sql = f"({alias}.body ->> '$.{fld.name}')"
             json_sql = f"({alias}.body -> '$.{fld.name}')"
@@ -274,9 +280,15 @@ class _Compiler:
             non_null = [v for v in values if v is not None]
             has_null = len(non_null) != len(values)
             marks = ", ".join("?" for _ in non_null)
-            coll = " COLLATE NOCASE" if col.field.type in TEXT_TYPES else ""
+            coll = (
+                " COLLATE NOCASE"
+                if col.field.type in TEXT_TYPES and col.field.type not in ("id", "reference")
+                else ""
+            )
             self.params.extend(non_null)
             inside = f"{col.sql}{coll} IN ({marks})" if non_null else "0"
+            if col.sql.endswith((".id", ".system_modstamp")) and not has_null and non_null:
+                return f"({'NOT ' if cond.negate else ''}{inside})"  # indexable, never null
             if has_null:
                 inside = f"({inside} OR {col.sql} IS NULL)"
             if cond.negate:
@@ -301,8 +313,10 @@ class _Compiler:
         if ftype == "boolean" and cond.op not in ("=", "!="):
             raise self.bad_value(cond.path, col, "booleans can only be compared with = or !=")
         value = self.literal(col, cond.value, cond.path)
-        coll = " COLLATE NOCASE" if ftype in TEXT_TYPES else ""
+        coll = " COLLATE NOCASE" if ftype in TEXT_TYPES and ftype not in ("id", "reference") else ""
         self.params.append(value)
+        if col.sql.endswith((".id", ".system_modstamp")) and cond.op != "!=":
+            return f"{col.sql} {cond.op} ?"  # never null: bare, so SQLite can use the index
         if cond.op == "!=":
             return f"COALESCE({col.sql} IS NOT ?{coll}, 1)"
         return f"COALESCE({col.sql} {cond.op} ?{coll}, 0)"
