@@ -107,7 +107,7 @@ def build_erp_asset(table: str) -> dg.AssetsDefinition:
                 extractor = ErpExtractor(
                     client,
                     wh,
-                    run_id=context.run_id,
+                    run_id=context.run.run_id,
                     overlap=timedelta(minutes=erp.overlap_minutes),
                 )
                 result = extractor.extract(table)

@@ -202,7 +202,7 @@ def build_salesforce_asset(sobject: str) -> dg.AssetsDefinition:
         client = salesforce.client()
         try:
             with warehouse.open() as wh:
-                result = _extractor(salesforce, wh, client, context.run_id).extract(sobject)
+                result = _extractor(salesforce, wh, client, context.run.run_id).extract(sobject)
         finally:
             client.close()
         context.log.info(
@@ -245,7 +245,7 @@ def build_backfill_op(sobject: str) -> dg.OpDefinition:
         client = salesforce.client()
         try:
             with warehouse.open() as wh:
-                result = _extractor(salesforce, wh, client, context.run_id).backfill(
+                result = _extractor(salesforce, wh, client, context.run.run_id).backfill(
                     sobject, window.start, window.end
                 )
         finally:
