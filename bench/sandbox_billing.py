@@ -209,6 +209,72 @@ def _report(label: str, n: int, seconds: float, server_cpu: float) -> None:
     )
 
 
+def _count_row(name: str, n: int, want: int | None, seconds: float) -> None:
+    truth = f"{want:,d}" if want is not None else "-"
+    print(f"{name:24s} {n:>10,d} {truth:>10s} {seconds:7.2f} {n / max(seconds, 1e-9):>10,.0f}")
+
+
+def check_counts(base: str, world: Path) -> None:
+    """Page every list endpoint to the end (httpx, limit 100) and compare with truth.counts."""
+    truth = world / "truth.sqlite"
+    if not truth.exists():
+        print("no truth.sqlite: counts not checked")
+        return
+    con = sqlite3.connect(truth)
+    counts = dict(con.execute("SELECT object, n FROM counts WHERE system = 'billing'"))
+    con.close()
+    billing = sqlite3.connect(world / "billing.sqlite")
+    parents = {
+        "subscription_items": [
+            r[0]
+            for r in billing.execute(
+                "SELECT id FROM objects WHERE object = 'subscription' AND deleted = 0"
+            )
+        ],
+        "lines": [
+            r[0]
+            for r in billing.execute(
+                "SELECT id FROM objects WHERE object = 'invoice' AND deleted = 0"
+            )
+        ],
+    }
+    billing.close()
+    print(f"{'endpoint':24s} {'listed':>10s} {'truth':>10s} {'s':>7s} {'objects/s':>10s}")
+    ok = True
+    with httpx.Client(
+        base_url=base, headers={"Authorization": f"Bearer {KEY}"}, timeout=60
+    ) as http:
+
+        def page_through(path: str, params: dict) -> int:
+            total, after = 0, None
+            while True:
+                query = {**params, "limit": 100, **({"starting_after": after} if after else {})}
+                page = orjson.loads(http.get(path, params=query).content)
+                total += len(page["data"])
+                if not page["has_more"]:
+                    return total
+                after = page["data"][-1]["id"]
+
+        for name, resource in sorted(RESOURCES.items()):
+            start = time.perf_counter()
+            if name == "subscription_items":
+                n = sum(page_through(f"/v1/{name}", {"subscription": s}) for s in parents[name])
+            else:
+                n = page_through(
+                    f"/v1/{name}", {"status": "all"} if name == "subscriptions" else {}
+                )
+            dt = time.perf_counter() - start
+            want = counts.get(resource.object)
+            ok &= n == want
+            _count_row(name, n, want, dt)
+        start = time.perf_counter()
+        n = sum(page_through(f"/v1/invoices/{i}/lines", {}) for i in parents["lines"])
+        dt = time.perf_counter() - start
+        ok &= n == counts.get("line_item")
+        _count_row("invoices/{id}/lines", n, counts.get("line_item"), dt)
+    print("page-through counts equal truth.counts" if ok else "COUNTS DIFFER from truth.counts")
+
+
 def main() -> None:
     """Run the benchmark and print the figures."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
@@ -218,6 +284,9 @@ def main() -> None:
     ap.add_argument("--endpoint", default="charges")
     ap.add_argument("--rounds", type=int, default=3, help="runs per httpx client")
     ap.add_argument("--sdk-objects", type=int, default=5_000, help="cap for auto_paging_iter")
+    ap.add_argument(
+        "--check-counts", action="store_true", help="page every endpoint and compare with truth"
+    )
     args = ap.parse_args()
 
     tmp = tempfile.TemporaryDirectory(prefix="bench_billing_")
@@ -255,6 +324,13 @@ def main() -> None:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.1)
+    if args.check_counts:
+        try:
+            check_counts(base, world)
+        finally:
+            server.terminate()
+            server.join(5)
+        return
     url = f"{base}/v1/{args.endpoint}"
     print(f"{'client':30s} {'objects':>9s} {'wall s':>7s} {'objects/s':>10s} {'server CPU s':>13s}")
     try:

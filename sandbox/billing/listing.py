@@ -34,6 +34,8 @@ _RANGE_OPS = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 _INVOICE_STATUSES = frozenset({"draft", "open", "paid", "uncollectible", "void"})
 _MAX_EXPAND_DEPTH = 4
 _MAX_TYPES = 20
+#: Indexed columns whose equality filter is selective enough to drive the query.
+_NARROW_COLUMNS = frozenset({"parent", "customer", "payout"})
 
 #: The pseudo-resource of `GET /v1/invoices/{invoice}/lines`.
 INVOICE_LINES = Resource("invoices/{invoice}/lines", "line_item", "invoice line item")
@@ -290,8 +292,17 @@ class Lister:
             after = self._cursor(resource, params["starting_after"], "starting_after")
         elif "ending_before" in params:
             before = self._cursor(resource, params["ending_before"], "ending_before")
+        narrow_on = "parent" if parent is not None else None
+        for name, flt in resource.filters.items():
+            if name in params and flt.column in _NARROW_COLUMNS and flt.kind is Kind.TEXT:
+                narrow_on = narrow_on or flt.column
         page = self.store.page(
-            resource.object, where, limit=limit, starting_after=after, ending_before=before
+            resource.object,
+            where,
+            limit=limit,
+            starting_after=after,
+            ending_before=before,
+            narrow_on=narrow_on,
         )
         bodies = page.bodies
         if any(self.faults.config.get(name) for name in PAGE_FAULTS):

@@ -59,6 +59,17 @@ class BillingStore:
         missing = {"objects", "meta"} - tables
         if missing:
             raise ValueError(f"{path} is not a billing world: missing tables {sorted(missing)}")
+        self._index_on = self._pair_indexes(conn)
+
+    @staticmethod
+    def _pair_indexes(conn: sqlite3.Connection) -> dict[str, str]:
+        """Index names by column, for the `(object, <column>)` indexes the world has."""
+        out: dict[str, str] = {}
+        for _seq, name, *_rest in conn.execute("PRAGMA index_list(objects)").fetchall():
+            cols = [r[2] for r in conn.execute(f"PRAGMA index_info('{name}')").fetchall()]
+            if len(cols) == 2 and cols[0] == "object":
+                out.setdefault(cols[1], name)
+        return out
 
     def conn(self) -> sqlite3.Connection:
         """This thread's connection (autocommit; 10 s busy timeout for concurrent writers)."""
@@ -116,6 +127,7 @@ class BillingStore:
         limit: int,
         starting_after: tuple[int, str] | None = None,
         ending_before: tuple[int, str] | None = None,
+        narrow_on: str | None = None,
     ) -> Page:
         """One page of live (not deleted) rows of `object_type`, newest first.
 
@@ -126,6 +138,10 @@ class BillingStore:
             starting_after: `(created, id)` of the cursor object: rows strictly older.
             ending_before: `(created, id)` of the cursor object: rows strictly newer,
                 the ones nearest the cursor (Stripe pages backwards this way).
+            narrow_on: a column `where` tests for equality (`parent`, `customer`, `payout`):
+                its `(object, column)` index is used. Without statistics SQLite prefers the
+                `created` index to skip the sort and scans every row of the type (16 ms per
+                invoice's lines at scale S instead of 0.1 ms).
 
         Returns:
             The page, bodies newest first; `has_more` says whether rows remain beyond it in
@@ -144,7 +160,9 @@ class BillingStore:
             clauses.append("(created, id) > (?, ?)")
             args.extend(ending_before)
             order = _ORDER_ASC
-        sql = f"SELECT body FROM objects WHERE {' AND '.join(clauses)} {order} LIMIT ?"
+        index = self._index_on.get(narrow_on) if narrow_on else None
+        source = f"objects INDEXED BY {index}" if index else "objects"
+        sql = f"SELECT body FROM {source} WHERE {' AND '.join(clauses)} {order} LIMIT ?"
         args.append(limit + 1)
         bodies = [r[0] for r in self.conn().execute(sql, args)]
         has_more = len(bodies) > limit
