@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 
-from q2c.masking.policy import MaskContext, MaskingPolicy, default_policy
+from q2c.masking.policy import EMPTY_PATTERNS, MaskContext, MaskingPolicy, default_policy
 from q2c.masking.records import _Walker, mask_record
 from q2c.masking.scrub import scrub_text
 from q2c.masking.treatments import DROP, apply
@@ -44,13 +44,13 @@ class MaskingFilter(logging.Filter):
         if record.args:
             args = record.args
             if isinstance(args, dict):
-                walker.collect(args, (), [])
+                walker.collect(args, (), EMPTY_PATTERNS)
                 record.args = mask_record(args, _LOGS, policy)
             else:
                 masked = []
                 for arg in args:
                     if isinstance(arg, dict | list):
-                        walker.collect(arg, (), [])
+                        walker.collect(arg, (), EMPTY_PATTERNS)
                         masked.append(mask_record(arg, _LOGS, policy))
                     else:
                         masked.append(arg)
@@ -68,7 +68,7 @@ class MaskingFilter(logging.Filter):
                 else:
                     setattr(record, key, treated)
             elif isinstance(value, dict | list):
-                walker.collect(value, (), [])
+                walker.collect(value, (), EMPTY_PATTERNS)
                 setattr(record, key, mask_record(value, _LOGS, policy))
             elif isinstance(value, str):
                 setattr(record, key, scrub_text(value, kinds, known))

@@ -63,6 +63,7 @@ class MaskingPolicy:
     salt: bytes
     digest_chars: int
     _scrub_cache: dict[str, frozenset[str]] = field(default_factory=dict)
+    _pattern_cache: dict[tuple[str | None, str | None], PatternSet] = field(default_factory=dict)
 
     @classmethod
     def from_contract(cls, contract: Contract, salt: bytes | None = None) -> MaskingPolicy:
@@ -109,25 +110,49 @@ class MaskingPolicy:
             )
         return self._scrub_cache[channel]
 
-    def patterns_for(self, system: str | None, obj: str | None) -> list[tuple[PathPattern, str]]:
-        if not obj:
-            return []
-        systems = self.systems_by_source.get(system, {system}) if system else None
-        out: list[tuple[PathPattern, str]] = []
-        for (s, o), patterns in self.paths.items():
-            if o == obj and (systems is None or s in systems):
-                out.extend(patterns)
-        return out
+    def patterns_for(self, system: str | None, obj: str | None) -> PatternSet:
+        """The field patterns of `obj` in `system` (a system key or a source name), cached."""
+        key = (system, obj)
+        cached = self._pattern_cache.get(key)
+        if cached is None:
+            cached = PatternSet()
+            if obj:
+                systems = self.systems_by_source.get(system, {system}) if system else None
+                for (s, o), patterns in self.paths.items():
+                    if o == obj and (systems is None or s in systems):
+                        for pattern, name in patterns:
+                            cached.add(pattern, name)
+            self._pattern_cache[key] = cached
+        return cached
 
 
-def match_path(path: PathPattern, patterns: list[tuple[PathPattern, str]]) -> str | None:
-    """The class of the first pattern equal to `path` (`*` matches any one key)."""
-    for pattern, name in patterns:
-        if len(pattern) == len(path) and all(
-            fnmatch.fnmatchcase(p, q) for p, q in zip(path, pattern, strict=True)
-        ):
-            return name
-    return None
+@dataclass
+class PatternSet:
+    """Field paths of one object: exact paths in a dict, `*` patterns checked one by one."""
+
+    exact: dict[PathPattern, str] = field(default_factory=dict)
+    wild: list[tuple[PathPattern, str]] = field(default_factory=list)
+
+    def add(self, pattern: PathPattern, name: str) -> None:
+        if any(ch in part for part in pattern for ch in "*?["):
+            self.wild.append((pattern, name))
+        else:
+            self.exact.setdefault(pattern, name)
+
+    def match(self, path: PathPattern) -> str | None:
+        """The class of the first pattern equal to `path` (`*` matches any one key)."""
+        hit = self.exact.get(path)
+        if hit is not None or not self.wild:
+            return hit
+        for pattern, name in self.wild:
+            if len(pattern) == len(path) and all(
+                fnmatch.fnmatchcase(p, q) for p, q in zip(path, pattern, strict=True)
+            ):
+                return name
+        return None
+
+
+EMPTY_PATTERNS = PatternSet()
 
 
 def resolve_salt(contract: Contract, env: dict[str, str] | None = None) -> bytes:

@@ -20,8 +20,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from q2c.masking.policy import MaskContext, MaskingPolicy, default_policy, match_path
-from q2c.masking.scrub import scrub_text
+from q2c.masking.policy import (
+    EMPTY_PATTERNS,
+    MaskContext,
+    MaskingPolicy,
+    PatternSet,
+    default_policy,
+)
+from q2c.masking.scrub import scrub_sorted, scrub_text
 from q2c.masking.treatments import DROP, apply
 
 #: exact values shorter than this are not searched for inside other strings (too many false
@@ -51,18 +57,21 @@ class _Walker:
         self.policy = policy
         self.ctx = ctx
         self.known: set[str] = set()
+        self.known_sorted: list[str] = []
         self.kinds = policy.scrub_kinds(ctx.channel)
 
-    def classify(self, key: str, path: tuple[str, ...], patterns: list) -> str | None:
-        return match_path(path, patterns) or self.policy.keys.get(key.lower())
+    def classify(self, key: str, path: tuple[str, ...], patterns: PatternSet) -> str | None:
+        return patterns.match(path) or self.policy.keys.get(key.lower())
 
-    def patterns(self, node: dict[str, Any], current: list, path: tuple[str, ...]):  # noqa: ANN201
+    def patterns(
+        self, node: dict[str, Any], current: PatternSet, path: tuple[str, ...]
+    ) -> tuple[PatternSet, tuple[str, ...]]:
         obj = node.get("object")
         if isinstance(obj, str) and (path or self.ctx.object is None):
             return self.policy.patterns_for(self.ctx.system or "billing", obj), ()
         return current, path
 
-    def collect(self, value: Any, path: tuple[str, ...], patterns: list) -> None:
+    def collect(self, value: Any, path: tuple[str, ...], patterns: PatternSet) -> None:
         if isinstance(value, dict):
             patterns, path = self.patterns(value, patterns, path)
             for k, v in value.items():
@@ -77,7 +86,7 @@ class _Walker:
             for v in value:
                 self.collect(v, path, patterns)
 
-    def mask(self, value: Any, path: tuple[str, ...], patterns: list) -> Any:
+    def mask(self, value: Any, path: tuple[str, ...], patterns: PatternSet) -> Any:
         if isinstance(value, dict):
             patterns, path = self.patterns(value, patterns, path)
             out: dict[str, Any] = {}
@@ -100,7 +109,7 @@ class _Walker:
         if isinstance(value, list):
             return [self.mask(v, path, patterns) for v in value]
         if isinstance(value, str):
-            return scrub_text(value, self.kinds, self.known)
+            return scrub_sorted(value, self.kinds, self.known_sorted)
         return value
 
 
@@ -121,8 +130,9 @@ def mask_record(
     policy = policy or default_policy()
     ctx = _context(context)
     walker = _Walker(policy, ctx)
-    patterns = policy.patterns_for(ctx.system, ctx.object) if ctx.object else []
+    patterns = policy.patterns_for(ctx.system, ctx.object) if ctx.object else EMPTY_PATTERNS
     walker.collect(record, (), patterns)
+    walker.known_sorted = sorted(walker.known, key=len, reverse=True)
     return walker.mask(record, (), patterns)
 
 

@@ -35,6 +35,7 @@ _PHONE = re.compile(
 )
 # bare digit runs (8+ digits, spaces or dashes allowed) and BBAN-style letter-prefixed ones
 _DIGITS = re.compile(r"(?<![\w.])(?:[A-Z]{1,4}[ \-]?)?\d(?:[ \-]?\d){7,}(?:[A-Z]{1,2})?(?![\w])")
+_ANY_DIGIT = re.compile(r"\d")
 _DATE_LIKE = re.compile(r"^\d{4}-\d{2}-\d{2}|^\d{2}[./]\d{2}[./]\d{4}$")
 _AMOUNT_LIKE = re.compile(r"^-?\d+(?:[.,]\d{1,2})?$")
 
@@ -85,10 +86,17 @@ def scrub_text(
     Returns:
         The text with each match replaced by a marker.
     """
-    for value in sorted({v for v in known_values if v}, key=len, reverse=True):
+    return scrub_sorted(text, kinds, sorted({v for v in known_values if v}, key=len, reverse=True))
+
+
+def scrub_sorted(text: str, kinds: Iterable[str], known_longest_first: Iterable[str]) -> str:
+    """`scrub_text` with the known values already de-duplicated and sorted longest first."""
+    for value in known_longest_first:
         if value in text:
             text = text.replace(value, "[redacted]")
-    kinds = set(kinds)
+    # every pattern needs a digit or an '@'; most strings (enums, words) have neither
+    if "@" not in text and not _ANY_DIGIT.search(text):
+        return text
     for kind in _ORDER:
         if kind in kinds:
             text = _SUBS[kind](text)
