@@ -4,7 +4,7 @@
 pointed at (`stripe.StripeClient(key, base_addresses={"api": base_url})`). Routes:
 
 - `GET /v1/<resource>` and `GET /v1/<resource>/{id}` for customers, products, prices,
-  coupons, subscriptions, subscription_items, invoices, invoiceitems, credit_notes,
+  coupons, tax_rates, subscriptions, subscription_items, invoices, invoiceitems, credit_notes,
   payment_intents, charges, refunds, disputes, balance_transactions, payouts, accounts,
   transfers and events; `GET /v1/invoices/{id}/lines` (list semantics: `listing.py`);
 - `POST /v1/customers`, `POST /v1/customers/{id}`, `DELETE /v1/customers/{id}`, the same for

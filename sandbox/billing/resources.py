@@ -93,6 +93,12 @@ RESOURCES: dict[str, Resource] = {
         ),
         Resource("coupons", "coupon", "coupon"),
         Resource(
+            "tax_rates",
+            "tax_rate",
+            "tax rate",
+            {"active": _js("$.active", Kind.BOOL), "inclusive": _js("$.inclusive", Kind.BOOL)},
+        ),
+        Resource(
             "subscriptions",
             "subscription",
             "subscription",
