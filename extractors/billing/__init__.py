@@ -76,9 +76,12 @@ def extract_billing(
     )
     wanted = objects or ("event", *LISTED_OBJECTS)
     results = []
-    for name in wanted:
-        if name == "event":
-            results.append(extractor.extract_events())
-        else:
-            results.append(extractor.extract_object(name, mode=mode))
+    try:
+        for name in wanted:
+            if name == "event":
+                results.append(extractor.extract_events())
+            else:
+                results.append(extractor.extract_object(name, mode=mode))
+    finally:
+        extractor.close()
     return results

@@ -11,6 +11,7 @@ Contract:
 - 401/403 raise `AuthError` with what to do; a list endpoint answering 404 raises `SchemaError`;
   a 200 whose body is not JSON (after retries) raises `PageError` with the raw bytes.
 - `api_calls` counts the requests this client made (the SDK's internal retries not included).
+- The client may be used from several threads at once (the SDK keeps a session per thread).
 - `list_pages(path, params)` pages with `limit=100` and `starting_after`, yielding one page
   (a list of dicts) at a time, newest first as the API returns them; nothing is accumulated.
 
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -114,9 +116,13 @@ class BillingClient:
         self._stripe = stripe_client or make_stripe_client(creds, self.retry)
         self.api_calls = 0
         self.retries = 0
+        # Children of a page (the balance transactions of each payout) are fetched from a few
+        # threads at once; the counters are shared.
+        self._count_lock = threading.Lock()
 
     def _request_once(self, path: str, params: Mapping[str, Any]) -> dict[str, Any]:
-        self.api_calls += 1
+        with self._count_lock:
+            self.api_calls += 1
         response = self._stripe.raw_request("get", path, **params)
         data = response.data
         if not isinstance(data, dict):
@@ -142,7 +148,8 @@ class BillingClient:
         params = dict(params or {})
 
         def before_sleep(state: Any) -> None:
-            self.retries += 1
+            with self._count_lock:
+                self.retries += 1
             exc = state.outcome.exception() if state.outcome else None
             log.warning("billing %s: %s, retry %d", path, type(exc).__name__, state.attempt_number)
 
@@ -186,7 +193,10 @@ class BillingClient:
                 raise SchemaError(
                     f"list endpoint {path} answered 404",
                     source=SOURCE,
-                    hint="check Q2C_BILLING_API_BASE points at the billing API root (no /v1)",
+                    hint=(
+                        "check Q2C_BILLING_API_BASE points at the billing API root (no /v1) "
+                        "and that this API serves the endpoint"
+                    ),
                 ) from exc
             raise
 

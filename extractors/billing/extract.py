@@ -35,6 +35,7 @@ import json
 import logging
 import time
 from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -54,6 +55,8 @@ Mode = Literal["incremental", "full"]
 DEFAULT_OVERLAP_SECONDS = 3_600
 DEFAULT_EVENT_OVERLAP_SECONDS = 3_600
 DEFAULT_BATCH_SIZE = 2_000
+DEFAULT_CHILD_WORKERS = 4
+PAYOUT_TXNS_PATH = "/v1/balance_transactions"
 
 
 @dataclass
@@ -176,6 +179,7 @@ class BillingExtractor:
         overlap_seconds: how far before the cursor a `created` window re-reads.
         event_overlap_seconds: the same for the events stream.
         batch_size: records per `land_page` call.
+        child_workers: threads listing the balance transactions of a page of payouts.
     """
 
     def __init__(
@@ -187,6 +191,7 @@ class BillingExtractor:
         overlap_seconds: int = DEFAULT_OVERLAP_SECONDS,
         event_overlap_seconds: int = DEFAULT_EVENT_OVERLAP_SECONDS,
         batch_size: int = DEFAULT_BATCH_SIZE,
+        child_workers: int = DEFAULT_CHILD_WORKERS,
     ) -> None:
         self.client = client
         self.wh = wh
@@ -194,6 +199,9 @@ class BillingExtractor:
         self.overlap_seconds = overlap_seconds
         self.event_overlap_seconds = event_overlap_seconds
         self.batch_size = batch_size
+        self.child_workers = child_workers
+        self._pool: ThreadPoolExecutor | None = None
+        self._prefetched: dict[str, Future[list[Any]]] = {}
 
     # -- listing ------------------------------------------------------------------------------
     def extract_object(
@@ -224,11 +232,13 @@ class BillingExtractor:
 
         try:
             for page in self.client.list_pages(obj.list_path, params):
+                if name == "payout":
+                    self._prefetch_payout_transactions(page)
                 for raw in page:
                     rec = self._land_one(lander, name, raw, provider_ref=None)
                     if rec is None:
                         continue
-                    created = raw.get("created")
+                    created = raw.get(obj.created_field)
                     if isinstance(created, int) and (max_created is None or created > max_created):
                         max_created = created
                     if listed_ids is not None:
@@ -297,16 +307,52 @@ class BillingExtractor:
                 reconcile_children,
             )
         elif name == "payout":
+            prefetched = self._prefetched.pop(raw["id"], None)
+            embedded = None
+            if prefetched is not None:
+                try:
+                    embedded = {"object": "list", "data": prefetched.result(), "has_more": False}
+                except PageError as err:
+                    lander.quarantine("payout_balance_transaction", err)
+                    lander.result.complete = False
+                    return rec
             self._land_children(
                 lander,
                 "payout_balance_transaction",
                 raw["id"],
-                None,
-                "/v1/balance_transactions",
+                embedded,
+                PAYOUT_TXNS_PATH,
                 {"payout": raw["id"]},
                 reconcile_children,
             )
         return rec
+
+    def _prefetch_payout_transactions(self, payouts: list[Any]) -> None:
+        """Start listing, from a few threads, what each payout of a page settled.
+
+        One `balance_transactions?payout=` list per payout is the API's only way to link them;
+        at thousands of payouts the calls dominate the run, and they are independent.
+        """
+        if self.child_workers <= 1:
+            return
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(
+                max_workers=self.child_workers, thread_name_prefix="billing-children"
+            )
+        pool = self._pool
+        for raw in payouts:
+            if isinstance(raw, dict) and isinstance(raw.get("id"), str) and not raw.get("deleted"):
+                params = {"payout": raw["id"]}
+                self._prefetched[raw["id"]] = pool.submit(self._list_all, PAYOUT_TXNS_PATH, params)
+
+    def _list_all(self, path: str, params: dict[str, Any]) -> list[Any]:
+        return [rec for page in self.client.list_pages(path, params) for rec in page]
+
+    def close(self) -> None:
+        """Stop the child-fetching threads (idle ones; call when done with the extractor)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
 
     def _land_children(
         self,

@@ -6,9 +6,10 @@ Contract:
   proxy sending `USD` must not create a second version of the same object).
 - Validation, each failure a `RecordError` naming fields, never values:
   the body is a JSON object; `id` is a non-empty string; `object` equals the expected type;
-  `created` is an integer epoch (objects that carry it); the object's `REQUIRED_FIELDS`
-  (amount and currency of money objects) are present; amount fields are integers in minor
-  units (a float amount would not be exact); a `currency` present is a 3-letter code.
+  `created` (`date` for invoice items) is an integer epoch where the object carries one; the
+  object's `REQUIRED_FIELDS` (amount and currency of money objects) are present; amount
+  fields are integers in minor units (a float amount would not be exact); a `currency`
+  present is a 3-letter code.
 - A deleted object (`{"id", "object", "deleted": true}`, as a retrieve answers, or a
   `*.deleted` event) becomes a tombstone: `is_deleted=True`, payload exactly
   `{"id", "object", "deleted": true}` (a different hash from any live version).
@@ -20,6 +21,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from extractors.billing.objects import OBJECTS
 from extractors.errors import RecordError
 from q2c.landing import RawRecord
 
@@ -80,9 +82,6 @@ REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
     "subscription": ("status", "customer"),
 }
 
-#: Objects that carry no `created` (invoice lines).
-_NO_CREATED: frozenset[str] = frozenset({"line_item"})
-
 
 def _raw_text(raw: Any) -> str:
     try:
@@ -138,10 +137,14 @@ def normalize_record(
             is_deleted=True,
         )
 
-    if object_name not in _NO_CREATED:
-        created = raw.get("created")
-        if isinstance(created, bool) or not isinstance(created, int):
-            raise _refuse(object_name, "missing or non-integer `created`", raw)
+    spec = OBJECTS.get(object_name)
+    if spec is None:
+        raise _refuse(object_name, "unknown billing object type", raw)
+    created = raw.get(spec.created_field)
+    if (spec.requires_created or created is not None) and (
+        isinstance(created, bool) or not isinstance(created, int)
+    ):
+        raise _refuse(object_name, f"missing or non-integer `{spec.created_field}`", raw)
     missing = [f for f in REQUIRED_FIELDS.get(object_name, ()) if f not in raw]
     if missing:
         raise _refuse(object_name, f"missing required field(s) {', '.join(missing)}", raw)

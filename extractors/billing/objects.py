@@ -35,6 +35,8 @@ class BillingObject:
     frequent: bool = False
     #: listed objects carry `created`; children such as invoice lines do not
     requires_created: bool = True
+    #: the epoch field the `created` list filter and the cursor follow (`date` on invoice items)
+    created_field: str = "created"
 
 
 OBJECTS: dict[str, BillingObject] = {
@@ -64,6 +66,12 @@ OBJECTS: dict[str, BillingObject] = {
             "/v1/coupons",
             "Discounts that can be applied to customers, subscriptions and invoices.",
             retrieve_path="/v1/coupons/{id}",
+        ),
+        BillingObject(
+            "tax_rate",
+            "/v1/tax_rates",
+            "Tax rates applied to invoices (VAT and sales tax by country), with their percentage.",
+            retrieve_path="/v1/tax_rates/{id}",
         ),
         BillingObject(
             "subscription",
@@ -102,6 +110,7 @@ OBJECTS: dict[str, BillingObject] = {
             "/v1/invoiceitems",
             "One-off charges and credits added to a customer's next invoice.",
             retrieve_path="/v1/invoiceitems/{id}",
+            created_field="date",  # an invoice item has `date`, and the list filters it as created
         ),
         BillingObject(
             "credit_note",
@@ -163,6 +172,7 @@ OBJECTS: dict[str, BillingObject] = {
             "/v1/accounts",
             "Connected accounts (partners paid through the platform) and their verification.",
             retrieve_path="/v1/accounts/{id}",
+            requires_created=False,  # optional on Stripe's account object
         ),
         BillingObject(
             "transfer",
