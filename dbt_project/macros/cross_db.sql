@@ -66,7 +66,7 @@
 {%- endmacro %}
 
 {% macro duckdb__json_array_length(column, array_path) -%}
-    coalesce(json_array_length({{ column }}, '{{ q2c.duckdb_json_path(array_path) }}'), 0)
+    cast(coalesce(json_array_length({{ column }}, '{{ q2c.duckdb_json_path(array_path) }}'), 0) as bigint)
 {%- endmacro %}
 
 {% macro postgres__json_array_length(column, array_path) -%}
