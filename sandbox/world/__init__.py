@@ -12,7 +12,16 @@ The files it writes are the contract in docs/INTERFACES.md section 1:
 Same `(seed, scale, now)` (and the same sequence of `advance` calls) gives the same bytes.
 """
 
+from sandbox.world.advance import AdvanceSummary, advance
 from sandbox.world.config import DEFAULT_NOW, SCALES, Scale
 from sandbox.world.generate import WorldSummary, generate
 
-__all__ = ["DEFAULT_NOW", "SCALES", "Scale", "WorldSummary", "generate"]
+__all__ = [
+    "DEFAULT_NOW",
+    "SCALES",
+    "AdvanceSummary",
+    "Scale",
+    "WorldSummary",
+    "advance",
+    "generate",
+]

@@ -134,6 +134,9 @@ class Company:
             age = int((HISTORY_DAYS - 1) * rng.random() ** 0.7)
             self.begin = max(ctx.start + 3600, now - age * DAY - rng.randint(0, DAY - 1))
         self.account_created = self.begin - rng.randint(10, 120) * DAY - rng.randint(0, DAY)
+        # a company won while the clock advances appears in the CRM that day, not in the past
+        self.floor = window[0] if window else 0
+        self.account_created = max(self.account_created, self.floor)
         self.owner = rng.choice(ctx.users.reps)
         self.account_id = ctx.sf.new("Account")
         self.link_break: str | None = None
@@ -364,7 +367,7 @@ class Company:
         def opp(
             oid: str, stage: str, close: int, amount: int, sub: str | None, title: str, created: int
         ) -> None:
-            created = min(created, ctx.now - 120)
+            created = max(min(created, ctx.now - 120), self.floor)
             odel = delete_at
             if odel is None and stage not in ("Closed Won",) and rng.random() < 0.03:
                 odel = rng.randint(created, ctx.now - 60)
@@ -425,6 +428,8 @@ class Company:
                 },
             )
         n_other = rng.choice((0, 0, 1, 1, 2)) if billing else rng.choice((1, 1, 2))
+        if self.window:
+            n_other = 0
         for _ in range(n_other):
             oid = ctx.sf.new("Opportunity")
             created = rng.randint(self.account_created, ctx.now - DAY)
@@ -451,6 +456,8 @@ class Company:
         agents = ctx.users.agents
         specs: list[tuple[str, int, bool, str]] = []
         n = rng.choice((0, 0, 1, 1, 2, 3)) if billing else rng.choice((0, 0, 0, 1))
+        if self.window:
+            n = 0
         for _ in range(n):
             created = rng.randint(self.account_created, ctx.now - 3600)
             specs.append(
@@ -747,6 +754,7 @@ class Company:
             latest_invoice = inv["id"]
             n_invoices += 1
         anchor = trial_end or start
+        cur_start, cur_end = start, anchor
         p_start = anchor
         k = 0
         p_end = add_months(anchor, months)
@@ -764,6 +772,7 @@ class Company:
                 sub_id=sub_id,
             )
             latest_invoice = inv["id"]
+            cur_start, cur_end = p_start, p_end
             n_invoices += 1
             if inv["outcome"] == "open":
                 status = "past_due"
@@ -796,8 +805,6 @@ class Company:
                 break
             p_start = p_end
             k += 1
-        cur_start = p_start if status is None or status != "canceled" else p_start
-        cur_end = add_months(anchor, (k + 1) * months) if k >= 0 else p_end
         if status is None:
             status = "trialing" if trial_end and trial_end > now else "active"
             if trial_end and trial_end > now:
@@ -1344,12 +1351,19 @@ class Company:
             self.event("invoice.marked_uncollectible", inv, uncollectible_at)
 
     def collect(
-        self, inv: dict[str, Any], attempts: list[dict[str, Any]], status: str
+        self,
+        inv: dict[str, Any],
+        attempts: list[dict[str, Any]],
+        status: str,
+        existing_pi: dict[str, Any] | None = None,
     ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        """Payment intent and one charge per attempt; balance transaction for the success."""
+        """Payment intent and one charge per attempt; balance transaction for the success.
+
+        With `existing_pi` (a dunning retry) the invoice's intent is updated, not created.
+        """
         rng, w = self.rng, self.ctx.w
         cur, amount = self.currency, inv["total"]
-        pi_id = stripe_id(rng, "pi")
+        pi_id = existing_pi["id"] if existing_pi else stripe_id(rng, "pi")
         rows = []
         last_error = None
         for a in attempts:
@@ -1449,9 +1463,11 @@ class Company:
             else None,
             "cancellation_reason": "automatic" if status == "uncollectible" else None,
             "capture_method": "automatic",
-            "client_secret": f"{pi_id}_secret_{''.join(rng.choices(B62, k=25))}",
+            "client_secret": existing_pi["client_secret"]
+            if existing_pi
+            else f"{pi_id}_secret_{''.join(rng.choices(B62, k=25))}",
             "confirmation_method": "automatic",
-            "created": attempts[0]["t"],
+            "created": existing_pi["created"] if existing_pi else attempts[0]["t"],
             "currency": cur,
             "customer": self.cus_id,
             "description": rows[0]["description"],
@@ -1488,12 +1504,18 @@ class Company:
             "transfer_data": None,
             "transfer_group": None,
         }
-        w.billing(pi, customer=self.cus_id, status=pi["status"])
-        self.event(
-            "payment_intent.created",
-            {**pi, "status": "requires_payment_method", "latest_charge": None},
-            pi["created"],
+        w.billing(
+            pi,
+            customer=self.cus_id,
+            status=pi["status"],
+            change="updated" if existing_pi else "created",
         )
+        if not existing_pi:
+            self.event(
+                "payment_intent.created",
+                {**pi, "status": "requires_payment_method", "latest_charge": None},
+                pi["created"],
+            )
         for ch in rows:
             if ch["status"] == "failed":
                 self.event("payment_intent.payment_failed", pi, ch["created"] + 1)
@@ -1728,7 +1750,7 @@ class Company:
                     "source_type": "card",
                     "transfer_group": f"group_{inv['id']}",
                 }
-                w.billing(tr)
+                w.billing(tr, customer=self.cus_id)
                 ctx.settle.partner(self.partner, cur, t, amt)
                 self.event("transfer.created", tr, t)
         for c in charge_rows:

@@ -108,7 +108,7 @@ def generate(
     for acct, info in connected.items():
         partners[info["currency"]].append(acct)
     settle = Settlement(seed, now_ts, connected)
-    ledger = Ledger(w, periods)
+    ledger = Ledger(w, periods, now=now_ts)
     ctx = Ctx(
         seed=seed,
         scale=sc.name,

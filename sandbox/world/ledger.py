@@ -116,8 +116,14 @@ class Ledger:
     """Posts transactions with sequential ids."""
 
     def __init__(
-        self, w: WorldWriter, periods: dict[int, int], next_txn: int = 1, next_customer: int = 1
+        self,
+        w: WorldWriter,
+        periods: dict[int, int],
+        next_txn: int = 1,
+        next_customer: int = 1,
+        now: int | None = None,
     ) -> None:
+        self.now = now
         self.w = w
         self.periods = periods
         self.next_txn = next_txn
@@ -135,6 +141,8 @@ class Ledger:
         """Add an ERP customer; returns its internal id."""
         cid = self.next_customer
         self.next_customer += 1
+        if self.now is not None:
+            created = min(created, self.now)
         self.w.erp(
             "customer",
             (
@@ -174,7 +182,10 @@ class Ledger:
         """
         tid = self.next_txn
         self.next_txn += 1
-        rec = erp_ts(recorded if recorded is not None else when)
+        rec_ts = recorded if recorded is not None else when
+        if self.now is not None:  # finance cannot have recorded it after the world's now
+            rec_ts = min(rec_ts, self.now)
+        rec = erp_ts(rec_ts)
         self.w.erp(
             "transaction",
             (

@@ -4,6 +4,7 @@ each of which is present as the ground truth says."""
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
 from collections import Counter, defaultdict
 from decimal import Decimal
@@ -13,7 +14,7 @@ from typing import Any
 import pytest
 from stdnum.eu import vat as eu_vat
 
-from sandbox.world import generate
+from sandbox.world import advance, generate
 
 pytestmark = pytest.mark.unit
 
@@ -87,17 +88,32 @@ class World:
 
 
 @pytest.fixture(scope="module")
-def w(tmp_path_factory: pytest.TempPathFactory) -> World:
+def worlds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, World]:
     d = tmp_path_factory.mktemp("world")
-    generate(d, seed=7, scale="S")
-    return World(d)
+    generate(d / "generated", seed=7, scale="S")
+    shutil.copytree(d / "generated", d / "advanced")
+    advance(d / "advanced", 3)
+    return {"generated": World(d / "generated"), "advanced": World(d / "advanced")}
+
+
+@pytest.fixture
+def w(worlds: dict[str, World]) -> World:
+    """The world as generated (CRM sync state is only exact before the clock moves)."""
+    return worlds["generated"]
+
+
+@pytest.fixture(params=["generated", "advanced"])
+def any_w(worlds: dict[str, World], request: pytest.FixtureRequest) -> World:
+    """The world as generated, and after three advanced days."""
+    return worlds[request.param]
 
 
 def test_every_discrepancy_kind_is_injected(w: World) -> None:
     assert set(w.truth) == KINDS
 
 
-def test_billing_references_resolve(w: World) -> None:
+def test_billing_references_resolve(any_w: World) -> None:
+    w = any_w
     o = w.by_type
     for inv in o["invoice"].values():
         assert inv["customer"] in o["customer"]
@@ -138,7 +154,8 @@ def test_billing_references_resolve(w: World) -> None:
         assert ii["invoice"] is None or ii["invoice"] in o["invoice"]
 
 
-def test_invoice_totals_add_up(w: World) -> None:
+def test_invoice_totals_add_up(any_w: World) -> None:
+    w = any_w
     for inv in w.by_type["invoice"].values():
         lines = inv["lines"]["data"]
         assert inv["subtotal"] == sum(li["amount"] for li in lines)
@@ -148,7 +165,8 @@ def test_invoice_totals_add_up(w: World) -> None:
         assert inv["status"] in ("draft", "open", "paid", "void", "uncollectible")
 
 
-def test_payouts_settle_their_balance_transactions_except_sum_mismatches(w: World) -> None:
+def test_payouts_settle_their_balance_transactions_except_sum_mismatches(any_w: World) -> None:
+    w = any_w
     listed: Counter[str] = Counter()
     for oid, r in w.rows.items():
         if r[1] == "balance_transaction" and r[5] and r[7] != "payout":
@@ -165,7 +183,8 @@ def test_payouts_settle_their_balance_transactions_except_sum_mismatches(w: Worl
         assert own["amount"] == -po["amount"] and w.rows[own["id"]][5] == po["id"]
 
 
-def test_payouts_to_unverified_connected_accounts_are_exactly_the_truth(w: World) -> None:
+def test_payouts_to_unverified_connected_accounts_are_exactly_the_truth(any_w: World) -> None:
+    w = any_w
     found = set()
     for po in w.by_type["payout"].values():
         acct = po["metadata"].get("connected_account")
@@ -245,7 +264,8 @@ def test_dunning_cases_carry_the_priority_flag_except_the_injected(w: World) -> 
     assert missing == w.ids("case_dunning_without_priority", "case")
 
 
-def test_eu_vat_numbers_are_valid_except_the_injected(w: World) -> None:
+def test_eu_vat_numbers_are_valid_except_the_injected(any_w: World) -> None:
+    w = any_w
     invalid = set()
     n_valid = 0
     for cus in w.by_type["customer"].values():
@@ -259,7 +279,8 @@ def test_eu_vat_numbers_are_valid_except_the_injected(w: World) -> None:
     assert invalid == w.ids("invalid_eu_vat", "customer")
 
 
-def test_erp_postings_match_billing_except_the_injected(w: World) -> None:
+def test_erp_postings_match_billing_except_the_injected(any_w: World) -> None:
+    w = any_w
     cur = {r["id"]: r["symbol"].lower() for r in w.erp["currency"]}
     erp_customers = {r["id"]: r for r in w.erp["customer"]}
     assert {r["externalid"] for r in erp_customers.values()} == set(w.by_type["customer"])
@@ -322,7 +343,8 @@ def test_erp_postings_match_billing_except_the_injected(w: World) -> None:
     assert not_posted == w.ids("payout_not_posted", "payout")
 
 
-def test_event_breaks_are_exactly_the_truth(w: World) -> None:
+def test_event_breaks_are_exactly_the_truth(any_w: World) -> None:
+    w = any_w
     events = w.by_type["event"]
     for ids, _ in w.truth["event_duplicate"]:
         a, b = events[ids["event"]], events[ids["duplicate_of"]]
