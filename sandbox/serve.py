@@ -58,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # no line per readiness probe
     services = [s for s in args.services.split(",") if s]
     stop = threading.Event()
 

@@ -80,7 +80,12 @@ def injected_invalid(world_dir: Path) -> set[str]:
         conn.close()
     out: set[str] = set()
     for object_ids, detail in rows:
-        for text in _strings(json.loads(object_ids)) + _strings(json.loads(detail)):
+        texts = _strings(json.loads(object_ids)) + _strings(json.loads(detail))
+        info = json.loads(detail)
+        if isinstance(info, dict) and isinstance(info.get("vat_number"), str):
+            # `{"vat_number": "123...", "country": "DE"}`: the number may lack its prefix.
+            texts.append(str(info.get("country", "")) + normalize(info["vat_number"]))
+        for text in texts:
             clean = normalize(text)
             if len(clean) >= 4 and clean[:2] in MEMBER_STATES | {"GR"}:
                 out.add(clean.replace("GR", "EL", 1) if clean.startswith("GR") else clean)

@@ -31,7 +31,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -240,7 +239,9 @@ def down(root: Path | None = DirOpt) -> None:
     console.print(f"sandbox stopped (pid {pid})")
 
 
-def _client(state: dict[str, Any]) -> httpx.Client:
+def _client(state: dict[str, Any]) -> Any:
+    import httpx  # imported here: it costs every other `q2c` command a second at start
+
     verify: Any = True
     if state.get("ca_pem"):
         import ssl
@@ -252,6 +253,8 @@ def _client(state: dict[str, Any]) -> httpx.Client:
 @app.command("status")
 def status(root: Path | None = DirOpt, as_json: bool = JsonOpt) -> None:
     """Whether the sandbox runs and each stand-in answers."""
+    import httpx
+
     root = (root or _default_dir()).absolute()
     state = _running_state(root)
     report: dict[str, Any] = {"running": state is not None, "dir": str(root), "services": {}}

@@ -11,7 +11,7 @@ Endpoints (all JSON unless said otherwise):
   columns are left out of the item. Dates are `YYYY-MM-DD` and timestamps
   `YYYY-MM-DDTHH:MM:SSZ` (the world's stored form; `TO_CHAR` gives other shapes).
   The SuiteQL subset is in `sandbox.erp.suiteql`; any other query is a 400
-  `INVALID_PARAMETER`. Only SELECTs over the seven ERP tables ever run: the query is
+  `INVALID_PARAMETER`. Only SELECTs over the eight ERP tables ever run: the query is
   re-emitted from a parse tree, the connection is `query_only`, and an SQLite authorizer
   denies anything but reading those tables.
 - `POST /services/rest/q2c/v1/journal-import[?atomic=true]` with the CSV export as the body:

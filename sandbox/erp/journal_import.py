@@ -31,10 +31,11 @@ Validation happens at two levels and every line gets a result:
 Posting is idempotent by `external_id`: an entry whose external id already exists as a
 `Journal` with the same lines answers `already_posted` and writes nothing; with different
 lines it is `rejected` with `DUP_RCRD`. Posted entries become a `transaction` (`type`
-`Journal`, `tranid` `JE<id>`) and `transactionline` rows (ids from 0; `foreignamount` = debit -
-credit) in one SQLite transaction, stamped with the world's clock, so the next SuiteQL read
-shows them. Every import and line result is recorded in `q2c_import_journal` in `erp.sqlite`
-(not visible to SuiteQL) so tests can prove what was received and posted.
+`Journal`, `tranid` `JE<id>`, status `Approved for Posting`) and `transactionline` rows (ids
+from 0; `foreignamount` = debit - credit) in one SQLite transaction, stamped with the world's
+clock, so the next SuiteQL read shows them. Every import and line result is recorded in
+`q2c_import_journal` in `erp.sqlite` (not visible to SuiteQL) so tests can prove what was
+received and posted.
 
 Response (HTTP 200): `{"importId", "status": "complete" | "partial" | "rejected", "entries":
 {"posted", "alreadyPosted", "rejected"}, "lines": [{"line", "externalId", "lineExternalId",
@@ -346,7 +347,7 @@ def _post(conn: sqlite3.Connection, plan: dict, now: str) -> None:
     conn.execute(
         'INSERT INTO "transaction"(id, tranid, type, trandate, postingperiod, entity, currency, '
         "foreigntotal, externalid, memo, status, createddate, lastmodifieddate) "
-        "VALUES (?, ?, 'Journal', ?, ?, ?, ?, ?, ?, ?, 'B', ?, ?)",
+        "VALUES (?, ?, 'Journal', ?, ?, ?, ?, ?, ?, ?, 'Approved for Posting', ?, ?)",
         (
             tx_id,
             f"JE{tx_id}",

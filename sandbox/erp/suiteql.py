@@ -69,6 +69,14 @@ TABLES: dict[str, tuple[str, ...]] = {
         "createddate",
         "lastmodifieddate",
     ),
+    "previoustransactionlinelink": (
+        "previousdoc",
+        "previousline",
+        "nextdoc",
+        "nextline",
+        "linktype",
+        "foreignamount",
+    ),
     "transactionline": (
         "id",
         "transaction",

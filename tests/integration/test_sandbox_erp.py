@@ -35,6 +35,7 @@ TABLES = [
     "customer",
     "transaction",
     "transactionline",
+    "previoustransactionlinelink",
 ]
 HEADER = (
     "external_id,line_external_id,trandate,posting_period,currency,account,debit,credit,memo,"

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -11,7 +13,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from click.testing import Result
+from typer.testing import CliRunner
 
+from orchestration.cli import app as cli_app
 from sandbox.erp.faults import DEFAULTS
 from sandbox.faults import PROFILES, profile
 from sandbox.services import start_services
@@ -21,6 +26,16 @@ pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
 ENV_KEYS_ERP = {"Q2C_ERP_BASE_URL", "Q2C_ERP_TOKEN", "Q2C_VIES_URL"}
+ENV_KEYS_ALL = ENV_KEYS_ERP | {
+    "Q2C_BILLING_API_BASE",
+    "Q2C_BILLING_API_KEY",
+    "Q2C_SALESFORCE_LOGIN_URL",
+    "Q2C_SALESFORCE_CLIENT_ID",
+    "Q2C_SALESFORCE_CLIENT_SECRET",
+    "Q2C_SALESFORCE_USERNAME",
+    "Q2C_SALESFORCE_PASSWORD",
+    "Q2C_SALESFORCE_CA_BUNDLE",
+}
 
 
 def q2c(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -34,6 +49,11 @@ def q2c(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     if check:
         assert proc.returncode == 0, proc.stdout + proc.stderr
     return proc
+
+
+def q2c_in_process(*args: str) -> Result:
+    """The same command through typer's runner, in this process (no interpreter start-up)."""
+    return CliRunner().invoke(cli_app, ["sandbox", *args])
 
 
 def processes_in_group(pgid: int) -> list[int]:
@@ -66,53 +86,11 @@ def suiteql(env: dict[str, str], q: str) -> httpx.Response:
     )
 
 
-def test_cli_up_status_faults_down_round_trip_leaves_no_process(tmp_path: Path) -> None:
-    root = tmp_path / "sb"
-    build_tiny_erp_world(root / "world")
-    env = json.loads(q2c("up", "--json", "--dir", str(root), "--services", "erp").stdout)
-    state = json.loads((root / "state.json").read_text())
-    pid = state["pid"]
-    try:
-        assert set(env) == ENV_KEYS_ERP
-        assert processes_in_group(pid) == [pid]
-        r = suiteql(env, "SELECT COUNT(*) AS n FROM transaction")
-        assert r.json()["items"][0]["n"] == "250"
-        assert (root / "sandbox.env").read_text().count("\n") == len(env)
-        # `up` again finds it running and prints the same env
-        assert json.loads(q2c("up", "--json", "--dir", str(root)).stdout) == env
-        status = json.loads(q2c("status", "--json", "--dir", str(root)).stdout)
-        assert status["running"] and status["services"]["erp"]["answering"]
-        q2c("faults", "set", "erp", '{"rate_limit": 1.0}', "--dir", str(root))
-        assert suiteql(env, "SELECT id FROM account").status_code == 429
-        shown = json.loads(q2c("faults", "show", "erp", "--dir", str(root)).stdout)
-        assert shown["rate_limit"] == 1.0
-        refused = q2c("faults", "set", "erp", '{"nope": 1}', "--dir", str(root), check=False)
-        assert refused.returncode == 1 and "unknown ERP fault" in refused.stderr
-    finally:
-        q2c("down", "--dir", str(root))
-    assert processes_in_group(pid) == []
-    assert not port_open(env["Q2C_ERP_BASE_URL"])
-    assert not (root / "state.json").exists()
-    assert q2c("status", "--dir", str(root), check=False).returncode == 1
-    assert "not running" in q2c("down", "--dir", str(root)).stdout
-
-
-def test_cli_up_with_a_fault_profile_starts_with_those_faults(tmp_path: Path) -> None:
-    root = tmp_path / "sb"
-    build_tiny_erp_world(root / "world")
-    q2c("up", "--json", "--dir", str(root), "--services", "erp", "--faults", "hostile")
-    try:
-        shown = json.loads(q2c("faults", "show", "erp", "--dir", str(root)).stdout)
-        assert shown == {**DEFAULTS, **profile("hostile")["erp"]}
-    finally:
-        q2c("down", "--dir", str(root))
-
-
 def test_cli_up_with_an_unknown_profile_exits_2_and_starts_nothing(tmp_path: Path) -> None:
     root = tmp_path / "sb"
     build_tiny_erp_world(root / "world")
-    bad = q2c("up", "--dir", str(root), "--services", "erp", "--faults", "stormy", check=False)
-    assert bad.returncode == 2 and "known profiles" in bad.stderr
+    bad = q2c_in_process("up", "--dir", str(root), "--services", "erp", "--faults", "stormy")
+    assert bad.exit_code == 2 and "known profiles" in bad.output
     assert not (root / "state.json").exists()
 
 
@@ -155,3 +133,74 @@ def test_every_profile_is_accepted_by_every_stand_in() -> None:
 def test_flaky_profile_switches_on_every_erp_fault() -> None:
     erp = profile("flaky")["erp"]
     assert all(erp[name] for name in DEFAULTS if name != "seed")
+
+
+def answers(env: dict[str, str]) -> dict[str, int]:
+    """The status of `GET /__sandbox/faults` on each stand-in named in `env`."""
+    ctx = ssl.create_default_context(cafile=env["Q2C_SALESFORCE_CA_BUNDLE"])
+    with httpx.Client(verify=ctx, trust_env=False, timeout=10) as client:
+        return {
+            name: client.get(env[key] + suffix + "/__sandbox/faults").status_code
+            for name, key, suffix in [
+                ("billing", "Q2C_BILLING_API_BASE", ""),
+                ("salesforce", "Q2C_SALESFORCE_LOGIN_URL", ""),
+                ("erp", "Q2C_ERP_BASE_URL", ""),
+            ]
+        }
+
+
+def test_session_fixture_serves_all_three_over_the_s_world(
+    sandbox_services: dict[str, str],
+) -> None:
+    assert set(sandbox_services) == ENV_KEYS_ALL
+    assert sandbox_services["Q2C_SALESFORCE_LOGIN_URL"].startswith("https://")
+    assert answers(sandbox_services) == {"billing": 200, "salesforce": 200, "erp": 200}
+
+
+def test_start_services_all_three_stop_cleanly(world_s: Path, tmp_path: Path) -> None:
+    threads_before = set(threading.enumerate())
+    with start_services(world_s, profile("flaky"), tmp_path) as sandbox:
+        env = dict(sandbox.env)
+        assert answers(env) == {"billing": 200, "salesforce": 200, "erp": 200}
+        assert sandbox.get_faults("erp")["rate_limit"] == profile("flaky")["erp"]["rate_limit"]
+    for key in ("Q2C_BILLING_API_BASE", "Q2C_SALESFORCE_LOGIN_URL", "Q2C_ERP_BASE_URL"):
+        assert not port_open(env[key])
+    leftover = set(threading.enumerate()) - threads_before
+    assert not [t for t in leftover if t.name.startswith("sandbox-")]
+
+
+def test_cli_up_status_faults_down_round_trip_leaves_no_process(
+    world_s: Path, tmp_path: Path
+) -> None:
+    root = tmp_path / "sb"
+    shutil.copytree(world_s, root / "world")
+    env = json.loads(q2c("up", "--json", "--dir", str(root), "--faults", "flaky").stdout)
+    pid = json.loads((root / "state.json").read_text())["pid"]
+    try:
+        assert set(env) == ENV_KEYS_ALL
+        assert processes_in_group(pid) == [pid]
+        assert answers(env) == {"billing": 200, "salesforce": 200, "erp": 200}
+        assert (root / "sandbox.env").read_text().count("\n") == len(env)
+        # `up` again finds it running and prints the same env
+        again = q2c_in_process("up", "--json", "--dir", str(root))
+        assert json.loads(again.stdout[again.stdout.index("{") :]) == env
+        status = json.loads(q2c_in_process("status", "--json", "--dir", str(root)).stdout)
+        assert status["running"] and status["faults"] == "flaky"
+        assert all(s["answering"] for s in status["services"].values())
+        update = {"rate_limit": 1.0, "server_error_burst": 0}  # the burst answers 503 first
+        shown = json.loads(
+            q2c_in_process("faults", "set", "erp", json.dumps(update), "--dir", str(root)).stdout
+        )
+        assert shown == {**DEFAULTS, **profile("flaky")["erp"], **update}
+        assert suiteql(env, "SELECT id FROM account").status_code == 429
+        refused = q2c_in_process("faults", "set", "erp", '{"nope": 1}', "--dir", str(root))
+        assert refused.exit_code == 1 and "unknown ERP fault" in refused.output
+    finally:
+        q2c("down", "--dir", str(root))
+    assert processes_in_group(pid) == []
+    assert not any(
+        port_open(env[k])
+        for k in ("Q2C_BILLING_API_BASE", "Q2C_SALESFORCE_LOGIN_URL", "Q2C_ERP_BASE_URL")
+    )
+    assert not (root / "state.json").exists()
+    assert q2c_in_process("status", "--dir", str(root)).exit_code == 1

@@ -32,6 +32,10 @@ CREATE TABLE customer(id INTEGER PRIMARY KEY, entityid TEXT, companyname TEXT, e
 CREATE TABLE "transaction"(id INTEGER PRIMARY KEY, tranid TEXT, type TEXT, trandate TEXT,
   postingperiod INTEGER, entity INTEGER, currency INTEGER, foreigntotal TEXT, externalid TEXT,
   memo TEXT, status TEXT, createddate TEXT, lastmodifieddate TEXT);
+CREATE TABLE previoustransactionlinelink(previousdoc INTEGER NOT NULL,
+  previousline INTEGER NOT NULL, nextdoc INTEGER NOT NULL, nextline INTEGER NOT NULL,
+  linktype TEXT NOT NULL, foreignamount TEXT,
+  PRIMARY KEY (previousdoc, previousline, nextdoc, nextline));
 CREATE TABLE transactionline(id INTEGER NOT NULL, "transaction" INTEGER NOT NULL,
   linesequencenumber INTEGER, account INTEGER, foreignamount TEXT, debitforeignamount TEXT,
   creditforeignamount TEXT, memo TEXT, entity INTEGER, PRIMARY KEY ("transaction", id));
@@ -125,6 +129,9 @@ def build_tiny_erp_world(world_dir: Path, *, customers: int = 30, invoices: int 
         lines.append((1, n, 1, 3, f"-{amount}", None, amount, None, cust))
     erp.executemany('INSERT INTO "transaction" VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)', tx)
     erp.executemany("INSERT INTO transactionline VALUES (?,?,?,?,?,?,?,?,?)", lines)
+    # every third invoice "paid" by the next one, only to give the link table rows
+    links = [(n, 0, n + 1, 0, "Payment", tx[n - 1][7]) for n in range(1, invoices, 3)]
+    erp.executemany("INSERT INTO previoustransactionlinelink VALUES (?,?,?,?,?,?)", links)
     erp.commit()
     counts = {
         t: erp.execute(f'SELECT COUNT(*) FROM "{t}"').fetchone()[0]
@@ -136,6 +143,7 @@ def build_tiny_erp_world(world_dir: Path, *, customers: int = 30, invoices: int 
             "customer",
             "transaction",
             "transactionline",
+            "previoustransactionlinelink",
         )
     }
     erp.close()
