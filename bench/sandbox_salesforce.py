@@ -14,6 +14,7 @@ Run: `.venv/bin/python -m bench.sandbox_salesforce [--world DIR | --scale M | --
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import tempfile
@@ -52,9 +53,15 @@ def _world(tmp: Path, args: argparse.Namespace) -> tuple[Path, str]:
     return world, f"synthetic world {counts}"
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process (all threads), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @contextmanager
-def _server(world: Path, tmp: Path) -> Iterator[tuple[str, str]]:
-    """The stand-in in a child process over TLS; yields (base_url, ca_file)."""
+def _server(world: Path, tmp: Path) -> Iterator[tuple[str, str, int]]:
+    """The stand-in in a child process over TLS; yields (base_url, ca_file, pid)."""
     ca = trustme.CA()
     cert = ca.issue_cert("127.0.0.1")
     paths = {n: str(tmp / f"{n}.pem") for n in ("ca", "cert", "key")}
@@ -74,10 +81,14 @@ def _server(world: Path, tmp: Path) -> Iterator[tuple[str, str]]:
                 break
             except requests.RequestException:
                 time.sleep(0.1)
-        yield base, paths["ca"]
+        yield base, paths["ca"], child.pid
     finally:
         child.terminate()
-        child.wait(timeout=10)
+        try:
+            child.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
 
 
 def main() -> None:
@@ -90,7 +101,7 @@ def main() -> None:
         tmp = Path(tmp_name)
         world, what = _world(tmp, args)
         print(f"world: {what}")
-        with _server(world, tmp) as (base_url, ca_file):
+        with _server(world, tmp) as (base_url, ca_file, pid):
             session = requests.Session()
             session.verify = ca_file
             session.trust_env = False
@@ -113,6 +124,7 @@ def main() -> None:
             jobs = f"{base_url}/services/data/v62.0/jobs/query"
 
             # Bulk 2.0 with plain requests: what an extractor streaming CSV pays.
+            cpu0 = _cpu_seconds(pid)
             t0 = time.perf_counter()
             job = session.post(jobs, json={"operation": "queryAll", "query": soql},
                                headers=headers).json()  # fmt: skip
@@ -133,9 +145,11 @@ def main() -> None:
                 if locator == "null":
                     break
             dt = time.perf_counter() - t0
+            cpu = _cpu_seconds(pid) - cpu0
             print(
                 f"bulk 2.0 query (requests): {rows:,} rows, {pages} pages, "
-                f"{nbytes / 1e6:.0f} MB in {dt:.2f} s = {rows / dt:,.0f} rows/s"
+                f"{nbytes / 1e6:.0f} MB in {dt:.2f} s = {rows / dt:,.0f} rows/s; stand-in CPU "
+                f"{cpu:.2f} s = {rows / cpu:,.0f} rows per CPU-second"
             )
 
             t0 = time.perf_counter()
@@ -147,14 +161,18 @@ def main() -> None:
                   f"{n / dt:,.0f} rows/s")  # fmt: skip
 
             limit = min(rows, 100_000)
+            cpu0 = _cpu_seconds(pid)
             t0 = time.perf_counter()
             n = sum(1 for _ in sf.query_all_iter(f"{soql} LIMIT {limit}"))
             dt = time.perf_counter() - t0
+            cpu = _cpu_seconds(pid) - cpu0
             pages = -(-n // 2000)
             print(
                 f"REST query_all_iter: {n:,} rows, {pages} pages of 2,000 in {dt:.2f} s = "
-                f"{n / dt:,.0f} rows/s, {pages / dt:.1f} pages/s"
+                f"{n / dt:,.0f} rows/s, {pages / dt:.1f} pages/s; stand-in CPU {cpu:.2f} s = "
+                f"{n / cpu:,.0f} rows per CPU-second"
             )
+            print(f"load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
             usage = sf.api_usage.get("api-usage")
             print(f"API calls counted by the stand-in: {usage}")
 

@@ -32,6 +32,7 @@ def main() -> None:
         ssl_keyfile=args.keyfile,
         log_level="warning",
         lifespan="off",
+        timeout_graceful_shutdown=2,
     )
 
 

@@ -11,8 +11,9 @@ Serve it over TLS (simple-salesforce only builds `https://` URLs). Endpoints:
   API budget (403 `REQUEST_LIMIT_EXCEEDED` "TotalRequests Limit exceeded." once spent) and
   answers with `Sforce-Limit-Info: api-usage=N/M`. See `rest` and `bulk` for the resources.
 - `GET|PUT /__sandbox/faults` (see `faults` for the names) and `GET /__sandbox/journal`
-  (`?since_seq=&sobject=&limit=`: the write journal, oldest first, with `before`/`after`
-  bodies). These need no token and cost no API calls.
+  (`?since_seq=&sobject=&record_id=&limit=`: the write journal, oldest first, with
+  `before`/`after` bodies). These need no token and cost no API calls.
+- URI plus headers above 16,384 bytes: 414 `URI_TOO_LONG` (split long `IN (...)` lists).
 
 Every write is stamped from the world's clock and journaled (see `store`).
 """
@@ -53,6 +54,8 @@ SANDBOX_PASSWORD = "q2c-sandbox-password"
 CLIENT_ID, CLIENT_SECRET = SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
 USERNAME, PASSWORD = INTEGRATION_USER_USERNAME, SANDBOX_PASSWORD
 
+MAX_URI_AND_HEADERS = 16_384  # Salesforce answers 414/431 above this
+
 log = logging.getLogger(__name__)
 
 
@@ -77,6 +80,12 @@ class _Gate:
         state = scope.setdefault("state", {})
         state["request_id"] = "req-" + secrets.token_hex(8)
         extra: list[tuple[bytes, bytes]] = []
+        size = len(scope.get("raw_path") or path) + len(scope.get("query_string") or b"")
+        size += sum(len(k) + len(v) + 4 for k, v in scope["headers"])
+        if size > MAX_URI_AND_HEADERS:
+            await self._reply(send, 414, "URI_TOO_LONG", f"URI and headers exceed "
+                              f"{MAX_URI_AND_HEADERS} bytes; split long IN lists")  # fmt: skip
+            return
         spec = faults.fire("slow", path)
         if spec is not None:
             await asyncio.sleep(float(spec.get("seconds", 2)))
@@ -279,6 +288,7 @@ def create_app(world_dir: Path, faults: dict[str, Any] | None = None) -> Starlet
             int(q.get("since_seq", 0)),
             q.get("sobject"),
             int(q.get("limit", 10000)),
+            q.get("record_id"),
         )
         return JSONResponse(rows)
 

@@ -206,7 +206,11 @@ class Store:
         )
 
     def journal(
-        self, since_seq: int = 0, sobject: str | None = None, limit: int = 10000
+        self,
+        since_seq: int = 0,
+        sobject: str | None = None,
+        limit: int = 10000,
+        record_id: str | None = None,
     ) -> list[dict[str, Any]]:
         """Journal rows after `since_seq`, oldest first."""
         sql = "SELECT * FROM write_journal WHERE seq > ?"
@@ -214,6 +218,9 @@ class Store:
         if sobject:
             sql += " AND sobject = ?"
             params.append(sobject)
+        if record_id:
+            sql += " AND record_id = ?"
+            params.append(record_id)
         sql += " ORDER BY seq LIMIT ?"
         params.append(limit)
         cur = self.conn().execute(sql, params)

@@ -242,6 +242,7 @@ class Writer:
         self.user_id = user_id
         self.request_id = request_id
         self.row_fault = row_fault
+        self._case_number: int | None = None
 
     def run(
         self, obj: SObjectDef, rows: list[Row], *, text: bool, all_or_none: bool = False
@@ -254,6 +255,7 @@ class Writer:
     ) -> list[RowResult]:
         """`run` over rows of possibly different objects (sObject Collections)."""
         with self.store.transaction() as conn:
+            self._case_number = None
             claimed: dict[tuple[str, str], int] = {}
             dup: dict[int, RowError] = {}
             by_obj: dict[str, list[int]] = {}
@@ -487,15 +489,18 @@ class Writer:
         if "CurrencyIsoCode" in body:
             body["CurrencyIsoCode"] = "USD"
         if obj.name == "Case":
-            row = (
-                self.store.conn()
-                .execute(
-                    "SELECT max(CAST(body ->> '$.CaseNumber' AS INTEGER)) FROM records "
-                    "WHERE sobject = 'Case'"
+            if self._case_number is None:  # auto-number: one past the highest, per batch
+                row = (
+                    self.store.conn()
+                    .execute(
+                        "SELECT max(CAST(body ->> '$.CaseNumber' AS INTEGER)) FROM records "
+                        "WHERE sobject = 'Case'"
+                    )
+                    .fetchone()
                 )
-                .fetchone()
-            )
-            body["CaseNumber"] = f"{(row[0] or 0) + 1:08d}"
+                self._case_number = row[0] or 0
+            self._case_number += 1
+            body["CaseNumber"] = f"{self._case_number:08d}"
         return body
 
     @staticmethod

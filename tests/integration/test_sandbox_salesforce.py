@@ -17,6 +17,7 @@ import pytest
 import requests
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import (
+    SalesforceGeneralError,
     SalesforceMalformedRequest,
     SalesforceMoreThanOneRecord,
     SalesforceResourceNotFound,
@@ -469,3 +470,27 @@ def test_bulk_insert_update_delete_and_an_unknown_column_fails_the_job(
 
     with pytest.raises(SalesforceOperationError, match="Field name not found : Shoe"):
         sf.bulk2.Contact.insert(records=[{"LastName": "X", "Shoe": "9"}], wait=0)
+
+
+def test_auto_numbers_and_derived_fields_on_bulk_insert(
+    sf: Salesforce, http: requests.Session, served: Served
+) -> None:
+    res = sf.bulk2.Case.insert(
+        records=[{"Subject": f"Bulk case {i}", "Status": "Closed" if i else "New"}
+                 for i in range(3)], wait=0)[0]  # fmt: skip
+    ok = list(csv.DictReader(io.StringIO(sf.bulk2.Case.get_successful_records(res["job_id"]))))
+    cases = [sf.Case.get(r["sf__Id"]) for r in ok]
+    numbers = [c["CaseNumber"] for c in cases]
+    assert len(set(numbers)) == 3 and all(len(n) == 8 for n in numbers)
+    assert sorted(c["IsClosed"] for c in cases) == [False, True, True]
+    one = http.get(served.base_url + "/__sandbox/journal",
+                   params={"record_id": ok[0]["sf__Id"]}).json()  # fmt: skip
+    assert [(j["operation"], j["request_id"]) for j in one] == [("insert", res["job_id"])]
+
+
+def test_uri_and_headers_over_16k_are_refused(sf: Salesforce) -> None:
+    ids = ", ".join(f"'001000000000{i:03d}AAA'" for i in range(900))
+    with pytest.raises(SalesforceGeneralError) as err:
+        sf.query(f"SELECT Id FROM Account WHERE Id IN ({ids})")
+    assert err.value.status == 414
+    assert err.value.content[0]["errorCode"] == "URI_TOO_LONG"
