@@ -20,19 +20,23 @@ from orchestration.assets.salesforce import (
     salesforce_jobs,
     salesforce_schedules,
 )
-from orchestration.environment import current_environment
+from orchestration.environment import Environment, current_environment
 from orchestration.jobs import billing_jobs
 from orchestration.resources import build_resources
 from orchestration.schedules import billing_schedules
 
-_environment = current_environment()
 
-defs = dg.Definitions(
-    assets=[*billing_assets, *salesforce_assets, *erp_assets, *dbt_assets_list],
-    jobs=[*billing_jobs, *salesforce_jobs, *erp_jobs],
-    schedules=[*billing_schedules, *salesforce_schedules, *erp_schedules],
-    resources={
-        **build_resources(_environment),
-        "dbt": build_dbt_resource(_environment.warehouse_url),
-    },
-)
+def build_definitions(environment: Environment) -> dg.Definitions:
+    """Every asset, job, schedule and resource of q2c, wired for `environment`."""
+    return dg.Definitions(
+        assets=[*billing_assets, *salesforce_assets, *erp_assets, *dbt_assets_list],
+        jobs=[*billing_jobs, *salesforce_jobs, *erp_jobs],
+        schedules=[*billing_schedules, *salesforce_schedules, *erp_schedules],
+        resources={
+            **build_resources(environment),
+            "dbt": build_dbt_resource(environment.warehouse_url),
+        },
+    )
+
+
+defs = build_definitions(current_environment())
