@@ -47,6 +47,7 @@ _DELIMITERS = {"COMMA": ",", "TAB": "\t", "PIPE": "|", "SEMICOLON": ";", "CARET"
                "BACKQUOTE": "`"}  # fmt: skip
 _LINE_ENDINGS = {"LF": "\n", "CRLF": "\r\n"}
 _INGEST_OPS = ("insert", "update", "upsert", "delete", "hardDelete")
+MAX_JOBS = 1000  # finished jobs beyond this are forgotten, oldest first (Salesforce: 7 days)
 
 
 @dataclass
@@ -219,7 +220,7 @@ def _create(ctx: Context, request: Request, version: str, kind: str, body: bytes
             sql, params = plan.snapshot_sql(include_deleted=operation == "queryAll")
             job.rowids = array("q", (r[0] for r in ctx.store.conn().execute(sql, params)))
             job.elapsed_ms = int((time.perf_counter() - t0) * 1000)
-        ctx.jobs[job_id] = job
+        _remember(ctx, job)
         return JSONResponse(job.info(False))
     if operation not in _INGEST_OPS:
         return sf_error(400, "INVALIDJOB", f"Invalid operation: {operation}")
@@ -236,8 +237,16 @@ def _create(ctx: Context, request: Request, version: str, kind: str, body: bytes
         ext = fld.name
     job = Job(job_id, "ingest", operation, obj, version, user_id, now, delimiter, line_ending,
               external_id=ext if operation == "upsert" else None)  # fmt: skip
-    ctx.jobs[job_id] = job
+    _remember(ctx, job)
     return JSONResponse(job.info(False))
+
+
+def _remember(ctx: Context, job: Job) -> None:
+    ctx.jobs[job.id] = job
+    if len(ctx.jobs) > MAX_JOBS:
+        done = [j for j in ctx.jobs.values() if j.state in ("JobComplete", "Failed", "Aborted")]
+        for old in done[: len(ctx.jobs) - MAX_JOBS]:
+            ctx.jobs.pop(old.id, None)
 
 
 def _upload(job: Job, request: Request, body: bytes) -> Response:

@@ -9,14 +9,14 @@ import threading
 import time
 from array import array
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from starlette.responses import JSONResponse, Response
 
 from sandbox.salesforce.faults import Faults
-from sandbox.salesforce.org import ORG, SObjectDef, id18
+from sandbox.salesforce.org import SObjectDef, id18
 from sandbox.salesforce.query_plan import Plan, sf_datetime
 from sandbox.salesforce.store import Store, parse_sf_datetime
 from sandbox.salesforce.writes import RowError
@@ -57,7 +57,6 @@ class Cursor:
     version: str
     batch: int
     select_sql: str = ""
-    created: float = field(default_factory=time.monotonic)
 
 
 class Context:
@@ -232,7 +231,3 @@ def corrupt_csv_row(row: tuple[Any, ...], plan: Plan) -> tuple[Any, ...]:
             values[i] = bad[col.field.type]
             return tuple(values)
     return (*values, "unexpected extra column")
-
-
-def objects() -> list[SObjectDef]:
-    return list(ORG.objects.values())

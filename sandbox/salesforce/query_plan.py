@@ -11,7 +11,7 @@ against the field (`INVALID_FIELD`), as Salesforce does.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
@@ -64,7 +64,6 @@ class Plan:
     aggregate_alias: str | None = None  # COUNT(field) [alias]
     group_by: bool = False
     count_sql: str | None = None  # the field of COUNT(field)
-    rel_order: list[tuple[str, ...]] = field(default_factory=list)
 
     def snapshot_sql(self, include_deleted: bool) -> tuple[str, list[object]]:
         """SQL returning the matching rowids in result order, and its parameters."""
