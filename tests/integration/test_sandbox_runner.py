@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import socket
+import sqlite3
 import ssl
 import subprocess
 import sys
@@ -54,6 +55,16 @@ def q2c(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
 def q2c_in_process(*args: str) -> Result:
     """The same command through typer's runner, in this process (no interpreter start-up)."""
     return CliRunner().invoke(cli_app, ["sandbox", *args])
+
+
+def truth_count(world: Path, table: str) -> int:
+    with sqlite3.connect(world / "truth.sqlite") as conn:
+        sql = "SELECT n FROM counts WHERE system = 'erp' AND object = ?"
+        return conn.execute(sql, (table,)).fetchone()[0]
+
+
+def erp_transactions(env: dict[str, str]) -> int:
+    return suiteql(env, "SELECT id FROM transaction").json()["totalResults"]
 
 
 def processes_in_group(pgid: int) -> list[int]:
@@ -195,6 +206,14 @@ def test_cli_up_status_faults_down_round_trip_leaves_no_process(
         assert suiteql(env, "SELECT id FROM account").status_code == 429
         refused = q2c_in_process("faults", "set", "erp", '{"nope": 1}', "--dir", str(root))
         assert refused.exit_code == 1 and "unknown ERP fault" in refused.output
+        # the running stand-ins see `advance` at once
+        q2c_in_process("faults", "set", "erp", json.dumps(DEFAULTS), "--dir", str(root))
+        before = erp_transactions(env)
+        assert before == truth_count(root / "world", "transaction")
+        advanced = q2c_in_process("advance", "--days", "2", "--dir", str(root))
+        assert advanced.exit_code == 0, advanced.output
+        after = erp_transactions(env)
+        assert after == truth_count(root / "world", "transaction") > before
     finally:
         q2c("down", "--dir", str(root))
     assert processes_in_group(pid) == []

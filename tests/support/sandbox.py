@@ -81,6 +81,8 @@ def build_tiny_erp_world(world_dir: Path, *, customers: int = 30, invoices: int 
     """
     world_dir.mkdir(parents=True, exist_ok=True)
     erp = sqlite3.connect(world_dir / "erp.sqlite")
+    erp.execute("PRAGMA journal_mode = WAL")  # as the world generator writes it
+    erp.execute("PRAGMA synchronous = OFF")  # test data: no fsync
     erp.executescript(ERP_DDL)
     erp.executemany(
         "INSERT INTO meta VALUES (?, ?)", [("seed", "1"), ("scale", "tiny"), ("now", str(TINY_NOW))]
@@ -148,6 +150,7 @@ def build_tiny_erp_world(world_dir: Path, *, customers: int = 30, invoices: int 
     }
     erp.close()
     truth = sqlite3.connect(world_dir / "truth.sqlite")
+    truth.execute("PRAGMA synchronous = OFF")
     truth.executescript(TRUTH_DDL)
     truth.executemany("INSERT INTO counts VALUES ('erp', ?, ?)", list(counts.items()))
     truth.execute(
