@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from extractors.erp import ErpCredentials, ErpExtractor, SuiteQLClient
-from extractors.erp.tables import TABLES
+from extractors.erp.tables import TABLES, object_id
 from extractors.errors import AuthError, SchemaError
 from q2c.landing import get_cursor
 from q2c.warehouse import Warehouse
@@ -23,7 +23,7 @@ from tests.support.sandbox import build_tiny_erp_world
 
 pytestmark = pytest.mark.integration
 
-SEVEN = [t for t in TABLES if t != "previoustransactionlinelink"]
+TABLES_READ = list(TABLES)  # every table the extractor reads, payment-application links included
 
 
 @pytest.fixture
@@ -53,11 +53,7 @@ def world_rows(world: Path, table: str) -> dict[str, str]:
     out = {}
     for r in con.execute(f'SELECT {cols} FROM "{table}"'):
         payload = normalize_erp_row(r)
-        oid = (
-            f"{payload['transaction']}:{payload['id']}"
-            if table == "transactionline"
-            else str(payload["id"])
-        )
+        oid = object_id(TABLES[table], payload)
         out[oid] = make_row(oid, None, payload, False).payload_hash
     con.close()
     return out
@@ -82,7 +78,7 @@ def run_all(sandbox, wh: Warehouse, run_id: str, **kw) -> dict[str, object]:
     c = client(sandbox, **kw)
     try:
         ex = ErpExtractor(c, wh, run_id=run_id)
-        return {t: ex.extract(t) for t in SEVEN}
+        return {t: ex.extract(t) for t in TABLES_READ}
     finally:
         c.close()
 
@@ -91,7 +87,7 @@ def test_first_run_lands_the_world_and_a_second_run_lands_nothing(erp, tmp_path)
     sandbox, world = erp
     with Warehouse.from_url(f"duckdb:///{tmp_path}/w.duckdb") as wh:
         first = run_all(sandbox, wh, "run-1", page_size=100)
-        for t in SEVEN:
+        for t in TABLES_READ:
             assert first[t].landed == truth_count(world, t), t
             assert landed_latest(wh, t) == world_rows(world, t), t
         assert first["transaction"].pages >= 3  # 250 rows at 100 a page: paging was exercised
@@ -102,7 +98,7 @@ def test_first_run_lands_the_world_and_a_second_run_lands_nothing(erp, tmp_path)
             )
         )
         second = run_all(sandbox, wh, "run-2", page_size=100)
-        assert {t: r.landed for t, r in second.items()} == dict.fromkeys(SEVEN, 0)
+        assert {t: r.landed for t, r in second.items()} == dict.fromkeys(TABLES_READ, 0)
         # incremental tables re-read only the overlap window, not the whole table
         assert second["transaction"].rows_read < first["transaction"].rows_read
 
@@ -134,7 +130,7 @@ def test_changes_after_the_cursor_and_late_updates_inside_the_overlap_are_landed
         assert again["transactionline"].landed == 2
         assert again["customer"].landed == 1
         assert sum(r.landed for r in again.values()) == 4
-        for t in SEVEN:
+        for t in TABLES_READ:
             assert landed_latest(wh, t) == world_rows(world, t), t
 
 
@@ -149,7 +145,7 @@ def test_with_rate_limits_5xx_and_dropped_connections_the_landing_still_equals_t
     with Warehouse.from_url(f"duckdb:///{tmp_path}/w.duckdb") as wh:
         results = run_all(sandbox, wh, "run-faults", page_size=50, attempts=12)
         assert sum(r.retries for r in results.values()) > 0
-        for t in SEVEN:
+        for t in TABLES_READ:
             assert landed_latest(wh, t) == world_rows(world, t), t
     sandbox.set_faults("erp", {"rate_limit": 0, "server_error": 0, "drop_connection": 0})
 
