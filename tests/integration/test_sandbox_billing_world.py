@@ -25,7 +25,7 @@ from referencing.jsonschema import DRAFT202012
 from sandbox.billing import create_app
 from sandbox.billing.resources import RESOURCES
 from sandbox.billing.serve import serve_in_thread
-from sandbox.world import generate
+from sandbox.world import advance, generate
 
 pytestmark = pytest.mark.integration
 
@@ -39,6 +39,7 @@ SPEC_RETRIEVE = {
     "products": "/v1/products/{id}",
     "prices": "/v1/prices/{price}",
     "coupons": "/v1/coupons/{coupon}",
+    "tax_rates": "/v1/tax_rates/{tax_rate}",
     "subscriptions": "/v1/subscriptions/{subscription_exposed_id}",
     "subscription_items": "/v1/subscription_items/{item}",
     "invoices": "/v1/invoices/{invoice}",
@@ -417,3 +418,48 @@ def test_writes_validate_against_the_spec_and_show_in_lists(
             "refund.created",
             "charge.refunded",
         } <= types
+
+
+# --- the world moves on under a running server ------------------------------------------------
+
+
+def test_advance_shows_up_at_once_without_a_restart(world: Path, tmp_path: Path) -> None:
+    """The stand-in reads the files live: after `advance`, lists meet the new truth.counts."""
+    for name in ("billing", "salesforce", "erp", "truth"):
+        src = sqlite3.connect(world / f"{name}.sqlite")
+        dst = sqlite3.connect(tmp_path / f"{name}.sqlite")
+        try:
+            src.backup(dst)
+        finally:
+            src.close()
+            dst.close()
+
+    def truth(obj: str) -> int:
+        con = sqlite3.connect(tmp_path / "truth.sqlite")
+        try:
+            return con.execute(
+                "SELECT n FROM counts WHERE system = 'billing' AND object = ?", (obj,)
+            ).fetchone()[0]
+        finally:
+            con.close()
+
+    def listed(http: httpx.Client, path: str) -> list[str]:
+        ids: list[str] = []
+        while True:
+            cursor = {"starting_after": ids[-1]} if ids else {}
+            page = http.get(f"/v1/{path}", params={"limit": 100, **cursor}).json()
+            ids.extend(o["id"] for o in page["data"])
+            if not page["has_more"]:
+                return ids
+
+    with (
+        serve_in_thread(create_app(tmp_path)) as url,
+        httpx.Client(base_url=url, headers={"Authorization": f"Bearer {KEY}"}) as http,
+    ):
+        before = {p: listed(http, p) for p in ("events", "invoices", "charges")}
+        advance(tmp_path, 3)
+        after = {p: listed(http, p) for p in ("events", "invoices", "charges")}
+    for path, obj in (("events", "event"), ("invoices", "invoice"), ("charges", "charge")):
+        assert len(after[path]) == truth(obj), path
+    assert set(after["events"]) - set(before["events"])  # new events at the top
+    assert set(before["events"]) - set(after["events"])  # the 30-day window moved on
