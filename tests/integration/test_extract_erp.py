@@ -191,3 +191,16 @@ def test_a_table_the_erp_does_not_know_is_a_schema_error(erp):
     with pytest.raises(SchemaError, match="What to do"):
         c.fetch("SELECT id, nosuchcolumn FROM customer")
     c.close()
+
+
+@pytest.mark.postgres
+def test_the_same_extract_lands_into_postgres(erp, postgres_db):
+    sandbox, world = erp
+    with Warehouse.from_url(postgres_db) as wh:
+        first = run_all(sandbox, wh, "pg-1")
+        assert {t: r.landed for t, r in first.items()} == {
+            t: truth_count(world, t) for t in TABLES_READ
+        }
+        second = run_all(sandbox, wh, "pg-2")
+        assert sum(r.landed for r in second.values()) == 0
+        assert get_cursor(wh, "erp", "customer") == first["customer"].cursor_after

@@ -350,3 +350,18 @@ def test_bad_credentials_and_unknown_objects_fail_with_a_message(sf, tmp_path):
         with pytest.raises(SalesforceSchemaError, match="What to do"):
             SalesforceExtractor(client, wh, run_id="r").extract("NoSuchObject__c")
         client.close()
+
+
+@pytest.mark.postgres
+def test_rest_and_bulk_land_into_postgres(sf, postgres_db):
+    sandbox, world = sf
+    with Warehouse.from_url(postgres_db) as wh:
+        first = run_all(sandbox, wh, "pg-1")
+        assert {o: r.landed for o, r in first.items()} == {
+            o: len(world_records(world, o)) for o in OBJECTS
+        }
+        client = make_client(sandbox)
+        bulk = SalesforceExtractor(client, wh, run_id="pg-bulk").extract("Account", force_bulk=True)
+        client.close()
+        assert bulk.mode == "bulk" and bulk.landed == 0
+        assert sum(r.landed for r in run_all(sandbox, wh, "pg-2").values()) == 0
