@@ -21,6 +21,13 @@ from sandbox.erp.auth import TBA
 pytestmark = pytest.mark.integration
 
 
+# primary keys, to prove every row came back once
+KEYS = {
+    "transactionline": ("transaction", "id"),
+    "previoustransactionlinelink": ("previousdoc", "previousline", "nextdoc", "nextline"),
+}
+
+
 def netsuite_client() -> NetSuite:
     auth = TokenAuth(
         consumer_key=TBA.consumer_key,
@@ -44,16 +51,15 @@ def test_suiteql_page_through_counts_equal_truth_counts(
     counts = dict(truth(world_s, "SELECT object, n FROM counts WHERE system = 'erp'"))
     assert counts["transactionline"] > 10_000
 
-    async def listing(table: str) -> tuple[int, set[str]]:
+    async def listing(table: str) -> tuple[int, set[tuple[str, ...]]]:
+        key = KEYS.get(table, ("id",))
         seen, offset, total = set(), 0, None
         while True:
             page = await ns.rest_api.suiteql(
                 f"SELECT * FROM {table}", limit=1000, offset=offset, url=url
             )
             total = page["totalResults"]
-            for item in page["items"]:
-                key = item.get("id", "") + ":" + item.get("transaction", item.get("nextdoc", ""))
-                seen.add(key + ":" + item.get("previousdoc", "") + item.get("previousline", ""))
+            seen.update(tuple(item[k] for k in key) for item in page["items"])
             if not page["hasMore"]:
                 return total, seen
             offset += page["count"]

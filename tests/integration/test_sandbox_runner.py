@@ -168,6 +168,33 @@ def test_session_fixture_serves_all_three_over_the_s_world(
     assert answers(sandbox_services) == {"billing": 200, "salesforce": 200, "erp": 200}
 
 
+def test_env_credentials_open_each_service(sandbox_services: dict[str, str]) -> None:
+    import requests
+    import stripe
+
+    env = sandbox_services
+    billing = stripe.StripeClient(
+        env["Q2C_BILLING_API_KEY"], base_addresses={"api": env["Q2C_BILLING_API_BASE"]}
+    )
+    assert len(billing.customers.list(params={"limit": 3}).data) == 3
+    session = requests.Session()
+    session.trust_env = False  # REQUESTS_CA_BUNDLE would override `verify`
+    session.verify = env["Q2C_SALESFORCE_CA_BUNDLE"]
+    token = session.post(
+        env["Q2C_SALESFORCE_LOGIN_URL"] + "/services/oauth2/token",
+        data={
+            "grant_type": "password",
+            "client_id": env["Q2C_SALESFORCE_CLIENT_ID"],
+            "client_secret": env["Q2C_SALESFORCE_CLIENT_SECRET"],
+            "username": env["Q2C_SALESFORCE_USERNAME"],
+            "password": env["Q2C_SALESFORCE_PASSWORD"],
+        },
+        timeout=10,
+    )
+    assert token.status_code == 200 and token.json()["access_token"]
+    assert suiteql(env, "SELECT id FROM currency").json()["totalResults"] == 3
+
+
 def test_start_services_all_three_stop_cleanly(world_s: Path, tmp_path: Path) -> None:
     threads_before = set(threading.enumerate())
     with start_services(world_s, profile("flaky"), tmp_path) as sandbox:
