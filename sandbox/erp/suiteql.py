@@ -629,7 +629,9 @@ class _Emitter:
             if kind in ("date", "timestamp") and isinstance(node.value, str):
                 return self.value(parse_datetime_literal(node.value), kind)
             self.params.append(node.value)
-            return "?"
+            # '100.50' against an amount: compare as numbers (SQLite ranks any text above
+            # every number, so a text literal would never compare as meant)
+            return "CAST(? AS NUMERIC)" if kind == "numeric" else "?"
         if isinstance(node, Func):
             return self.func(node)
         raise SuiteQLError("unsupported operand")

@@ -65,6 +65,12 @@ def test_amount_comparison_is_numeric_not_text(db: Path) -> None:
     assert all(Decimal(r[0]) > 5000 for r in rows)  # as text, "950.00" > "5000"
 
 
+def test_amount_compared_with_a_text_literal_is_numeric_too(db: Path) -> None:
+    as_number = run(db, "SELECT id FROM transaction WHERE foreigntotal >= 5000")
+    as_text = run(db, "SELECT id FROM transaction WHERE foreigntotal >= '5000.00'")
+    assert as_text == as_number and as_number[0] > 0
+
+
 def test_like_is_case_sensitive_as_in_oracle(db: Path) -> None:
     assert run(db, "SELECT id FROM customer WHERE companyname LIKE 'Company 1_'")[0] == 10
     assert run(db, "SELECT id FROM customer WHERE companyname LIKE 'company%'")[0] == 0
