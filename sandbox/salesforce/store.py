@@ -94,16 +94,16 @@ class Store:
         row = self.conn().execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return None if row is None else str(row[0])
 
-    def next_stamp(self) -> str:
+    def next_stamp(self, now: datetime | None = None) -> str:
         """The next write's SystemModstamp: the world's clock, strictly after the last stamp.
 
-        Call with `write_lock` held.
+        Call with `write_lock` held; pass `now` (the world's clock) when writing a batch.
         """
         if not self._last_ms:
             row = self.conn().execute("SELECT max(system_modstamp) FROM records").fetchone()
             if row[0]:
                 self._last_ms = int(parse_sf_datetime(row[0]).timestamp() * 1000)
-        now_ms = int(self.now().timestamp() * 1000)
+        now_ms = int((now or self.now()).timestamp() * 1000)
         self._last_ms = max(now_ms, self._last_ms + 1)
         return sf_datetime(datetime.fromtimestamp(self._last_ms / 1000, UTC))
 
@@ -124,12 +124,14 @@ class Store:
     ) -> list[tuple[str, dict[str, Any]]]:
         """Records of `obj` whose `field` equals `value` (ids and bodies)."""
         deleted = "" if include_deleted else " AND is_deleted = 0"
+        # The object's name is inlined (a schema name, not input) so SQLite can prove the
+        # partial expression index `WHERE sobject = '<name>'` applies.
         rows = (
             self.conn()
             .execute(
-                f"SELECT id, body FROM records WHERE sobject = ? AND "
+                f"SELECT id, body FROM records WHERE sobject = '{obj.name}' AND "
                 f"(body ->> '$.{field}') = ?{deleted}",
-                (obj.name, value),
+                (value,),
             )
             .fetchall()
         )

@@ -156,9 +156,8 @@ def coerce(fld: Field, value: Any, *, text: bool) -> Any:
             )
         return rid
     if ftype in NUMBER_TYPES:
+        # Salesforce's JSON reader also takes numbers written as strings ("12.50").
         if isinstance(value, bool) or not isinstance(value, int | float | str):
-            raise wrong()
-        if isinstance(value, str) and not text:
             raise wrong()
         try:
             number = Decimal(str(value))
@@ -199,6 +198,8 @@ def coerce(fld: Field, value: Any, *, text: bool) -> Any:
             if low in ("false", "0"):
                 return False
             raise wrong()
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"  # lenient like Salesforce's JSON reader
         if not isinstance(value, bool):
             raise wrong()
         return value
@@ -281,6 +282,7 @@ class Writer:
                 )
                 return [r if not r.success else RowResult(id=None, errors=[rolled])
                         for r in results]  # fmt: skip
+            clock = self.store.now()
             for (obj, _row), result in zip(items, results, strict=True):
                 if not result.success or result.body is None:
                     continue
@@ -289,7 +291,7 @@ class Writer:
                     if result.body.get("IsDeleted") and result.before is not None
                     else ("insert" if result.created else "update")
                 )
-                result.body["SystemModstamp"] = self.store.next_stamp()
+                result.body["SystemModstamp"] = self.store.next_stamp(clock)
                 if op != "delete":
                     result.body["LastModifiedDate"] = result.body["SystemModstamp"]
                     result.body["LastModifiedById"] = self.user_id
