@@ -203,12 +203,17 @@ def compile_seeds(contract: Contract) -> dict[str, Table]:
         thresholds,
     )
     seeds["policy__gl_accounts"] = (
-        ["role", "acctnumber", "acctname", "accttype"],
+        ["role", "acctnumber", "acctname", "accttype", "currency"],
         [
-            [r, a.acctnumber, a.acctname, a.accttype]
+            [r, a.acctnumber, a.acctname, a.accttype, _s(a.currency)]
             for r, a in contract.erp.chart_of_accounts.items()
         ],
     )
+    rules = []
+    for name, value in contract.rules.model_dump().items():
+        for position, item in enumerate(value if isinstance(value, list) else [value], 1):
+            rules.append([name, _s(position), _s(item)])
+    seeds["policy__rules"] = (["rule", "position", "value"], rules)
     seeds["policy__settings"] = (
         ["setting", "value"],
         [

@@ -224,10 +224,40 @@ class Reconciliation(_Strict):
     thresholds: dict[str, Threshold]
 
 
+#: Stripe's subscription statuses (https://docs.stripe.com/api/subscriptions/object#subscription_object-status)
+SUBSCRIPTION_STATUSES = (
+    "incomplete",
+    "incomplete_expired",
+    "trialing",
+    "active",
+    "past_due",
+    "canceled",
+    "unpaid",
+    "paused",
+)
+#: Stripe's invoice statuses (https://docs.stripe.com/api/invoices/object#invoice_object-status)
+INVOICE_STATUSES = ("draft", "open", "paid", "uncollectible", "void")
+
+
+class Rules(_Strict):
+    """Company finance rules the SQL models read (compiled to `policy__rules`)."""
+
+    billing_status_precedence: list[str] = Field(min_length=1)
+    mrr_subscription_statuses: list[str] = Field(min_length=1)
+    dunning_statuses: list[str] = Field(min_length=1)
+    posted_invoice_statuses: list[str] = Field(min_length=1)
+    invoice_posting_date: Literal["finalized_at", "created", "effective_at"]
+    posting_grace_days: int = Field(ge=0, le=60)
+    reverse_charge_countries: list[str] = Field(min_length=1)
+    integration_username: str = Field(min_length=3)
+
+
 class GlAccount(_Strict):
     acctnumber: str
     acctname: str
     accttype: Literal["Bank", "AcctRec", "Income", "OthCurrLiab", "Expense", "OthCurrAsset"]
+    #: bank accounts hold one currency (lowercase ISO, as billing amounts carry it)
+    currency: str | None = None
 
 
 class Erp(_Strict):
@@ -248,6 +278,7 @@ class Contract(_Strict):
     compliance: Compliance
     rollout: dict[str, Flow] = Field(min_length=1)
     reconciliation: Reconciliation
+    rules: Rules
     erp: Erp
 
     # ---- effective values (defaults resolved) ------------------------------------------
@@ -292,6 +323,17 @@ class Contract(_Strict):
 
     def gl_account(self, role: str) -> GlAccount:
         return self.erp.chart_of_accounts[role]
+
+    def bank_account_for(self, currency: str) -> GlAccount:
+        """The ERP bank account that receives payouts in `currency`.
+
+        Raises:
+            KeyError: the contract maps no bank account for that currency.
+        """
+        for account in self.erp.chart_of_accounts.values():
+            if account.accttype == "Bank" and account.currency == currency.lower():
+                return account
+        raise KeyError(f"no ERP bank account for currency {currency!r} in the contract")
 
 
 __all__ = ["CHANNELS", "PHASES", "Contract", "duration_seconds"]

@@ -11,7 +11,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from q2c.policy.errors import ContractIssue
-from q2c.policy.model import CHANNELS, PHASES, Contract, duration_seconds
+from q2c.policy.model import (
+    CHANNELS,
+    INVOICE_STATUSES,
+    PHASES,
+    SUBSCRIPTION_STATUSES,
+    Contract,
+    duration_seconds,
+)
 from q2c.policy.yaml_source import Loc, LocatedDocument, where
 
 
@@ -37,6 +44,8 @@ def check_rules(contract: Contract, doc: LocatedDocument) -> list[ContractIssue]
     _gates(contract, report)
     _rollout(contract, report, systems)
     _reconciliation(contract, report)
+    _chart_of_accounts(contract, report)
+    _finance_rules(contract, report)
     return report.issues
 
 
@@ -343,6 +352,63 @@ def _reconciliation(contract: Contract, report: _Reporter) -> None:
                 f"no reconciliation threshold for {phase}.",
                 f"add thresholds.{phase} with max_break_rate_bps, max_unexplained_minor and "
                 "max_open_breaks.",
+            )
+
+
+#: the roles the journal export posts to; each must be mapped
+REQUIRED_GL_ROLES = (
+    "accounts_receivable",
+    "revenue",
+    "refunds",
+    "tax_payable",
+    "stripe_clearing",
+    "fees_expense",
+)
+
+
+def _chart_of_accounts(contract: Contract, report: _Reporter) -> None:
+    chart = contract.erp.chart_of_accounts
+    for role in REQUIRED_GL_ROLES:
+        if role not in chart:
+            report(
+                ("erp", "chart_of_accounts"),
+                f"the journal export needs an account for '{role}'.",
+                f"add `{role}: {{acctnumber: ..., acctname: ..., accttype: ...}}`.",
+            )
+    currencies = {
+        c for t in contract.reconciliation.thresholds.values() for c in t.max_unexplained_minor
+    }
+    banks = {a.currency for a in chart.values() if a.accttype == "Bank"}
+    for currency in sorted(currencies - banks):
+        report(
+            ("erp", "chart_of_accounts"),
+            f"no Bank account for currency {currency}, so its payouts cannot be posted.",
+            f"add `bank_{currency}: {{acctnumber: ..., acctname: ..., accttype: Bank, "
+            f"currency: {currency}}}`.",
+        )
+
+
+def _finance_rules(contract: Contract, report: _Reporter) -> None:
+    r = contract.rules
+    for key, values, known in (
+        ("billing_status_precedence", r.billing_status_precedence, SUBSCRIPTION_STATUSES),
+        ("mrr_subscription_statuses", r.mrr_subscription_statuses, SUBSCRIPTION_STATUSES),
+        ("dunning_statuses", r.dunning_statuses, r.billing_status_precedence),
+        ("posted_invoice_statuses", r.posted_invoice_statuses, INVOICE_STATUSES),
+    ):
+        for i, value in enumerate(values):
+            if value not in known:
+                report(
+                    ("rules", key, i),
+                    f"'{value}' is not a status {key} can name.",
+                    f"use one of: {', '.join(known)}.",
+                )
+    for i, code in enumerate(r.reverse_charge_countries):
+        if len(code) != 2 or not code.isupper():
+            report(
+                ("rules", "reverse_charge_countries", i),
+                f"'{code}' is not an ISO country.",
+                "write two upper-case letters (GR for Greece).",
             )
 
 

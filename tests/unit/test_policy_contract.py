@@ -63,15 +63,16 @@ def test_shipped_contract_loads_with_every_section() -> None:
         "connected_account",
     } <= set(c.entities)
     assert c.max_receive_count == 5
-    assert {r: a.accttype for r, a in c.erp.chart_of_accounts.items()} == {
+    assert c.bank_account_for("EUR").acctnumber == "1010"
+    assert {r: a.accttype for r, a in c.erp.chart_of_accounts.items()}.items() >= {
         "accounts_receivable": "AcctRec",
         "revenue": "Income",
         "refunds": "Income",
         "tax_payable": "OthCurrLiab",
         "stripe_clearing": "OthCurrAsset",
-        "bank": "Bank",
+        "bank_usd": "Bank",
         "fees_expense": "Expense",
-    }
+    }.items()
 
 
 def test_write_set_is_exactly_the_six_crm_fields_with_external_id() -> None:
@@ -230,3 +231,28 @@ def test_error_renders_as_file_line_what_and_fix(tmp_path: Path) -> None:
         exc.value
     )
     assert "Fix: use one of: read_only, controlled_writes, automation." in str(exc.value)
+
+
+def test_chart_of_accounts_matches_the_world_erp(world_s: Path) -> None:
+    import sqlite3
+
+    with sqlite3.connect(world_s / "erp.sqlite") as conn:
+        erp = {
+            n: (name, t)
+            for n, name, t in conn.execute("select acctnumber, acctname, accttype from account")
+        }
+    for role, account in load_contract().erp.chart_of_accounts.items():
+        assert erp[account.acctnumber] == (account.acctname, account.accttype), role
+
+
+def test_a_currency_without_a_bank_account_fails(tmp_path: Path) -> None:
+    line = next(ln for ln in SHIPPED.splitlines(keepends=True) if "bank_gbp:" in ln)
+    issue = _only(_issues(SHIPPED.replace(line, ""), tmp_path), "no Bank account for currency gbp")
+    assert "accttype: Bank" in issue.fix
+
+
+def test_finance_rules_name_only_known_statuses(tmp_path: Path) -> None:
+    text = _broken("dunning_statuses: [past_due, unpaid]", "dunning_statuses: [past_due, overdue]")
+    issue = _only(_issues(text, tmp_path), "'overdue' is not a status dunning_statuses can name")
+    assert issue.line == _line_of(text, "dunning_statuses: [past_due, overdue]")
+    assert "past_due, unpaid, active" in issue.fix
