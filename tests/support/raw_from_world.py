@@ -343,3 +343,75 @@ def load_raw_from_world(
     raise ValueError(
         f"unsupported warehouse url {warehouse_url!r}: use duckdb:/// or postgresql://"
     )
+
+
+# --------------------------------------------------------------------------- dbt for tests
+# Running the project against a loaded warehouse, shared by the dbt tests and the benchmark.
+
+DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
+
+
+def dbt_env(warehouse_url: str) -> dict[str, str]:
+    """The process environment for dbt against `warehouse_url` (profiles.yml's variables)."""
+    import os
+
+    from orchestration.assets.dbt import dbt_environment
+
+    return {**os.environ, **dbt_environment(warehouse_url), "DBT_SEND_ANONYMOUS_USAGE_STATS": "0"}
+
+
+def run_dbt(
+    args: list[str], warehouse_url: str, work_dir: Path, *, check: bool = True
+) -> tuple[int, str]:
+    """Run `dbt <args>` in a subprocess against `warehouse_url`.
+
+    Target and log paths go under `work_dir`, so parallel runs never share
+    `dbt_project/target`.
+
+    Returns:
+        (exit code, combined output).
+
+    Raises:
+        AssertionError: when `check` and dbt exits non-zero (the output is in the message).
+    """
+    import subprocess
+    import sys
+
+    work_dir.mkdir(parents=True, exist_ok=True)
+    dbt = Path(sys.executable).with_name("dbt")
+    cmd = [
+        str(dbt),
+        *args,
+        "--project-dir",
+        str(DBT_PROJECT_DIR),
+        "--profiles-dir",
+        str(DBT_PROJECT_DIR),
+        "--target-path",
+        str(work_dir / "target"),
+        "--log-path",
+        str(work_dir / "logs"),
+    ]
+    proc = subprocess.run(
+        cmd, env=dbt_env(warehouse_url), capture_output=True, text=True, check=False
+    )
+    out = proc.stdout + proc.stderr
+    if check and proc.returncode != 0:
+        raise AssertionError(f"dbt {' '.join(args)} failed ({proc.returncode}):\n{out[-6000:]}")
+    return proc.returncode, out
+
+
+_BUILT: dict[tuple[str, str], tuple[str, str]] = {}
+
+
+def built_warehouse(world_dir: Path, warehouse_url: str, work_dir: Path) -> tuple[str, str]:
+    """Load `world_dir` into `warehouse_url` and `dbt build` it, once per process and pair.
+
+    Returns:
+        (warehouse_url, the build's output), from the cache on later calls.
+    """
+    key = (str(world_dir), warehouse_url)
+    if key not in _BUILT:
+        load_raw_from_world(world_dir, warehouse_url)
+        _, out = run_dbt(["build"], warehouse_url, work_dir)
+        _BUILT[key] = (warehouse_url, out)
+    return _BUILT[key]

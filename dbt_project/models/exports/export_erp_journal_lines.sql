@@ -6,23 +6,17 @@
       fee      Dr fees_expense / Cr stripe_clearing                   (fees a payout settled)
       refund   Dr refunds / Cr stripe_clearing                        (succeeded refund)
       payout   Dr bank / Cr stripe_clearing                           (platform payout)
-    Accounts come from the contract's GL mapping (policy__gl_accounts). External ids are
+    Accounts come from the contract's GL mapping (policy__gl_accounts, by role; invoices
+    without a subscription credit `services_revenue`, payouts the bank of their currency). External ids are
     stable: `q2c:<kind>:<billing id>` per entry, `...:<line number>` per line; the ERP
     imports idempotently by entry external id. An entry whose accounting period is closed
     posts to the first open period after it. One row per journal line. -#}
 with
 
-gl as (
+-- the contract's GL mapping: one account per role; banks per currency (`bank_<currency>`)
+gl_accounts as (
 
-    select
-        max(case when role = 'accounts_receivable' then acctnumber end) as accounts_receivable,
-        max(case when role = 'revenue' then acctnumber end) as revenue,
-        max(case when role = 'refunds' then acctnumber end) as refunds,
-        max(case when role = 'tax_payable' then acctnumber end) as tax_payable,
-        max(case when role = 'stripe_clearing' then acctnumber end) as stripe_clearing,
-        max(case when role = 'bank' then acctnumber end) as bank,
-        max(case when role = 'fees_expense' then acctnumber end) as fees_expense
-    from {{ ref('policy__gl_accounts') }}
+    select role, acctnumber from {{ ref('policy__gl_accounts') }}
 
 ),
 
@@ -104,61 +98,62 @@ payouts as (
 
 ),
 
--- one row per (entry, line): kind, billing id, line number, date, currency, account role
--- resolved below, debit or credit in minor units
+-- one row per (entry, line): kind, billing id, line number, date, currency, the account's
+-- role in the contract's GL mapping, debit or credit in minor units
 lines as (
 
     select 'invoice' as entry_kind, invoice_id as billing_id, 1 as line_number,
-        cast(finalized_at as date) as trandate, currency, gl.accounts_receivable as account,
+        cast(finalized_at as date) as trandate, currency, 'accounts_receivable' as account_role,
         total_amount as debit_minor, 0 as credit_minor, customer_id,
         'invoice ' || invoice_id || ' receivable' as memo
-    from invoices cross join gl
+    from invoices
     union all
-    select 'invoice', invoice_id, 2, cast(finalized_at as date), currency, gl.revenue,
+    select 'invoice', invoice_id, 2, cast(finalized_at as date), currency,
+        case when subscription_id is null then 'services_revenue' else 'revenue' end,
         0, total_amount - tax_amount, customer_id, 'invoice ' || invoice_id || ' revenue'
-    from invoices cross join gl
+    from invoices
     where total_amount - tax_amount > 0
     union all
-    select 'invoice', invoice_id, 3, cast(finalized_at as date), currency, gl.tax_payable,
+    select 'invoice', invoice_id, 3, cast(finalized_at as date), currency, 'tax_payable',
         0, tax_amount, customer_id, 'invoice ' || invoice_id || ' tax'
-    from invoices cross join gl
+    from invoices
     where tax_amount > 0
 
     union all
-    select 'payment', charge_id, 1, cast(created_at as date), currency, gl.stripe_clearing,
+    select 'payment', charge_id, 1, cast(created_at as date), currency, 'stripe_clearing',
         amount_captured, 0, customer_id, 'payment ' || charge_id
-    from charges cross join gl
+    from charges
     union all
-    select 'payment', charge_id, 2, cast(created_at as date), currency, gl.accounts_receivable,
+    select 'payment', charge_id, 2, cast(created_at as date), currency, 'accounts_receivable',
         0, amount_captured, customer_id, 'payment ' || charge_id || ' on ' || coalesce(invoice_id, 'account')
-    from charges cross join gl
+    from charges
 
     union all
-    select 'fee', fee_id, 1, cast(created_at as date), currency, gl.fees_expense,
+    select 'fee', fee_id, 1, cast(created_at as date), currency, 'fees_expense',
         fee_amount, 0, null, 'processing fees settled by ' || payout_id
-    from fees cross join gl
+    from fees
     union all
-    select 'fee', fee_id, 2, cast(created_at as date), currency, gl.stripe_clearing,
+    select 'fee', fee_id, 2, cast(created_at as date), currency, 'stripe_clearing',
         0, fee_amount, null, 'processing fees settled by ' || payout_id
-    from fees cross join gl
+    from fees
 
     union all
-    select 'refund', refund_id, 1, cast(created_at as date), currency, gl.refunds,
+    select 'refund', refund_id, 1, cast(created_at as date), currency, 'refunds',
         amount, 0, customer_id, 'refund ' || refund_id || ' of ' || coalesce(charge_id, '?')
-    from refunds cross join gl
+    from refunds
     union all
-    select 'refund', refund_id, 2, cast(created_at as date), currency, gl.stripe_clearing,
+    select 'refund', refund_id, 2, cast(created_at as date), currency, 'stripe_clearing',
         0, amount, customer_id, 'refund ' || refund_id
-    from refunds cross join gl
+    from refunds
 
     union all
-    select 'payout', payout_id, 1, cast(arrival_at as date), currency, gl.bank,
+    select 'payout', payout_id, 1, cast(arrival_at as date), currency, 'bank_' || lower(currency),
         amount, 0, null, 'payout ' || payout_id
-    from payouts cross join gl
+    from payouts
     union all
-    select 'payout', payout_id, 2, cast(arrival_at as date), currency, gl.stripe_clearing,
+    select 'payout', payout_id, 2, cast(arrival_at as date), currency, 'stripe_clearing',
         0, amount, null, 'payout ' || payout_id
-    from payouts cross join gl
+    from payouts
 
 ),
 
@@ -199,7 +194,7 @@ final as (
         lines.trandate,
         periods.period_name as posting_period,
         upper(lines.currency) as currency,
-        lines.account,
+        gl_accounts.acctnumber as account,
         {{ minor_to_major('lines.debit_minor') }} as debit,
         {{ minor_to_major('lines.credit_minor') }} as credit,
         lines.memo,
@@ -209,6 +204,7 @@ final as (
         lines.entry_kind,
         lines.billing_id,
         lines.line_number,
+        lines.account_role,
         lower(lines.currency) as currency_code,
 
         ---------- amounts (integer minor units)
@@ -223,6 +219,8 @@ final as (
         on entry_periods.period_start = periods.start_date
     left join customers
         on lines.customer_id = customers.customer_id
+    left join gl_accounts
+        on lines.account_role = gl_accounts.role
     where not exists (
         select 1 from {{ source('ops', 'export_ledger') }} as ledger
         where ledger.line_external_id
