@@ -494,3 +494,33 @@ def test_uri_and_headers_over_16k_are_refused(sf: Salesforce) -> None:
         sf.query(f"SELECT Id FROM Account WHERE Id IN ({ids})")
     assert err.value.status == 414
     assert err.value.content[0]["errorCode"] == "URI_TOO_LONG"
+
+
+def test_bulk_job_states_abort_delete_and_listing(
+    sf: Salesforce, http: requests.Session, served: Served
+) -> None:
+    h = {"Authorization": "Bearer " + sf.session_id}
+    ingest = served.base_url + "/services/data/v62.0/jobs/ingest"
+    spec = {"object": "Contact", "operation": "insert", "contentType": "CSV", "lineEnding": "LF"}
+    job = http.post(ingest, json=spec, headers=h).json()
+    assert job["state"] == "Open" and job["contentUrl"].endswith(f"{job['id']}/batches")
+    put = http.put(f"{ingest}/{job['id']}/batches", data=b"LastName\nAborted1\nAborted2\n",
+                   headers={**h, "Content-Type": "text/csv"})  # fmt: skip
+    assert put.status_code == 201 and put.content == b""
+    assert "sforce-limit-info" in {k.lower() for k in put.headers}
+    again = http.put(f"{ingest}/{job['id']}/batches", data=b"LastName\nX\n",
+                     headers={**h, "Content-Type": "text/csv"})  # fmt: skip
+    assert again.status_code == 400
+    aborted = http.patch(f"{ingest}/{job['id']}", json={"state": "Aborted"}, headers=h).json()
+    assert aborted["state"] == "Aborted"
+    status = http.get(f"{ingest}/{job['id']}", headers=h).json()
+    assert (status["state"], status["jobType"], status["numberRecordsProcessed"]) == (
+        "Aborted", "V2Ingest", 0)  # fmt: skip
+    unprocessed = http.get(f"{ingest}/{job['id']}/unprocessedRecords", headers=h).text
+    assert [r["LastName"] for r in csv.DictReader(io.StringIO(unprocessed))] == [
+        "Aborted1", "Aborted2"]  # fmt: skip
+    listed = http.get(ingest, headers=h).json()
+    assert job["id"] in [j["id"] for j in listed["records"]] and listed["done"] is True
+    assert http.delete(f"{ingest}/{job['id']}", headers=h).status_code == 204
+    assert http.get(f"{ingest}/{job['id']}", headers=h).status_code == 404
+    assert sf.query("SELECT COUNT() FROM Contact WHERE LastName = 'Aborted1'")["totalSize"] == 0
