@@ -4,7 +4,9 @@ charges and events of the customer; the ERP customer), in any channel that allow
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 import sqlite3
 from collections import defaultdict
 from collections.abc import Iterator
@@ -12,8 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from q2c.masking import MaskContext, MaskingPolicy, mask_record
+from q2c.masking import MaskContext, MaskingFilter, MaskingPolicy, mask_record
 from q2c.policy import CHANNELS, load_contract
 
 pytestmark = pytest.mark.unit
@@ -112,3 +116,39 @@ def test_no_customer_pii_survives_in_the_erp_customer(world_s: Path, pii: dict) 
         )
         assert not _leaks(masked, customers.get(row["externalid"], set()))
         assert row["email"] is None or row["email"] not in json.dumps(masked)
+
+
+@pytest.fixture(scope="module")
+def pii_rows(world_s: Path, pii: dict) -> list[tuple[str, str, str, dict[str, Any], set[str]]]:
+    """(system, object, id, record, values) for every world record holding PII."""
+    return [
+        (system, obj, oid, _record(world_s, system, obj, oid), values)
+        for (system, obj, oid), values in sorted(pii.items())
+    ]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_world_pii_never_survives_any_wrapper(pii_rows: list, data: st.DataObject) -> None:
+    """Any world PII value, any strict channel, carried as a record, inside a dead-letter row
+    whose error text repeats it, or in a log line that formats it next to its record."""
+    system, obj, oid, record, values = data.draw(st.sampled_from(pii_rows), label="record")
+    value = data.draw(st.sampled_from(sorted(values)), label="value")
+    channel = data.draw(st.sampled_from([c for c in STRICT if c != "logs"]), label="channel")
+    dlq_row = {
+        "id": 1,
+        "target": obj,
+        "payload": record,
+        "error": f"UNABLE_TO_LOCK_ROW for {value}; retry 3 of 5",
+        "receive_count": 3,
+    }
+    masked = mask_record(dlq_row, MaskContext(channel, system, obj), POLICY)
+    assert not _leaks(masked, {value})
+    # the same record through the logging filter: message and arguments
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(MaskingFilter(POLICY))
+    log = logging.getLogger(f"q2c.test.world.{channel}")
+    log.handlers, log.propagate = [handler], False
+    log.warning("write failed for %s: %s", value, record)
+    assert value not in stream.getvalue()
