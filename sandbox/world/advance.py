@@ -121,6 +121,7 @@ def _advance_one_day(world_dir: Path) -> tuple[int, Counter, Counter]:
         partners=state["partners"],
         settle=settle,
         ev_start=now - EVENT_DAYS * DAY,
+        flags={"dunning_case": True},  # the one guaranteed at generation is enough
     )
     rng = random.Random(f"{seed}:day:{day_no}")
     disc_before = w.discrepancy_count

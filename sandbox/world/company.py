@@ -477,7 +477,10 @@ class Company:
             cid = ctx.sf.new("Case")
             is_open = is_billing or created > ctx.now - 14 * DAY or rng.random() < 0.05
             flag = bool(is_billing)
-            if is_billing and self.link_break is None and rng.random() < 0.3:
+            # the first dunning case of a world always misses the flag, so small worlds have one
+            first = not ctx.flags.get("dunning_case")
+            if is_billing and self.link_break is None and (rng.random() < 0.3 or first):
+                ctx.flags["dunning_case"] = True
                 flag = False
                 w.discrepancy(
                     "case_dunning_without_priority",

@@ -8,6 +8,7 @@ case-safe 3-character suffix.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import random
 
@@ -15,9 +16,14 @@ B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _SUFFIX = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
 
 
+_ALNUM = bytes.maketrans(b"+/", b"xZ")  # base64 to letters and digits only
+
+
 def stripe_id(rng: random.Random, prefix: str, length: int = 24) -> str:
-    """A Stripe-style id such as `in_1Nv...` drawn from `rng`."""
-    return prefix + "_" + "".join(rng.choices(B62, k=length))
+    """A Stripe-style id such as `in_1Nv...` drawn from `rng` (letters and digits)."""
+    nbytes = (length + 3) // 4 * 3
+    raw = base64.b64encode(rng.getrandbits(nbytes * 8).to_bytes(nbytes, "big"))
+    return prefix + "_" + raw.translate(_ALNUM)[:length].decode()
 
 
 def keyed_id(prefix: str, key: str, length: int = 24) -> str:

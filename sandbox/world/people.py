@@ -48,8 +48,13 @@ class Person:
 class People:
     """Seeded Faker instances, one per locale the world uses."""
 
+    _fakers: dict[str, Faker] | None = None
+
     def __init__(self) -> None:
-        self.fakers = {loc: Faker(loc) for loc, *_ in COUNTRIES.values()}
+        # building the locales costs about a second; every world (and day) reseeds them anyway
+        if People._fakers is None:
+            People._fakers = {loc: Faker(loc) for loc, *_ in COUNTRIES.values()}
+        self.fakers = People._fakers
 
     def faker(self, country: str, seed: int) -> Faker:
         """The Faker of `country`'s locale, reseeded with `seed`."""

@@ -35,10 +35,15 @@ class Settlement:
         self.days: dict[tuple[str, int], list] = {}  # -> [net, fee, count, last txn id]
         self.partners: dict[tuple[str, int], int] = {}
         self.connected = connected  # acct id -> {"currency", "verified", "bank": ba id}
+        self._ids: dict[tuple[str, int], str] = {}
 
     def payout_id(self, currency: str, day: int) -> str:
         """The id of the automatic payout of `currency` on `day`."""
-        return keyed_id("po", f"{self.seed}:po:{currency}:{day}")
+        key = (currency, day)
+        po = self._ids.get(key)
+        if po is None:
+            po = self._ids[key] = keyed_id("po", f"{self.seed}:po:{currency}:{day}")
+        return po
 
     def add(self, currency: str, available_on: int, net: int, fee: int, txn: str) -> str | None:
         """Count a balance transaction; returns the payout that settles it, if made by now."""
@@ -66,6 +71,7 @@ class Settlement:
         w.flush()
         con = w.cons["billing"]
         figures = {"payouts": 0, "merged_days": 0}
+        remap: list[tuple[str, str | None]] = []
         for currency in sorted({c for c, _ in self.days}):
             carry: list[int] = []
             carry_net = carry_fee = 0
@@ -77,22 +83,23 @@ class Settlement:
                     carry.append(day)
                     continue
                 po = self.payout_id(currency, day)
-                for old in carry:
-                    con.execute(
-                        "UPDATE objects SET payout=? WHERE object='balance_transaction'"
-                        " AND payout=?",
-                        (po, self.payout_id(currency, old)),
-                    )
-                    figures["merged_days"] += 1
+                remap.extend((self.payout_id(currency, old), po) for old in carry)
+                figures["merged_days"] += len(carry)
                 self.write_payout(w, ledger, rng, currency, day, carry_net, carry_fee, last_txn)
                 figures["payouts"] += 1
                 carry, carry_net, carry_fee = [], 0, 0
-            for old in carry:  # still negative at now: carried to a payout after now
-                con.execute(
-                    "UPDATE objects SET payout=NULL WHERE object='balance_transaction'"
-                    " AND payout=?",
-                    (self.payout_id(currency, old),),
-                )
+            # still not positive at now: carried to a payout after now
+            remap.extend((self.payout_id(currency, old), None) for old in carry)
+        if remap:
+            # one pass over the table rather than one scan per carried day
+            w.flush()
+            con.execute("CREATE TEMP TABLE payout_map(old TEXT PRIMARY KEY, new TEXT)")
+            con.executemany("INSERT INTO payout_map VALUES (?, ?)", remap)
+            con.execute(
+                "UPDATE objects SET payout=(SELECT new FROM payout_map WHERE old=objects.payout)"
+                " WHERE object='balance_transaction' AND payout IN (SELECT old FROM payout_map)"
+            )
+            con.execute("DROP TABLE payout_map")
         figures["partner_payouts"] = self.partner_payouts(w, rng)
         return figures
 
