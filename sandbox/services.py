@@ -102,19 +102,20 @@ def _serve(app: Any, name: str, ssl_pem: Path | None = None) -> _Served:
     server = uvicorn.Server(config)
     scheme = "https" if ssl_pem else "http"
     host = "localhost" if ssl_pem else "127.0.0.1"
-    served = _Served(name, server, None, port, f"{scheme}://{host}:{port}")  # type: ignore[arg-type]
+    errors: list[BaseException] = []
 
     def run() -> None:
         try:
             with asyncio.Runner(loop_factory=_loop_factory()) as runner:
                 runner.run(server.serve(sockets=[sock]))
-        except BaseException as exc:  # surfaced by start_services / stop
-            served.errors.append(exc)
+        except BaseException as exc:  # surfaced by start_services
+            errors.append(exc)
         finally:
             sock.close()
 
-    served.thread = threading.Thread(target=run, name=f"sandbox-{name}", daemon=True)
-    served.thread.start()
+    thread = threading.Thread(target=run, name=f"sandbox-{name}", daemon=True)
+    served = _Served(name, server, thread, port, f"{scheme}://{host}:{port}", errors)
+    thread.start()
     deadline = time.monotonic() + START_TIMEOUT_S
     while not server.started:
         if served.errors or not served.thread.is_alive():

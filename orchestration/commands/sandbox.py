@@ -205,6 +205,7 @@ def up(
     (root / ENV_FILE).write_text("".join(f"{k}={v}\n" for k, v in sorted(env.items())))
     (root / ENV_FILE).chmod(0o600)
     _print_env(env, as_json, f"q2c sandbox (pid {proc.pid}, faults {faults})")
+    err_console.print(f"also in {root / ENV_FILE}; stop with `q2c sandbox down`")
 
 
 def _stop_pid(pid: int) -> bool:
