@@ -140,15 +140,21 @@ class PatternSet:
             self.exact.setdefault(pattern, name)
 
     def match(self, path: PathPattern) -> str | None:
-        """The class of the first pattern equal to `path` (`*` matches any one key)."""
-        hit = self.exact.get(path)
-        if hit is not None or not self.wild:
-            return hit
-        for pattern, name in self.wild:
-            if len(pattern) == len(path) and all(
-                fnmatch.fnmatchcase(p, q) for p, q in zip(path, pattern, strict=True)
-            ):
-                return name
+        """The class of the first pattern equal to `path` or to a tail of it.
+
+        Tails match so that a record wrapped in another (a dead-letter row's `payload`, an
+        audit row's `before`) is still recognised; `*` matches any one key.
+        """
+        for start in range(len(path)):
+            tail = path[start:]
+            hit = self.exact.get(tail)
+            if hit is not None:
+                return hit
+            for pattern, name in self.wild:
+                if len(pattern) == len(tail) and all(
+                    fnmatch.fnmatchcase(p, q) for p, q in zip(tail, pattern, strict=True)
+                ):
+                    return name
         return None
 
 

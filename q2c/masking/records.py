@@ -6,9 +6,10 @@ system, object))`. It works on any JSON-like tree (dicts, lists, scalars) and re
 tree; the input is not modified.
 
 How a value is found sensitive, in order:
-1. its path inside the record matches a field the contract lists for that system and object
-   (`billing:customer.address`); nested Stripe objects (an expanded `customer` inside an
-   invoice) switch to their own `object`;
+1. its path inside the record (or the tail of the path, for wrapped records) matches a field
+   the contract lists for that system and object (`billing:customer.address`); nested Stripe
+   objects (an expanded `customer` inside an invoice) switch to their own `object`, Salesforce
+   REST records to their `attributes.type`;
 2. its key is one the contract lists as sensitive anywhere (`email`, `iban`, ...).
 A sensitive value gets its class's treatment for the channel, as a whole sub-tree. Every other
 string is scrubbed: the exact sensitive values this record holds are removed wherever else they
@@ -66,9 +67,16 @@ class _Walker:
     def patterns(
         self, node: dict[str, Any], current: PatternSet, path: tuple[str, ...]
     ) -> tuple[PatternSet, tuple[str, ...]]:
+        # a nested Stripe object names itself in `object`; a Salesforce REST record in
+        # `attributes.type`: from there on, that object's field paths apply
         obj = node.get("object")
+        system = self.ctx.system or "billing"
+        if not isinstance(obj, str):
+            attributes = node.get("attributes")
+            obj = attributes.get("type") if isinstance(attributes, dict) else None
+            system = self.ctx.system or "salesforce"
         if isinstance(obj, str) and (path or self.ctx.object is None):
-            return self.policy.patterns_for(self.ctx.system or "billing", obj), ()
+            return self.policy.patterns_for(system, obj), ()
         return current, path
 
     def collect(self, value: Any, path: tuple[str, ...], patterns: PatternSet) -> None:

@@ -389,3 +389,18 @@ def test_no_pattern_pii_survives_in_free_text_log_lines(locale: str, seed: int) 
     masked = mask_text(line, "logs", policy=POLICY)
     for value in values:
         assert value not in masked
+
+
+def test_wrapped_salesforce_records_are_recognised_by_path_tail_and_attributes() -> None:
+    account = {
+        "attributes": {"type": "Account"},
+        "Id": "001000000000001AAA",
+        "Name": "Müller GmbH",
+        "MRR__c": 99.0,
+    }
+    dlq_row = {"target": "Account", "payload": account, "error": "UNABLE_TO_LOCK_ROW"}
+    masked = mask_record(dlq_row, MaskContext("dlq", "salesforce"), POLICY)
+    assert masked["payload"]["Name"] == hash_value("Müller GmbH", b"test-salt")
+    audit = {"before": {"Name": "Müller GmbH"}, "after": {"Name": "Müller AG"}}
+    masked = mask_record(audit, MaskContext("audit", "crm", "Account"), POLICY)
+    assert "Müller" not in json.dumps(masked, ensure_ascii=False)

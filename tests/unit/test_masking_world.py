@@ -4,6 +4,7 @@ charges and events of the customer; the ERP customer), in any channel that allow
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import logging
@@ -152,3 +153,29 @@ def test_world_pii_never_survives_any_wrapper(pii_rows: list, data: st.DataObjec
     log.handlers, log.propagate = [handler], False
     log.warning("write failed for %s: %s", value, record)
     assert value not in stream.getvalue()
+
+
+def test_every_world_pii_field_is_named_by_the_contract_not_just_caught_by_patterns(
+    world_s: Path, pii: dict
+) -> None:
+    """With the pattern scrubber off, the contract's fields and keys alone remove every value."""
+    no_patterns = dataclasses.replace(
+        POLICY,
+        classes={k: dataclasses.replace(c, scrub=frozenset()) for k, c in POLICY.classes.items()},
+        _scrub_cache={},
+        _pattern_cache={},
+    )
+    assert no_patterns.scrub_kinds("logs") == frozenset()
+    unnamed = set()
+    with sqlite3.connect(world_s / "truth.sqlite") as conn:
+        fields = conn.execute("select distinct system, object, field from pii").fetchall()
+    by_field = defaultdict(list)
+    for (system, obj, oid), _values in pii.items():
+        by_field[(system, obj)].append(oid)
+    for system, obj, field in fields:
+        for oid in by_field[(system, obj)][:20]:
+            record = _record(world_s, system, obj, oid)
+            masked = mask_record(record, MaskContext("logs", system, obj), no_patterns)
+            if _leaks(masked, pii[(system, obj, oid)]):
+                unnamed.add((system, obj, field))
+    assert not unnamed
