@@ -139,8 +139,14 @@ class WorldWriter:
                     p = Path(str(path) + suffix)
                     if p.exists():
                         p.unlink()
-            con = connect(path)
-            # a crash mid-generation leaves a world to regenerate, so durability is not needed
+            if create:
+                # bulk load: no journal (a crash mid-generation leaves a world to regenerate);
+                # one huge transaction in WAL mode would grow the WAL to the database's size
+                con = sqlite3.connect(path, isolation_level=None)
+                con.execute("PRAGMA journal_mode=OFF")
+                con.execute("PRAGMA cache_size=-131072")
+            else:
+                con = connect(path)
             con.execute("PRAGMA synchronous=OFF")
             if create:
                 con.execute("CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT)")
@@ -286,6 +292,6 @@ class WorldWriter:
                 for ddl in INDEXES[name]:
                     con.execute(ddl)
             con.execute("COMMIT")
-            con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            con.execute("PRAGMA journal_mode=WAL")  # the stand-ins read while advance writes
             con.close()
         self.cons = {}
