@@ -145,3 +145,40 @@ def test_from_env_uses_q2c_vies_url() -> None:
     checker = HttpViesChecker.from_env({"Q2C_VIES_URL": "http://127.0.0.1:9/vies/"})
     assert checker.url == "http://127.0.0.1:9/vies/check-vat-number"
     assert HttpViesChecker.from_env({}).url.startswith("https://ec.europa.eu/")
+
+
+def test_world_eu_customers_vat_status_finds_exactly_the_injected_invalid_ones(
+    world_s: Path,
+) -> None:
+    """Every EU VAT id of the S world through stdnum + the VIES stand-in: the customers not
+    `valid` are exactly the world's `invalid_eu_vat` discrepancies."""
+    import json
+    import sqlite3
+
+    with sqlite3.connect(world_s / "truth.sqlite") as conn:
+        expected = {
+            json.loads(ids)["customer"]
+            for (ids,) in conn.execute(
+                "select object_ids from discrepancies where kind = 'invalid_eu_vat'"
+            )
+        }
+    with sqlite3.connect(world_s / "billing.sqlite") as conn:
+        customers = [
+            json.loads(b)
+            for (b,) in conn.execute(
+                "select body from objects where object = 'customer' and deleted = 0"
+            )
+        ]
+    checked, not_valid = 0, {}
+    with serve(create_app(world_s)) as url, _checker(url) as vies:
+        for customer in customers:
+            for tax_id in customer["tax_ids"]["data"]:
+                if tax_id["type"] != "eu_vat":
+                    continue
+                result = check_vat(tax_id["value"], customer["address"]["country"], vies)
+                checked += 1
+                if result.status != "valid":
+                    not_valid[customer["id"]] = result.status
+    assert checked >= 20 and expected
+    assert set(not_valid) == expected
+    assert set(not_valid.values()) <= {"invalid_checksum", "vies_invalid", "invalid_format"}
