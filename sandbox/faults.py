@@ -60,6 +60,8 @@ _FLAKY: dict[str, dict[str, Any]] = {
         "drop_connection": 0.01,
         "malformed_rows": 0.002,
         "expired_token": 0.01,
+        "late_update": 0.01,
+        "late_update_lag_s": 3600,
         "vies_unavailable": 0.05,
     },
 }
@@ -102,6 +104,8 @@ _HOSTILE: dict[str, dict[str, Any]] = {
         "drop_connection": 0.05,
         "malformed_rows": 0.02,
         "expired_token": 0.05,
+        "late_update": 0.05,
+        "late_update_lag_s": 6 * 3600,
         "vies_unavailable": 0.3,
     },
 }

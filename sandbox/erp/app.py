@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -120,6 +121,27 @@ def run_suiteql(
         rows = conn.execute(tr.sql + " LIMIT ? OFFSET ?", (*tr.params, limit, offset)).fetchall()
         conn.execute("COMMIT")
         return total, rows
+    finally:
+        conn.close()
+
+
+def late_update(db_path: Path, transaction_id: int, lag_s: int) -> None:
+    """An accountant edits a served transaction, stamped `lag_s` before the newest change.
+
+    NetSuite stamps `lastmodifieddate` when an edit starts, not when it commits, so a change
+    can appear with a timestamp older than rows already read.
+    """
+    conn = _connect(db_path)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        (newest,) = conn.execute('SELECT MAX(lastmodifieddate) FROM "transaction"').fetchone()
+        stamp = datetime.strptime(newest, "%Y-%m-%dT%H:%M:%SZ") - timedelta(seconds=lag_s)
+        conn.execute(
+            "UPDATE \"transaction\" SET memo = COALESCE(memo || ' ', '') || '(edited)', "
+            "lastmodifieddate = ? WHERE id = ?",
+            (stamp.strftime("%Y-%m-%dT%H:%M:%SZ"), transaction_id),
+        )
+        conn.execute("COMMIT")
     finally:
         conn.close()
 
@@ -314,6 +336,12 @@ def create_app(
             if state.roll("malformed_rows"):
                 _corrupt(item)
                 fault = "malformed_rows"
+        served_ids = [i["id"] for i in items if "id" in i and tr.source == "transaction"]
+        if served_ids and state.roll("late_update"):
+            victim = int(state.choice(served_ids))
+            lag = state.get("late_update_lag_s")
+            await run_in_threadpool(late_update, db_path, victim, lag)
+            fault = "late_update"
         total = min(total, MAX_RESULTS)
         has_more = offset + len(items) < total
         base = str(request.base_url).rstrip("/") + SUITEQL_PATH

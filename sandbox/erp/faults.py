@@ -12,6 +12,9 @@ Fault names (all default off; rates are probabilities per request, 0..1):
 | `drop_connection` | the connection is cut after the headers and part of the body |
 | `malformed_rows` | each SuiteQL item is corrupted (amounts/dates/ids become `#VALUE!`) |
 | `expired_token` | a valid credential is refused 401 `INVALID_LOGIN` (as when a token is revoked) |
+| `late_update` | after a SuiteQL page over `transaction`, one served transaction's memo is |
+| | edited, stamped `late_update_lag_s` (default 3600) before the newest `lastmodifieddate` |
+| | in the table: a change a strict `>` cursor misses |
 | `vies_unavailable` | the VIES check answers `MS_UNAVAILABLE` (member state service down) |
 | `seed` | seeds the fault dice, so a run is repeatable |
 
@@ -38,6 +41,8 @@ DEFAULTS: dict[str, Any] = {
     "drop_connection": 0.0,
     "malformed_rows": 0.0,
     "expired_token": 0.0,
+    "late_update": 0.0,
+    "late_update_lag_s": 3600,
     "vies_unavailable": 0.0,
     "seed": 0,
 }
@@ -48,6 +53,7 @@ _RATES = {
     "drop_connection",
     "malformed_rows",
     "expired_token",
+    "late_update",
     "vies_unavailable",
 }
 
@@ -74,7 +80,7 @@ def validate(update: dict[str, Any]) -> dict[str, Any]:
             raise FaultError(f"fault {name!r} is a probability between 0 and 1")
         if value < 0:
             raise FaultError(f"fault {name!r} must not be negative")
-        if name in ("server_error_burst", "seed", "slow_ms"):
+        if name in ("server_error_burst", "seed", "slow_ms", "late_update_lag_s"):
             out[name] = int(value)
         else:
             out[name] = float(value)
@@ -116,6 +122,11 @@ class FaultState:
             if fired:
                 self.counts[name] += 1
             return fired
+
+    def choice(self, items: list[Any]) -> Any:
+        """A seeded pick among `items` (for faults that choose a victim)."""
+        with self._lock:
+            return self._rng.choice(items)
 
     def take_burst(self) -> bool:
         """True if a 5xx burst is in progress; consumes one request of it."""

@@ -567,6 +567,7 @@ class Translation:
     count_sql: str
     count_params: tuple[Any, ...]
     tables: frozenset[str]
+    source: str = ""  # the FROM table
 
 
 def _q(name: str) -> str:
@@ -783,4 +784,5 @@ def translate(text: str) -> Translation:
         count_sql=f"SELECT COUNT(*) FROM ({core})",
         count_params=(*select_params, *body_params),
         tables=frozenset(em.aliases.values()),
+        source=query.source.table,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 
 import httpx
 import pytest
@@ -117,6 +118,32 @@ def test_expired_token_refuses_a_valid_token_with_401(erp: RunningSandbox) -> No
     r = suiteql(erp)
     assert r.status_code == 401 and r.headers["x-sandbox-fault"] == "expired_token"
     assert r.json()["o:errorDetails"][0]["o:errorCode"] == "INVALID_LOGIN"
+
+
+def test_late_update_edits_a_served_row_behind_the_newest_stamp(erp: RunningSandbox) -> None:
+    def query(q: str) -> httpx.Response:
+        return httpx.post(
+            erp.env["Q2C_ERP_BASE_URL"] + "/services/rest/query/v1/suiteql",
+            json={"q": q},
+            headers={"Authorization": f"Bearer {erp.env['Q2C_ERP_TOKEN']}", "Prefer": "transient"},
+        )
+
+    newest_q = "SELECT MAX(lastmodifieddate) AS m FROM transaction"
+    newest = query(newest_q).json()["items"][0]["m"]
+    erp.set_faults("erp", {"late_update": 1.0, "late_update_lag_s": 7200})
+    page = suiteql(erp)
+    assert page.headers["x-sandbox-fault"] == "late_update"
+    erp.set_faults("erp", {"late_update": 0.0})
+    served = {i["id"] for i in page.json()["items"]}
+    edited = query(
+        "SELECT id, lastmodifieddate FROM transaction WHERE memo LIKE '%(edited)'"
+    ).json()["items"]
+    assert len(edited) == 1 and edited[0]["id"] in served
+    newest_dt = datetime.strptime(newest, "%Y-%m-%dT%H:%M:%SZ")
+    expected = (newest_dt - timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert edited[0]["lastmodifieddate"] == expected
+    # a strict `>` cursor at the newest stamp misses the edit; the world did not move on
+    assert query(newest_q).json()["items"][0]["m"] == newest
 
 
 def test_vies_unavailable_answers_ms_unavailable(erp: RunningSandbox) -> None:
