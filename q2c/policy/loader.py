@@ -42,6 +42,18 @@ def load_contract(path: Path | str | None = None, *, text: str | None = None) ->
         ContractError: with one `ContractIssue` (file, line, problem, fix) per problem.
     """
     path = Path(path) if path is not None else contract_path()
+    if text is None and not path.is_file():
+        raise ContractError(
+            [
+                ContractIssue(
+                    path,
+                    None,
+                    "<document>",
+                    "the contract file does not exist.",
+                    "create it (start from policy/ownership.yml) or point Q2C_POLICY_FILE at it.",
+                )
+            ]
+        )
     doc = load_located(path, text)
     issues = list(doc.duplicates)
     if not isinstance(doc.data, dict):

@@ -77,6 +77,12 @@ def _systems_of_record(contract: Contract, report: _Reporter, systems: set[str])
         _known(report, loc, e.system_of_record, systems, "system")
         for i, reader in enumerate(e.readers):
             _known(report, ("entities", ename, "readers", i), reader, systems, "system")
+            if reader == e.system_of_record:
+                report(
+                    ("entities", ename, "readers", i),
+                    f"{reader} is the System of Record of '{ename}' and also listed as a reader.",
+                    "remove it from readers: readers are the systems that only read.",
+                )
         for system, objs in e.objects.items():
             oloc: Loc = ("entities", ename, "objects", system)
             if not _known(report, oloc, system, systems, "system"):

@@ -182,3 +182,10 @@ def test_pause_and_resume_a_write_flow(tmp_path: Path, monkeypatch: pytest.Monke
     refused = runner.invoke(app, ["policy", "pause", "ingest_billing"])
     assert refused.exit_code == 2
     assert "ingestion keeps running" in refused.output
+
+
+def test_check_on_a_missing_file_says_so(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["policy", "check", "--file", str(tmp_path / "nope.yml"), "--json"])
+    assert result.exit_code == 1
+    (issue,) = json.loads(result.output)["issues"]
+    assert issue["problem"] == "the contract file does not exist."
