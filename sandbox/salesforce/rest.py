@@ -133,7 +133,7 @@ def query(ctx: Context, request: Request, version: str, include_deleted: bool) -
 
 def _aggregate(ctx: Context, plan: Plan, rowids: array) -> Response:
     # COUNT(field) counts the non-null values of the field over the matching rows.
-    sql = plan.page_sql(f"count({plan.count_sql})").replace(" ORDER BY k.key", "")
+    sql = plan.page_sql(f"count({plan.count_sql})")
     n = ctx.store.conn().execute(sql, (json.dumps(rowids.tolist()),)).fetchone()[0]
     record = {"attributes": {"type": "AggregateResult"}, plan.aggregate_alias: n}
     return JSONResponse({"totalSize": 1, "done": True, "records": [record]})
