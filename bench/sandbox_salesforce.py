@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -30,6 +31,7 @@ from simple_salesforce import Salesforce
 from sandbox.salesforce.app import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
 from sandbox.salesforce.serve import free_port
 from sandbox.salesforce.synthetic import write_world
+from sandbox.world.salesforce_schema import SOBJECTS
 
 FIELDS = (
     "Id, Name, Type, BillingCity, BillingCountry, Billing_Customer_Id__c, MRR__c, ARR__c, "
@@ -40,7 +42,17 @@ FIELDS = (
 
 def _world(tmp: Path, args: argparse.Namespace) -> tuple[Path, str]:
     if args.world:
-        return args.world, f"world {args.world}"
+        # a copy: the stand-in adds its journal and indexes to the file it serves
+        world = tmp / "world-copy"
+        world.mkdir()
+        for name in ("salesforce.sqlite", "truth.sqlite"):
+            if (args.world / name).exists():
+                with (
+                    sqlite3.connect(args.world / name) as src,
+                    sqlite3.connect(world / name) as dst,
+                ):
+                    src.backup(dst)
+        return world, f"copy of {args.world}"
     if args.scale:
         from sandbox.world import generate
 
@@ -51,6 +63,31 @@ def _world(tmp: Path, args: argparse.Namespace) -> tuple[Path, str]:
     world = tmp / "world-synthetic"
     counts = write_world(world, args.accounts)
     return world, f"synthetic world {counts}"
+
+
+def _check_counts(sf: Salesforce, world: Path) -> None:
+    """Page through every object (REST query, REST queryAll, Bulk queryAll) against truth."""
+    truth_file = world / "truth.sqlite"
+    if not truth_file.exists():
+        return
+    with sqlite3.connect(truth_file) as conn:
+        truth = dict(conn.execute("SELECT object, n FROM counts WHERE system = 'salesforce'"))
+    print("page-through counts vs truth.counts (live / all):")
+    for obj in sorted(SOBJECTS):
+        t0 = time.perf_counter()
+        live = sum(1 for _ in sf.query_all_iter(f"SELECT Id FROM {obj}"))
+        every = sum(1 for _ in sf.query_all_iter(f"SELECT Id FROM {obj}", include_deleted=True))
+        bulk = sum(
+            page.count("\n") - 1
+            for page in getattr(sf.bulk2, obj).query_all(f"SELECT Id FROM {obj}", wait=0)
+        )
+        want = (truth[f"{obj}:live"], truth[obj])
+        ok = (live, every) == want and bulk == want[1]
+        verdict = "OK" if ok else "MISMATCH"
+        print(
+            f"  {obj:<12} truth {want[0]:>8,} / {want[1]:>8,}  REST {live:>8,} / {every:>8,}  "
+            f"Bulk {bulk:>8,}  {verdict}  ({time.perf_counter() - t0:.1f} s)"
+        )
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -119,6 +156,7 @@ def main() -> None:
                 session=session,
                 version="62.0",
             )
+            _check_counts(sf, world)
             soql = f"SELECT {FIELDS} FROM Account"
             headers = {"Authorization": f"Bearer {token['access_token']}"}
             jobs = f"{base_url}/services/data/v62.0/jobs/query"
