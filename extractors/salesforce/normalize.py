@@ -33,6 +33,11 @@ from typing import Any
 from extractors.salesforce.errors import RecordInvalid
 
 DECIMAL_TYPES = frozenset({"currency", "double", "percent"})
+_TYPED = DECIMAL_TYPES | {"boolean", "int", "datetime", "date", "time"}
+_TEXT_LIKE = frozenset(
+    {"id", "string", "textarea", "picklist", "multipicklist", "email", "phone", "url",
+     "reference", "combobox", "encryptedstring"}
+)  # fmt: skip
 #: Types SOQL cannot select in Bulk queries (compound) or that are too big to land as text.
 UNSELECTABLE_TYPES = frozenset({"address", "location", "base64", "complexvalue", "json"})
 
@@ -172,31 +177,31 @@ def normalize_value(value: Any, spec: FieldSpec | None) -> Any:
     Raises:
         ValueError: the value does not parse as the field's type.
     """
-    if value is None:
-        return None
-    if isinstance(value, str) and value == "":
+    if value is None or value == "":
         # Bulk CSV writes null as an empty cell; REST never sends "" for a text field
         return None
     kind = spec.type if spec else "string"
-    if kind == "boolean":
-        return _boolean(value)
+    if kind in _TEXT_LIKE or kind not in _TYPED:
+        if type(value) is str:
+            return value
+        if isinstance(value, dict | list):
+            # a relationship or compound value: not selected by the extract, kept verbatim
+            return value
+        return str(value)
     if kind in DECIMAL_TYPES:
         return _decimal_string(value, spec.scale if spec else 0)
-    if kind == "int":
-        return _integer(value)
+    if kind == "boolean":
+        return _boolean(value)
     if kind == "datetime":
         return normalize_datetime(str(value))
+    if kind == "int":
+        return _integer(value)
     if kind == "date":
         text = str(value).strip()
         if not _DATE.match(text):
             raise ValueError("not a date")
         return text
-    if kind == "time":
-        return _time(value)
-    if isinstance(value, Mapping | list):
-        # a relationship or compound value: not selected by the extract, kept verbatim
-        return value
-    return str(value)
+    return _time(value)
 
 
 def normalize_record(record: Mapping[str, Any], specs: Mapping[str, FieldSpec]) -> dict[str, Any]:
