@@ -15,6 +15,7 @@ from sandbox.salesforce.app import create_app
 
 
 def main() -> None:
+    """Parse the arguments and serve until interrupted."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--world", type=Path, required=True)
     parser.add_argument("--host", default="127.0.0.1")

@@ -52,6 +52,8 @@ MAX_JOBS = 1000  # finished jobs beyond this are forgotten, oldest first (Salesf
 
 @dataclass
 class Job:
+    """One Bulk API 2.0 job (query or ingest) and its results."""
+
     id: str
     kind: str  # query / ingest
     operation: str
@@ -75,6 +77,7 @@ class Job:
     elapsed_ms: int = 0
 
     def info(self, full: bool) -> dict[str, Any]:
+        """The job's JSON; `full` adds the status fields of `GET .../jobs/{kind}/{id}`."""
         out: dict[str, Any] = {
             "id": self.id,
             "operation": self.operation,

@@ -37,11 +37,14 @@ def sf_error(status: int, code: str, message: str, fields: list[str] | None = No
 
 
 def row_errors(status: int, errors: list[RowError]) -> Response:
+    """Row errors as Salesforce's REST error list."""
     return JSONResponse([e.rest() for e in errors], status_code=status)
 
 
 @dataclass
 class Session:
+    """One access token: who it is for and when it was issued."""
+
     user_id: str
     username: str
     issued: float  # time.monotonic()
@@ -78,6 +81,7 @@ class Context:
 
     # -- sessions ------------------------------------------------------------------------------
     def new_session(self, user_id: str, username: str) -> str:
+        """Issue an access token for a user."""
         token = f"{self.org_id[:15]}!{secrets.token_urlsafe(48)}"
         lifetime = self.faults.setting("session_lifetime_seconds", DEFAULT_SESSION_LIFETIME)
         with self.lock:
@@ -85,6 +89,7 @@ class Context:
         return token
 
     def session(self, token: str) -> Session | None:
+        """The live session of a token, or None (unknown or expired)."""
         with self.lock:
             sess = self.sessions.get(token)
             if sess is None:
@@ -95,6 +100,7 @@ class Context:
             return sess
 
     def revoke(self, token: str) -> None:
+        """Invalidate a token (the `session_expired` fault)."""
         with self.lock:
             self.sessions.pop(token, None)
 
@@ -115,12 +121,14 @@ class Context:
             return self.api_usage, limit, False
 
     def usage(self) -> tuple[int, int]:
+        """(API calls counted today, the daily limit)."""
         limit = int(self.faults.setting("daily_api_limit", DEFAULT_DAILY_API_LIMIT))
         with self.lock:
             return self.api_usage, limit
 
     # -- cursors -------------------------------------------------------------------------------
     def add_cursor(self, cursor: Cursor) -> str:
+        """Keep a cursor for `nextRecordsUrl`; returns its locator."""
         locator = id18("01g" + secrets.token_hex(6).upper())
         with self.lock:
             self.cursors[locator] = cursor
@@ -129,6 +137,7 @@ class Context:
         return locator
 
     def cursor(self, locator: str) -> Cursor | None:
+        """The cursor of a locator, or None when unknown or evicted."""
         with self.lock:
             cur = self.cursors.get(locator)
             if cur is not None:

@@ -36,6 +36,7 @@ def versions() -> list[dict[str, str]]:
 
 
 def supported_version(version: str) -> bool:
+    """True for the API versions served (`62.0`)."""
     m = re.fullmatch(r"(\d+)\.0", version)
     return m is not None and MIN_VERSION <= int(m.group(1)) <= MAX_VERSION
 
@@ -137,6 +138,7 @@ def basic(obj: SObjectDef, version: str) -> dict[str, Any]:
 
 
 def global_describe(version: str) -> dict[str, Any]:
+    """`GET /sobjects`: every object of the org."""
     return {
         "encoding": "UTF-8",
         "maxBatchSize": 200,

@@ -100,13 +100,16 @@ class Faults:
             return self.snapshot_locked()
 
     def snapshot(self) -> dict[str, Any]:
+        """The current fault settings (remaining counts included)."""
         with self._lock:
             return self.snapshot_locked()
 
     def snapshot_locked(self) -> dict[str, Any]:
+        """`snapshot` for callers that hold the lock."""
         return {k: (dict(v) if isinstance(v, dict) else v) for k, v in self._specs.items()}
 
     def setting(self, name: str, default: float) -> float:
+        """A plain setting such as `daily_api_limit`, or `default`."""
         with self._lock:
             value = self._specs.get(name, default)
         return float(value)

@@ -27,6 +27,7 @@ class SObjectDef:
 
     @cached_property
     def by_lower(self) -> dict[str, Field]:
+        """Fields by lower-cased API name."""
         return {f.name.lower(): f for f in self.fields}
 
     @cached_property
@@ -35,10 +36,12 @@ class SObjectDef:
         return {f.relationship_name.lower(): f for f in self.fields if f.relationship_name}
 
     def field(self, name: str) -> Field | None:
+        """The field named `name` (any case), or None."""
         return self.by_lower.get(name.lower())
 
     @cached_property
     def external_id_fields(self) -> tuple[Field, ...]:
+        """Fields usable to look records up: external ids and unique fields."""
         return tuple(f for f in self.fields if f.external_id or f.unique)
 
 
@@ -53,9 +56,11 @@ class Org:
         self.by_prefix = {o.key_prefix: o for o in self.objects.values()}
 
     def get(self, name: str) -> SObjectDef | None:
+        """The object named `name` (any case), or None."""
         return self.objects.get(name.lower())
 
     def object_of_id(self, record_id: str) -> SObjectDef | None:
+        """The object an id belongs to, by its key prefix."""
         return self.by_prefix.get(record_id[:3])
 
 

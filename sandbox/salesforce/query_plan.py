@@ -45,6 +45,7 @@ class Column:
 
     @property
     def header(self) -> str:
+        """The Bulk CSV header of the column (`Account.Name`)."""
         return ".".join(self.path)
 
 
@@ -79,6 +80,7 @@ class Plan:
         return sql, params
 
     def join_sql(self) -> str:
+        """The LEFT JOINs to parent records the query needs."""
         return "".join(
             f" LEFT JOIN records {alias} ON {alias}.id = {ref}"
             for alias, _obj, ref in self.joins.values()
@@ -94,6 +96,7 @@ class Plan:
         )
 
     def csv_select(self) -> str:
+        """Projection for Bulk CSV rows (booleans as `true`/`false`)."""
         return ", ".join(c.sql if c.field.type != "boolean" else _bool_text(c.sql)
                          for c in self.columns)  # fmt: skip
 
@@ -407,4 +410,5 @@ def sf_datetime(value: datetime) -> str:
 
 
 def sf_datetime_of_date(day: date) -> str:
+    """Midnight UTC of `day` in Salesforce's datetime text."""
     return f"{day.isoformat()}T00:00:00.000+0000"

@@ -112,6 +112,7 @@ def _batch_size(request: Request, default: int) -> int:
 
 
 def query(ctx: Context, request: Request, version: str, include_deleted: bool) -> Response:
+    """REST `query`/`queryAll`: snapshot the result, answer the first page."""
     text = request.query_params.get("q")
     if not text:
         return sf_error(400, "MALFORMED_QUERY", "A query string has to be specified")
@@ -140,6 +141,7 @@ def _aggregate(ctx: Context, plan: Plan, rowids: array) -> Response:
 
 
 def query_more(ctx: Context, request: Request, version: str, token: str) -> Response:
+    """The page of a cursor at `<locator>-<offset>` (`nextRecordsUrl`)."""
     locator, _, start = token.rpartition("-")
     cursor = ctx.cursor(locator)
     if cursor is None or not start.isdigit():
@@ -176,6 +178,7 @@ def _page(
 
 # -- limits --------------------------------------------------------------------------------------
 def limits(ctx: Context) -> Response:
+    """`GET /limits`: the daily API allocation and what is left of it."""
     used, limit = ctx.usage()
     return JSONResponse(
         {
@@ -220,6 +223,7 @@ def _record_json(obj: SObjectDef, body: dict[str, Any], version: str,
 def sobjects(
     ctx: Context, request: Request, version: str, parts: list[str], body: bytes
 ) -> Response:
+    """`/sobjects/...`: describe, create, get/update/delete by id or external id, replication."""
     method = request.method
     if not parts:
         return JSONResponse(desc.global_describe(version))
@@ -405,6 +409,7 @@ def _collection_results(results: list[RowResult], upsert: bool) -> Response:
 def collections(
     ctx: Context, request: Request, version: str, parts: list[str], body: bytes
 ) -> Response:
+    """`/composite/sobjects...`: sObject Collections create, update, upsert, retrieve, delete."""
     method = request.method
     if method == "DELETE" and not parts:
         ids = [i for i in request.query_params.get("ids", "").split(",") if i]

@@ -21,12 +21,15 @@ from starlette.applications import Starlette
 
 @dataclass(frozen=True)
 class Served:
+    """Where a served app listens and the CA file to trust."""
+
     base_url: str  # https://127.0.0.1:<port>
     ca_file: str
     port: int
 
 
 def free_port() -> int:
+    """A free TCP port on the loopback interface."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])

@@ -65,6 +65,8 @@ Value = str | Decimal | bool | None | date | datetime | DateLiteral
 
 @dataclass(frozen=True)
 class Comparison:
+    """`field op value` (`=`, `!=`, `<`, `<=`, `>`, `>=`, `LIKE`)."""
+
     path: Path
     op: str  # = != < <= > >= LIKE
     value: Value
@@ -72,6 +74,8 @@ class Comparison:
 
 @dataclass(frozen=True)
 class InList:
+    """`field [NOT] IN (values)`."""
+
     path: Path
     values: tuple[Value, ...]
     negate: bool
@@ -79,12 +83,16 @@ class InList:
 
 @dataclass(frozen=True)
 class BoolOp:
+    """Conditions joined by one operator (AND or OR)."""
+
     op: str  # AND / OR
     items: tuple[Condition, ...]
 
 
 @dataclass(frozen=True)
 class Not:
+    """`NOT condition`."""
+
     item: Condition
 
 
@@ -93,6 +101,8 @@ Condition = Comparison | InList | BoolOp | Not
 
 @dataclass(frozen=True)
 class OrderItem:
+    """One ORDER BY term."""
+
     path: Path
     descending: bool = False
     nulls_last: bool | None = None  # None: Salesforce's default for the direction
@@ -100,6 +110,8 @@ class OrderItem:
 
 @dataclass
 class Query:
+    """A parsed SELECT statement."""
+
     items: list[Path | Count]
     sobject: str
     where: Condition | None = None

@@ -91,6 +91,7 @@ class Store:
         return max(now, last)
 
     def meta(self, key: str) -> str | None:
+        """A value of the world's `meta` table, or None."""
         row = self.conn().execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return None if row is None else str(row[0])
 
@@ -138,6 +139,7 @@ class Store:
         return [(r[0], json.loads(r[1])) for r in rows]
 
     def user_by_username(self, username: str) -> tuple[str, dict[str, Any]] | None:
+        """(id, body) of the active User with this username, or None."""
         row = (
             self.conn()
             .execute(

@@ -38,16 +38,21 @@ class RowError:
     fields: list[str] = field(default_factory=list)
 
     def rest(self) -> dict[str, Any]:
+        """As an item of a REST error list."""
         return {"message": self.message, "errorCode": self.code, "fields": self.fields}
 
     def collection(self) -> dict[str, Any]:
+        """As an item of an sObject Collections result's `errors`."""
         return {"statusCode": self.code, "message": self.message, "fields": self.fields}
 
     def bulk(self) -> str:
+        """As a Bulk ingest `sf__Error` value."""
         return f"{self.code}:{self.message}:{','.join(self.fields)} --"
 
 
 class RowFailure(Exception):
+    """Raised while checking a row; carries the row's error."""
+
     def __init__(self, error: RowError, record_id: str | None = None) -> None:
         super().__init__(error.message)
         self.error = error
@@ -67,6 +72,8 @@ class Row:
 
 @dataclass
 class RowResult:
+    """The outcome of one row: id, created, errors, and the bodies written."""
+
     id: str | None
     created: bool = False
     errors: list[RowError] = field(default_factory=list)
@@ -76,6 +83,7 @@ class RowResult:
 
     @property
     def success(self) -> bool:
+        """True when the row has no error."""
         return not self.errors
 
 
