@@ -96,9 +96,17 @@ class Plan:
         )
 
     def csv_select(self) -> str:
-        """Projection for Bulk CSV rows (booleans as `true`/`false`)."""
-        return ", ".join(c.sql if c.field.type != "boolean" else _bool_text(c.sql)
-                         for c in self.columns)  # fmt: skip
+        """Projection for Bulk CSV rows: booleans `true`/`false`, datetimes `...000Z`."""
+        out = []
+        for c in self.columns:
+            if c.field.type == "boolean":
+                out.append(_bool_text(c.sql))
+            elif c.field.type == "datetime":
+                # Bulk API 2.0 writes UTC datetimes with `Z`, REST with `+0000`
+                out.append(f"replace({c.sql}, '+0000', 'Z')")
+            else:
+                out.append(c.sql)
+        return ", ".join(out)
 
     def json_select(self, version: str) -> str:
         """One `json_object` per row in Salesforce's REST shape (attributes, nested parents)."""

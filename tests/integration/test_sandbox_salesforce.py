@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -297,6 +298,9 @@ def test_upsert_on_external_id_creates_updates_and_reports_multiple_matches(
 ) -> None:
     assert sf.Account.upsert("Billing_Customer_Id__c/cus_upsert_1", {"Name": "Up 1"}) == 201
     assert sf.Account.upsert("Billing_Customer_Id__c/cus_upsert_1", {"MRR__c": 5}) == 200
+    old_api = Salesforce(instance_url=f"https://{sf.sf_instance}", session_id=sf.session_id,
+                         session=sf.session, version="45.0")  # fmt: skip
+    assert old_api.Account.upsert("Billing_Customer_Id__c/cus_upsert_1", {"Phone": "1"}) == 204
     got = sf.Account.get_by_custom_id("Billing_Customer_Id__c", "cus_upsert_1")
     assert (got["Name"], got["MRR__c"]) == ("Up 1", 5)
     for name in ("Twin A", "Twin B"):
@@ -372,11 +376,13 @@ def test_get_updated_and_get_deleted_over_a_window(sf: Salesforce, world: Path) 
 # -- Bulk API 2.0 ----------------------------------------------------------------------------
 def test_bulk_query_pages_with_locators_to_the_world_count(sf: Salesforce, world: Path) -> None:
     every = db_rows(world, "SELECT count(*) FROM records WHERE sobject='Contact'")[0][0]
-    pages = list(sf.bulk2.Contact.query_all("SELECT Id, LastName, Account.Name FROM Contact",
-                                            max_records=1000, wait=0))  # fmt: skip
+    soql = "SELECT Id, LastName, Account.Name, SystemModstamp, IsDeleted FROM Contact"
+    pages = list(sf.bulk2.Contact.query_all(soql, max_records=1000, wait=0))
     rows = [r for p in pages for r in csv.DictReader(io.StringIO(p))]
     assert len(pages) == -(-every // 1000) and len(rows) == every
-    assert list(rows[0]) == ["Id", "LastName", "Account.Name"]
+    assert list(rows[0]) == ["Id", "LastName", "Account.Name", "SystemModstamp", "IsDeleted"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", rows[0]["SystemModstamp"])
+    assert {r["IsDeleted"] for r in rows} == {"false"}
     assert len({r["Id"] for r in rows}) == every
 
 
