@@ -6,14 +6,13 @@ Contract:
   and reports rows landed, duplicates, quarantined, cursor before/after, SuiteQL requests,
   retries and duration (counts and cursors only: no PII).
 - Resources: `erp` (`ErpResource`, token through `dg.EnvVar`; `build_erp_resource()` maps the
-  environment) and `warehouse` (`LandingWarehouseResource`, shared with the Salesforce assets).
+  settings) and `warehouse` (the shared `orchestration.resources.WarehouseResource`).
 - `RetryPolicy` with exponential backoff and jitter; the `warehouse` pool (one DuckDB writer).
 - `erp_jobs` / `erp_schedules`: `erp_extract_job` (the whole group) and a daily schedule that
   skips while the job is already queued or running (ERP data is needed daily, not by the minute).
 - (No `from __future__ import annotations`: Dagster inspects the `context` annotations.)
 """
 
-import os
 from datetime import timedelta
 from typing import Any
 
@@ -25,9 +24,10 @@ from extractors.erp.tables import TABLES
 from orchestration.assets.salesforce import (
     RETRY,
     WAREHOUSE_POOL,
-    LandingWarehouseResource,
     schedule_skipping_in_flight,
 )
+from orchestration.resources import WarehouseResource
+from q2c.settings import Settings, load_settings
 
 GROUP = "raw_erp"
 
@@ -56,11 +56,14 @@ class ErpResource(dg.ConfigurableResource):
         )
 
 
-def build_erp_resource() -> ErpResource:
-    """The `erp` resource from `Q2C_ERP_BASE_URL` and `Q2C_ERP_TOKEN`."""
-    return ErpResource(
-        base_url=os.environ.get("Q2C_ERP_BASE_URL", ""), token=dg.EnvVar("Q2C_ERP_TOKEN")
-    )
+def build_erp_resource(settings: Settings | None = None) -> ErpResource:
+    """The `erp` resource: `Q2C_ERP_BASE_URL` from the settings, the token via `dg.EnvVar`.
+
+    Args:
+        settings: the process settings (default: `q2c.settings.load_settings()`).
+    """
+    settings = settings or load_settings()
+    return ErpResource(base_url=settings.erp_base_url or "", token=dg.EnvVar("Q2C_ERP_TOKEN"))
 
 
 def erp_metadata(result: ErpExtractResult) -> dict[str, Any]:
@@ -99,7 +102,7 @@ def build_erp_asset(table: str) -> dg.AssetsDefinition:
         tags={"source": "erp"},
     )
     def _asset(
-        context: dg.AssetExecutionContext, erp: ErpResource, warehouse: LandingWarehouseResource
+        context: dg.AssetExecutionContext, erp: ErpResource, warehouse: WarehouseResource
     ) -> dg.MaterializeResult:
         client = erp.client()
         try:

@@ -11,14 +11,14 @@ Contract:
   Bulk API 2.0 `queryAll` and lands what the warehouse lacks. Partitions are independent runs, so
   a failed or stopped backfill resumes partition by partition; the incremental cursor is left
   alone.
-- Resources: `salesforce` (`SalesforceResource`) and `warehouse` (`LandingWarehouseResource`);
-  `build_salesforce_resource()` maps the environment (secrets through `dg.EnvVar`).
+- Resources: `salesforce` (`SalesforceResource`) and `warehouse` (the shared
+  `orchestration.resources.WarehouseResource`); `build_salesforce_resource(settings)` maps the
+  settings (secrets through `dg.EnvVar`).
 - Assets run in the `warehouse` pool (DuckDB takes one writer) with a `RetryPolicy`
   (exponential backoff with jitter) for failures that outlast the extractor's own retries.
 - (No `from __future__ import annotations`: Dagster inspects the `context` annotations.)
 """
 
-import os
 from datetime import timedelta
 from typing import Any
 
@@ -34,6 +34,8 @@ from extractors.salesforce import (
 )
 from extractors.salesforce.client import DEFAULT_API_VERSION
 from extractors.salesforce.extract import DEFAULT_BULK_THRESHOLD, table_name
+from orchestration.resources import WarehouseResource
+from q2c.settings import Settings, load_settings
 from q2c.warehouse import Warehouse
 
 WAREHOUSE_POOL = "warehouse"
@@ -111,31 +113,30 @@ class SalesforceResource(dg.ConfigurableResource):
         )
 
 
-class LandingWarehouseResource(dg.ConfigurableResource):
-    """The warehouse the raw tables land in (`duckdb:///...` or `postgresql://...`)."""
-
-    url: str
-
-    def open(self) -> Warehouse:
-        """Open the warehouse (close it when done: DuckDB takes one writer)."""
-        return Warehouse.from_url(self.url)
+#: The shared `warehouse` resource (orchestration/resources.py); the old name stays an alias.
+LandingWarehouseResource = WarehouseResource
 
 
-def _env_or_none(name: str, *, secret: bool = False) -> Any:
-    if not os.environ.get(name):
-        return None
-    return dg.EnvVar(name) if secret else os.environ[name]
+def _secret(value: str | None, name: str) -> Any:
+    # a configured secret is resolved at run time from the environment, never stored in config;
+    # an unset optional one stays None (client credentials need no username)
+    return dg.EnvVar(name) if value else None
 
 
-def build_salesforce_resource() -> SalesforceResource:
-    """The `salesforce` resource from the environment (ARCHITECTURE.md's configuration table)."""
+def build_salesforce_resource(settings: Settings | None = None) -> SalesforceResource:
+    """The `salesforce` resource from the settings (ARCHITECTURE.md's configuration table).
+
+    Args:
+        settings: the process settings (default: `q2c.settings.load_settings()`).
+    """
+    settings = settings or load_settings()
     return SalesforceResource(
-        login_url=os.environ.get("Q2C_SALESFORCE_LOGIN_URL") or "https://login.salesforce.com",
-        client_id=_env_or_none("Q2C_SALESFORCE_CLIENT_ID", secret=True),
-        client_secret=_env_or_none("Q2C_SALESFORCE_CLIENT_SECRET", secret=True),
-        username=_env_or_none("Q2C_SALESFORCE_USERNAME", secret=True),
-        password=_env_or_none("Q2C_SALESFORCE_PASSWORD", secret=True),
-        ca_bundle=_env_or_none("Q2C_SALESFORCE_CA_BUNDLE"),
+        login_url=settings.salesforce_login_url,
+        client_id=_secret(settings.salesforce_client_id, "Q2C_SALESFORCE_CLIENT_ID"),
+        client_secret=_secret(settings.salesforce_client_secret, "Q2C_SALESFORCE_CLIENT_SECRET"),
+        username=_secret(settings.salesforce_username, "Q2C_SALESFORCE_USERNAME"),
+        password=_secret(settings.salesforce_password, "Q2C_SALESFORCE_PASSWORD"),
+        ca_bundle=settings.salesforce_ca_bundle,
     )
 
 
@@ -197,7 +198,7 @@ def build_salesforce_asset(sobject: str) -> dg.AssetsDefinition:
     def _asset(
         context: dg.AssetExecutionContext,
         salesforce: SalesforceResource,
-        warehouse: LandingWarehouseResource,
+        warehouse: WarehouseResource,
     ) -> dg.MaterializeResult:
         client = salesforce.client()
         try:
@@ -239,7 +240,7 @@ def build_backfill_op(sobject: str) -> dg.OpDefinition:
     def _op(
         context: dg.OpExecutionContext,
         salesforce: SalesforceResource,
-        warehouse: LandingWarehouseResource,
+        warehouse: WarehouseResource,
     ) -> dg.Output[int]:
         window = context.partition_time_window
         client = salesforce.client()

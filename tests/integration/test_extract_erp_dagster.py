@@ -11,7 +11,7 @@ import dagster as dg
 import pytest
 
 from orchestration.assets.erp import ErpResource, erp_assets
-from orchestration.assets.salesforce import LandingWarehouseResource
+from orchestration.resources import WarehouseResource
 from tests.support.sandbox import build_tiny_erp_world
 
 pytestmark = pytest.mark.integration
@@ -39,7 +39,7 @@ def test_erp_assets_land_every_table_with_metadata_then_land_nothing(erp, tmp_pa
             token=sandbox.env["Q2C_ERP_TOKEN"],
             retry_base_wait=0.01,
         ),
-        "warehouse": LandingWarehouseResource(url=f"duckdb:///{tmp_path}/w.duckdb"),
+        "warehouse": WarehouseResource(url=f"duckdb:///{tmp_path}/w.duckdb"),
     }
     con = sqlite3.connect(world / "truth.sqlite")
     truth = dict(con.execute("select object, n from counts where system = 'erp'").fetchall())

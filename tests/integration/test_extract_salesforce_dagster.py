@@ -12,11 +12,11 @@ import dagster as dg
 import pytest
 
 from orchestration.assets.salesforce import (
-    LandingWarehouseResource,
     SalesforceResource,
     salesforce_assets,
     salesforce_jobs,
 )
+from orchestration.resources import WarehouseResource
 from q2c.warehouse import Warehouse
 
 pytestmark = pytest.mark.integration
@@ -49,7 +49,7 @@ def resources(sandbox: Any, url: str) -> dict[str, Any]:
             retry_base_wait=0.01,
             retry_max_wait=0.05,
         ),
-        "warehouse": LandingWarehouseResource(url=url),
+        "warehouse": WarehouseResource(url=url),
     }
 
 

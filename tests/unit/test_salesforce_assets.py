@@ -8,7 +8,6 @@ import pytest
 from extractors.salesforce.extract import ExtractResult
 from orchestration.assets.erp import ErpResource, erp_assets, erp_jobs, erp_schedules
 from orchestration.assets.salesforce import (
-    LandingWarehouseResource,
     SalesforceResource,
     monthly_partitions,
     result_metadata,
@@ -17,6 +16,7 @@ from orchestration.assets.salesforce import (
     salesforce_jobs,
     salesforce_schedules,
 )
+from orchestration.resources import WarehouseResource
 
 pytestmark = pytest.mark.unit
 
@@ -29,7 +29,7 @@ def defs(tmp_path) -> dg.Definitions:
         resources={
             "salesforce": SalesforceResource(login_url="https://login.example"),
             "erp": ErpResource(base_url="http://erp.example", token="t"),
-            "warehouse": LandingWarehouseResource(url=f"duckdb:///{tmp_path}/w.duckdb"),
+            "warehouse": WarehouseResource(url=f"duckdb:///{tmp_path}/w.duckdb"),
         },
     )
 
@@ -105,3 +105,29 @@ def test_objects_come_from_the_ownership_contract(tmp_path):
     broken = tmp_path / "broken.yml"
     broken.write_text("version: 1\nsystems: []\n")
     assert configured_objects(broken) == list(DEFAULT_OBJECTS)
+
+
+def test_resources_from_settings_keep_secrets_in_env_vars(tmp_path):
+    from orchestration.assets.erp import build_erp_resource
+    from orchestration.assets.salesforce import build_salesforce_resource
+    from q2c.settings import load_settings
+
+    settings = load_settings(
+        {
+            "Q2C_HOME": str(tmp_path),
+            "Q2C_SALESFORCE_LOGIN_URL": "https://127.0.0.1:8443",
+            "Q2C_SALESFORCE_CLIENT_ID": "cid",
+            "Q2C_SALESFORCE_CLIENT_SECRET": "s3cret",
+            "Q2C_SALESFORCE_CA_BUNDLE": "/tmp/ca.pem",
+            "Q2C_ERP_BASE_URL": "http://127.0.0.1:9000",
+            "Q2C_ERP_TOKEN": "tok",
+        }
+    )
+    sf = build_salesforce_resource(settings)
+    assert sf.login_url == "https://127.0.0.1:8443" and sf.ca_bundle == "/tmp/ca.pem"
+    assert isinstance(sf.client_secret, dg.EnvVar) and sf.client_secret.env_var_name == (
+        "Q2C_SALESFORCE_CLIENT_SECRET"
+    )
+    assert sf.username is None  # client credentials: no user configured
+    erp = build_erp_resource(settings)
+    assert erp.base_url == "http://127.0.0.1:9000" and isinstance(erp.token, dg.EnvVar)
