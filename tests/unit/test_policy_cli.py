@@ -166,6 +166,11 @@ def test_sheet_writes_markdown_and_html_with_the_contract_content(
     assert phases["crm_account_enrichment"][2] == "controlled_writes"
     assert phases["erp_journal_export"][5] == "PAUSED: ERP import down"
     assert phases["ingest_billing"][5] == "n/a"
+    accounts = {r[0]: r for r in parser.tables["accounts-table"][1:]}
+    assert accounts["bank_eur"][1:] == ["1010", "Operating Bank EUR", "Bank", "eur"]
+    rules = dict(parser.tables["rules-table"][1:])
+    assert rules["dunning_statuses"] == "past_due, unpaid"
+    assert rules["posting_grace_days"] == "0"
 
 
 def test_pause_and_resume_a_write_flow(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
