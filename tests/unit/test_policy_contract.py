@@ -256,3 +256,29 @@ def test_finance_rules_name_only_known_statuses(tmp_path: Path) -> None:
     issue = _only(_issues(text, tmp_path), "'overdue' is not a status dunning_statuses can name")
     assert issue.line == _line_of(text, "dunning_statuses: [past_due, overdue]")
     assert "past_due, unpaid, active" in issue.fix
+
+
+def test_every_object_of_the_generated_world_is_mapped_to_one_entity(world_s: Path) -> None:
+    import sqlite3
+
+    c = load_contract()
+    mapped = {
+        (system, o.split("(")[0])
+        for e in c.entities.values()
+        for system, objs in e.objects.items()
+        for o in ([objs] if isinstance(objs, str) else objs)
+    }
+    with sqlite3.connect(world_s / "billing.sqlite") as conn:
+        billing = {r[0] for r in conn.execute("select distinct object from objects")}
+    with sqlite3.connect(world_s / "erp.sqlite") as conn:
+        erp = {
+            r[0]
+            for r in conn.execute(
+                "select name from sqlite_master where type = 'table' and name <> 'meta'"
+            )
+        }
+    with sqlite3.connect(world_s / "salesforce.sqlite") as conn:
+        sf = {r[0] for r in conn.execute("select distinct sobject from records")}
+    assert {("billing", o) for o in billing} <= mapped
+    assert {("erp", t) for t in erp} <= mapped
+    assert {o for s, o in mapped if s in ("crm", "support")} == sf
