@@ -97,6 +97,10 @@ class Plan:
 
     def csv_select(self) -> str:
         """Projection for Bulk CSV rows: booleans `true`/`false`, datetimes `...000Z`."""
+        return ", ".join(self.csv_select_exprs())
+
+    def csv_select_exprs(self) -> list[str]:
+        """One SQL expression per column for Bulk CSV (see `csv_select`)."""
         out = []
         for c in self.columns:
             if c.field.type == "boolean":
@@ -106,7 +110,7 @@ class Plan:
                 out.append(f"replace({c.sql}, '+0000', 'Z')")
             else:
                 out.append(c.sql)
-        return ", ".join(out)
+        return out
 
     def json_select(self, version: str) -> str:
         """One `json_object` per row in Salesforce's REST shape (attributes, nested parents)."""
@@ -135,6 +139,20 @@ class Plan:
                 f"'{rest[0]}', CASE WHEN {child_alias}.id IS NULL THEN NULL ELSE {child} END"
             )
         return "json_object(" + ", ".join(parts) + ")"
+
+    def csv_chunk_sql(self, delimiter: str) -> str:
+        """SQL answering one string: the page's rows as fully quoted CSV lines.
+
+        Parameters: the line ending (joins the lines), then the rowids as a JSON array. The
+        text is built inside SQLite, which releases the GIL while it works, so two chunks
+        render on two cores at once.
+        """
+        quoted = []
+        for expr in self.csv_select_exprs():
+            quoted.append(f"'\"' || replace(coalesce({expr}, ''), '\"', '\"\"') || '\"'")
+        sep = delimiter.replace("'", "''")
+        line = f" || '{sep}' || ".join(quoted) if quoted else "''"
+        return f"SELECT group_concat(x, ?) FROM ({self.page_sql(line + ' AS x')})"
 
 
 def _bool_text(sql: str) -> str:

@@ -214,3 +214,31 @@ def test_query_all_includes_soft_deleted_rows(db: sqlite3.Connection) -> None:
     assert _run(db, "SELECT Id FROM Account WHERE IsDeleted = true", include_deleted=True) == [
         a["Id"] for a in _bodies(db, "Account", True) if a["IsDeleted"]
     ]
+
+
+def test_csv_built_in_sqlite_equals_pythons_csv_for_awkward_values(tmp_path: Path) -> None:
+    import csv
+    import io
+
+    write_world(tmp_path, 5)
+    conn = sqlite3.connect(tmp_path / "salesforce.sqlite")
+    awkward = ['Quote "this", please', "line\nbreak", "tab\tand ; semicolon", "Zoë ✓", None]
+    rows = conn.execute("SELECT rowid, body FROM records WHERE sobject = 'Account'").fetchall()
+    for (rowid, body), name in zip(rows, awkward, strict=True):
+        data = json.loads(body)
+        data["BillingCity"] = name
+        conn.execute("UPDATE records SET body = ? WHERE rowid = ?", (json.dumps(data), rowid))
+    plan = build_plan(parse("SELECT Id, BillingCity, MRR__c, IsDeleted, CreatedDate FROM Account"),
+                      NOW)  # fmt: skip
+    ids = json.dumps([r[0] for r in rows])
+    for delimiter, eol in ((",", "\n"), (";", "\r\n"), ("\t", "\n")):
+        built = conn.execute(plan.csv_chunk_sql(delimiter), (eol, ids)).fetchone()[0] + eol
+        values = conn.execute(plan.page_sql(plan.csv_select()), (ids,)).fetchall()
+        buf = io.StringIO()
+        csv.writer(buf, delimiter=delimiter, lineterminator=eol, quoting=csv.QUOTE_ALL).writerows(
+            values
+        )
+        assert built == buf.getvalue()
+        parsed = list(csv.reader(io.StringIO(built, newline=""), delimiter=delimiter))
+        assert [r[1] for r in parsed] == [v or "" for v in awkward[: len(rows)]]
+        assert parsed[0][3] in ("true", "false") and parsed[0][4].endswith("Z")
