@@ -18,7 +18,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from q2c.policy import ContractError, kill_switch, load_contract
+from q2c.policy import Contract, ContractError, kill_switch, load_contract
 from q2c.policy.dbt_seeds import compile_seeds, render_csv, write_seeds
 from q2c.policy.go_no_go import check_contract
 from q2c.policy.loader import contract_path
@@ -38,7 +38,7 @@ FileOpt = typer.Option(
 )
 
 
-def _load(file: Path | None):  # noqa: ANN202 - returns Contract
+def _load(file: Path | None) -> Contract:
     try:
         return load_contract(file or contract_path())
     except ContractError as exc:

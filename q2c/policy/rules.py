@@ -17,6 +17,7 @@ from q2c.policy.model import (
     PHASES,
     SUBSCRIPTION_STATUSES,
     Contract,
+    Sync,
     duration_seconds,
 )
 from q2c.policy.yaml_source import Loc, LocatedDocument, where
@@ -103,7 +104,7 @@ def _systems_of_record(contract: Contract, report: _Reporter, systems: set[str])
         _sync_complete(report, ("entities", ename, "sync"), e.sync, entity_level=True)
 
 
-def _sync_complete(report: _Reporter, loc: Loc, sync, entity_level: bool) -> None:  # noqa: ANN001
+def _sync_complete(report: _Reporter, loc: Loc, sync: Sync, entity_level: bool) -> None:
     missing = [
         k
         for k in ("direction", "mode", "reason", "expected_lag", "incident_after")

@@ -8,6 +8,7 @@ import json
 import logging
 import random
 import re
+from pathlib import Path
 
 import pytest
 from faker import Faker
@@ -84,7 +85,7 @@ def test_mask_value_applies_each_treatment() -> None:
         mask_value("x", "shred", POLICY)
 
 
-def test_salt_comes_from_env_else_a_file_created_once(tmp_path) -> None:  # noqa: ANN001
+def test_salt_comes_from_env_else_a_file_created_once(tmp_path: Path) -> None:
     env = {"Q2C_HOME": str(tmp_path)}
     first = resolve_salt(CONTRACT, env)
     assert resolve_salt(CONTRACT, env) == first and len(first) == 64

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from q2c.policy import load_contract
@@ -82,7 +84,7 @@ def test_a_person_clearing_the_priority_flag_wins_until_dunning_changes() -> Non
     assert drift.write
 
 
-def test_flag_for_review_never_writes(tmp_path) -> None:  # noqa: ANN001
+def test_flag_for_review_never_writes(tmp_path: Path) -> None:
     from q2c.policy.loader import REPO_CONTRACT
 
     text = REPO_CONTRACT.read_text().replace(
