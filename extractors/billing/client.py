@@ -39,6 +39,21 @@ from tenacity import (
 
 from extractors.errors import AuthError, PageError, SchemaError, TransientError
 
+try:  # orjson parses several times faster; the result is the same dicts, lists and numbers
+    from orjson import loads as _orjson_loads
+except ImportError:  # pragma: no cover - the lock file installs it
+    _orjson_loads = None
+
+
+def _json_loads(body: str | bytes) -> Any:
+    if _orjson_loads is not None:
+        try:
+            return _orjson_loads(body)
+        except (ValueError, TypeError):
+            pass  # e.g. an integer beyond 64 bits: the standard library takes it
+    return json.loads(body)
+
+
 SOURCE = "billing"
 PAGE_LIMIT = 100  # Stripe's maximum `limit` for list endpoints
 
@@ -123,12 +138,35 @@ class BillingClient:
     def _request_once(self, path: str, params: Mapping[str, Any]) -> dict[str, Any]:
         with self._count_lock:
             self.api_calls += 1
-        response = self._stripe.raw_request("get", path, **params)
-        data = response.data
+        requestor = getattr(self._stripe, "_requestor", None)
+        if requestor is None or not hasattr(requestor, "request_raw"):
+            response = self._stripe.raw_request("get", path, **params)
+            return self._as_object(path, response.data, response.body)
+        # The SDK's requestor (auth, headers, API version, its own retries), but the body parsed
+        # once into plain dicts: `raw_request` parses every page into OrderedDicts, which was a
+        # fifth of the extraction's time.
+        rbody, rcode, rheaders = requestor.request_raw(
+            "get", path, params=dict(params), options={}, base_address="api", api_mode="V1"
+        )
+        if not 200 <= rcode < 300:
+            requestor._interpret_response(rbody, rcode, rheaders, "V1")  # raises the SDK error
+        try:
+            data = _json_loads(rbody)
+        except ValueError as exc:
+            raise stripe.APIError(
+                f"Invalid response body from API (HTTP {rcode})",
+                http_body=rbody,
+                http_status=rcode,
+                headers=rheaders,
+            ) from exc
+        return self._as_object(path, data, rbody)
+
+    @staticmethod
+    def _as_object(path: str, data: Any, body: Any) -> dict[str, Any]:
         if not isinstance(data, dict):
             raise PageError(
                 f"response of {path} is not a JSON object",
-                raw=response.body,
+                raw=body if isinstance(body, str | bytes) else str(body),
                 source=SOURCE,
                 object_name=path,
             )
