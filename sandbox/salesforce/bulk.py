@@ -47,7 +47,7 @@ _DELIMITERS = {"COMMA": ",", "TAB": "\t", "PIPE": "|", "SEMICOLON": ";", "CARET"
                "BACKQUOTE": "`"}  # fmt: skip
 _LINE_ENDINGS = {"LF": "\n", "CRLF": "\r\n"}
 _INGEST_OPS = ("insert", "update", "upsert", "delete", "hardDelete")
-MAX_JOBS = 1000  # finished jobs beyond this are forgotten, oldest first (Salesforce: 7 days)
+MAX_JOBS = 200  # finished jobs beyond this are forgotten, oldest first (Salesforce: 7 days)
 
 
 @dataclass

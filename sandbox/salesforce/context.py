@@ -24,7 +24,7 @@ from sandbox.world.salesforce_schema import INTEGRATION_USER_USERNAME
 
 DEFAULT_DAILY_API_LIMIT = 100_000
 DEFAULT_SESSION_LIFETIME = 7200.0
-MAX_CURSORS = 500
+MAX_CURSORS_PER_USER = 10  # Salesforce keeps 10 open query cursors per user, dropping the oldest
 _LATE_EDIT_FIELDS = ("Subject", "Title", "BillingCity", "Name", "LastName")
 
 
@@ -59,6 +59,7 @@ class Cursor:
     rowids: array
     version: str
     batch: int
+    user_id: str = ""
     select_sql: str = ""
 
 
@@ -128,12 +129,17 @@ class Context:
 
     # -- cursors -------------------------------------------------------------------------------
     def add_cursor(self, cursor: Cursor) -> str:
-        """Keep a cursor for `nextRecordsUrl`; returns its locator."""
+        """Keep a cursor for `nextRecordsUrl`; returns its locator.
+
+        A user's eleventh open cursor evicts their least recently used one, whose locator then
+        answers `INVALID_QUERY_LOCATOR`, as in Salesforce.
+        """
         locator = id18("01g" + secrets.token_hex(6).upper())
         with self.lock:
             self.cursors[locator] = cursor
-            while len(self.cursors) > MAX_CURSORS:
-                self.cursors.popitem(last=False)
+            mine = [k for k, c in self.cursors.items() if c.user_id == cursor.user_id]
+            for old in mine[: max(len(mine) - MAX_CURSORS_PER_USER, 0)]:
+                del self.cursors[old]
         return locator
 
     def cursor(self, locator: str) -> Cursor | None:

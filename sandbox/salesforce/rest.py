@@ -126,7 +126,8 @@ def query(ctx: Context, request: Request, version: str, include_deleted: bool) -
         return JSONResponse({"totalSize": len(rowids), "done": True, "records": []})
     if plan.aggregate_alias is not None:
         return _aggregate(ctx, plan, rowids)
-    cursor = Cursor(plan, rowids, version, _batch_size(request, DEFAULT_BATCH))
+    cursor = Cursor(plan, rowids, version, _batch_size(request, DEFAULT_BATCH),
+                    user_id=request.state.user_id)  # fmt: skip
     cursor.select_sql = plan.page_sql(plan.json_select(version))
     endpoint = "queryAll" if include_deleted else "query"
     return _page(ctx, request, cursor, 0, None, endpoint)

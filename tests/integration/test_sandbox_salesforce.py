@@ -530,3 +530,12 @@ def test_bulk_job_states_abort_delete_and_listing(
     assert http.delete(f"{ingest}/{job['id']}", headers=h).status_code == 204
     assert http.get(f"{ingest}/{job['id']}", headers=h).status_code == 404
     assert sf.query("SELECT COUNT() FROM Contact WHERE LastName = 'Aborted1'")["totalSize"] == 0
+
+
+def test_a_users_eleventh_open_cursor_evicts_the_oldest(sf: Salesforce) -> None:
+    firsts = [sf.query("SELECT Id FROM Account") for _ in range(11)]
+    assert all(not f["done"] for f in firsts)
+    with pytest.raises(SalesforceMalformedRequest) as err:
+        sf.query_more(firsts[0]["nextRecordsUrl"], identifier_is_url=True)
+    assert err.value.content[0]["errorCode"] == "INVALID_QUERY_LOCATOR"
+    assert len(sf.query_more(firsts[-1]["nextRecordsUrl"], identifier_is_url=True)["records"]) > 0
