@@ -120,6 +120,12 @@ class Entity(_Strict):
     defaults: EntityDefaults = EntityDefaults()
     fields: dict[str, FieldSpec] = {}
 
+    @field_validator("system_of_record")
+    @classmethod
+    def _one_element_list_is_the_system(cls, value: str | list[str]) -> str | list[str]:
+        # `[crm]` means crm; lists of another length stay lists for rules.py to report
+        return value[0] if isinstance(value, list) and len(value) == 1 else value
+
 
 class OwnershipException(_Strict):
     """A field deliberately owned by a system other than its entity's System of Record."""

@@ -65,15 +65,20 @@ def _systems_of_record(contract: Contract, report: _Reporter, systems: set[str])
     seen: dict[tuple[str, str], tuple[str, str]] = {}
     for ename, e in contract.entities.items():
         loc: Loc = ("entities", ename, "system_of_record")
-        if isinstance(e.system_of_record, list):
-            if len(e.system_of_record) != 1:
-                report(
-                    loc,
-                    f"two Systems of Record for one object: entity '{ename}' names "
-                    f"{', '.join(e.system_of_record) or 'none'}; an object has exactly one.",
-                    "keep the one system that owns the truth and list the others under "
-                    "`readers:`; a field another system owns goes under `exceptions:`.",
-                )
+        if isinstance(e.system_of_record, list):  # none, or two or more
+            named = ", ".join(e.system_of_record)
+            problem = (
+                f"two Systems of Record for one object: entity '{ename}' names {named}; an "
+                "object has exactly one."
+                if e.system_of_record
+                else f"entity '{ename}' names no System of Record; an object has exactly one."
+            )
+            report(
+                loc,
+                problem,
+                "keep the one system that owns the truth and list the others under "
+                "`readers:`; a field another system owns goes under `exceptions:`.",
+            )
             continue
         _known(report, loc, e.system_of_record, systems, "system")
         for i, reader in enumerate(e.readers):
