@@ -360,7 +360,18 @@ class _Compiler:
             raise self.bad_value(cond.path, col, f"{lit.name} needs a date or dateTime field")
         today = _today(self.now)
         n = lit.n or 0
+        month = date(today.year, today.month, 1)
+        last_month = date(month.year - (month.month == 1), (month.month - 2) % 12 + 1, 1)
+        next_month = date(month.year + (month.month == 12), month.month % 12 + 1, 1)
+        after_next = date(next_month.year + (next_month.month == 12), next_month.month % 12 + 1, 1)
+        year = date(today.year, 1, 1)
         start, end = {
+            "THIS_MONTH": (month, next_month),
+            "LAST_MONTH": (last_month, month),
+            "NEXT_MONTH": (next_month, after_next),
+            "THIS_YEAR": (year, date(today.year + 1, 1, 1)),
+            "LAST_YEAR": (date(today.year - 1, 1, 1), year),
+            "NEXT_YEAR": (date(today.year + 1, 1, 1), date(today.year + 2, 1, 1)),
             "TODAY": (today, today + timedelta(days=1)),
             "YESTERDAY": (today - timedelta(days=1), today),
             "TOMORROW": (today + timedelta(days=1), today + timedelta(days=2)),

@@ -10,6 +10,7 @@ Grammar (keywords case-insensitive)::
                  | path LIKE 'pattern'
     value     := 'text' | number | TRUE | FALSE | NULL | 2026-01-01 | 2026-01-01T00:00:00Z
                  | TODAY | YESTERDAY | TOMORROW | LAST_N_DAYS:n | NEXT_N_DAYS:n | N_DAYS_AGO:n
+                 | THIS_MONTH | LAST_MONTH | NEXT_MONTH | THIS_YEAR | LAST_YEAR | NEXT_YEAR
 
 As in Salesforce, AND and OR may not be mixed at one level without parentheses. The parser
 knows nothing about the org's objects; `query_plan` resolves names and types. Errors are
@@ -141,7 +142,10 @@ _KEYWORDS = {
     "NULLS", "FIRST", "LAST", "LIMIT", "OFFSET", "GROUP", "HAVING", "TRUE", "FALSE", "NULL",
     "COUNT", "TYPEOF", "INCLUDES", "EXCLUDES", "WITH", "FOR", "USING",
 }  # fmt: skip
-_DATE_LITERALS = {"TODAY", "YESTERDAY", "TOMORROW"}
+_DATE_LITERALS = {
+    "TODAY", "YESTERDAY", "TOMORROW", "THIS_MONTH", "LAST_MONTH", "NEXT_MONTH", "THIS_YEAR",
+    "LAST_YEAR", "NEXT_YEAR",
+}  # fmt: skip
 _DATE_LITERALS_N = {"LAST_N_DAYS", "NEXT_N_DAYS", "N_DAYS_AGO"}
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f", "'": "'", '"': '"', "\\": "\\"}
 

@@ -189,6 +189,12 @@ def test_datetime_date_and_relative_date_filters(db: sqlite3.Connection) -> None
     assert _run(db, "SELECT Id FROM Account WHERE Last_Payment_Date__c = TODAY") == [
         a["Id"] for a in accounts if a["Last_Payment_Date__c"] == "2026-11-01"
     ]
+    assert _run(db, "SELECT Id FROM Account WHERE Last_Payment_Date__c = LAST_MONTH") == [
+        a["Id"] for a in accounts if a["Last_Payment_Date__c"].startswith("2026-10")
+    ]
+    assert _run(db, "SELECT Id FROM Account WHERE CreatedDate < THIS_YEAR") == [
+        a["Id"] for a in accounts if a["CreatedDate"] < "2026-01-01"
+    ]
 
 
 def test_order_by_nulls_and_parent_fields_limit_offset(db: sqlite3.Connection) -> None:
