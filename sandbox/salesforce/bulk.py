@@ -72,8 +72,6 @@ class Job:
     header: list[str] = field(default_factory=list)
     results: list[tuple[list[str], RowResult]] = field(default_factory=list)
     unprocessed: list[list[str]] = field(default_factory=list)
-    in_progress_polls: int = 0
-    started: float = field(default_factory=time.monotonic)
     elapsed_ms: int = 0
 
     def info(self, full: bool) -> dict[str, Any]:
@@ -360,7 +358,10 @@ def _run_ingest(ctx: Context, request: Request, job: Job) -> None:
         if not res.success and res.id is None and job.operation in ("update", "delete"):
             res.id = rows[i][id_col] if id_col is not None else None
         merged[i] = res
+    for res in merged.values():  # keep ids and errors, not the bodies written
+        res.body = res.before = None
     job.results = [(rows[i], merged[i]) for i in range(len(rows))]
+    job.data = None
     job.elapsed_ms = int((time.perf_counter() - t0) * 1000)
     job.state = "InProgress" if ctx.faults.fire("bulk_in_progress") else "JobComplete"
 
