@@ -2,7 +2,8 @@
 
 Contract:
 - Tables and how each is read: `extractors.erp.tables.TABLES`.
-- Incremental tables: `lastmodifieddate >= cursor - overlap`, ordered by it then the key; each
+- Incremental tables: `lastmodifieddate >= cursor - overlap` (24 h by default: late commits,
+  see `DEFAULT_OVERLAP`), ordered by it then the key; each
   page lands with the cursor set to the largest stamp landed so far, in the same transaction.
   The cursor never passes a quarantined row, so the next run reads it again.
 - Reference tables are re-read in full each run; the landing stores only rows whose payload
@@ -31,7 +32,11 @@ from q2c.warehouse import Warehouse
 log = logging.getLogger(__name__)
 
 SOURCE = "erp"
-DEFAULT_OVERLAP = timedelta(minutes=5)
+#: NetSuite stamps `lastmodifieddate` when an edit starts, not when it commits, so a change can
+#: appear stamped well before rows already read. SuiteQL reads are not metered like Salesforce's
+#: daily allocation, so the incremental simply re-reads the last day; the landing drops what it
+#: already holds, and an edit that commits less than a day late is never missed.
+DEFAULT_OVERLAP = timedelta(hours=24)
 
 
 def parse_stamp(text: str) -> datetime:

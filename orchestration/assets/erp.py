@@ -39,7 +39,8 @@ class ErpResource(dg.ConfigurableResource):
     token: str
     page_size: int = Field(default=1000, description="SuiteQL `limit` per request (max 1,000).")
     overlap_minutes: float = Field(
-        default=5.0, description="How far before the cursor incremental reads start."
+        default=24 * 60.0,
+        description="How far before the cursor incremental reads start (late commits).",
     )
     retry_base_wait: float = 0.5
     retry_max_wait: float = 30.0

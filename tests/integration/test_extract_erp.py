@@ -116,7 +116,7 @@ def test_changes_after_the_cursor_and_late_updates_inside_the_overlap_are_landed
         )
         con.execute("update transactionline set memo='re-posted' where \"transaction\"=7")
         # a late update: committed after the last run but stamped 3 minutes before its cursor
-        # (a long transaction); the 5-minute overlap re-reads that window and catches it
+        # (a long edit); the overlap re-reads that window and catches it
         late = cursor.replace("Z", "")
         con.execute(
             "update customer set companyname='Late Co', lastmodifieddate="
@@ -130,6 +130,26 @@ def test_changes_after_the_cursor_and_late_updates_inside_the_overlap_are_landed
         assert again["transactionline"].landed == 2
         assert again["customer"].landed == 1
         assert sum(r.landed for r in again.values()) == 4
+        for t in TABLES_READ:
+            assert landed_latest(wh, t) == world_rows(world, t), t
+
+
+def test_late_commits_stamped_an_hour_behind_are_caught_by_the_overlap(erp, tmp_path):
+    sandbox, world = erp
+    with Warehouse.from_url(f"duckdb:///{tmp_path}/w.duckdb") as wh:
+        run_all(sandbox, wh, "run-1")
+        # accountants edit served transactions, stamped an hour behind the newest stamp: behind
+        # the cursor, where a strict `>` (or a 5-minute overlap) never looks again
+        sandbox.set_faults("erp", {"late_update": 1.0, "late_update_lag_s": 3600, "seed": 2})
+        run_all(sandbox, wh, "run-late", page_size=50)
+        sandbox.set_faults("erp", {"late_update": 0})
+        (edited,) = (
+            sqlite3.connect(world / "erp.sqlite")
+            .execute("select count(*) from \"transaction\" where memo like '%(edited)%'")
+            .fetchone()
+        )
+        assert edited > 0
+        run_all(sandbox, wh, "run-after")
         for t in TABLES_READ:
             assert landed_latest(wh, t) == world_rows(world, t), t
 
