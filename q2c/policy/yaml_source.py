@@ -54,7 +54,9 @@ def load_located(path: Path, text: str | None = None) -> LocatedDocument:
     """
     if text is None:
         text = path.read_text(encoding="utf-8")
-    loader = yaml.SafeLoader(text)
+    # libyaml's parser when present: ten times faster, and its nodes carry the same marks
+    loader_class = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    loader = loader_class(text)
     try:
         root = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
@@ -81,7 +83,7 @@ def load_located(path: Path, text: str | None = None) -> LocatedDocument:
     return doc
 
 
-def _build(node: yaml.Node, loc: Loc, doc: LocatedDocument, loader: yaml.SafeLoader) -> Any:
+def _build(node: yaml.Node, loc: Loc, doc: LocatedDocument, loader: Any) -> Any:
     doc.lines.setdefault(loc, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
