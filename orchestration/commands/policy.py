@@ -7,6 +7,7 @@
 - `q2c policy compile [--seeds DIR] [--check]`: write the contract as dbt seeds
   (`dbt_project/seeds/policy__*.csv`); `--check` exits 1 when the committed seeds are stale.
 - `q2c policy pause FLOW` / `resume FLOW` / `switches`: the kill switches of write flows.
+- `q2c policy schema`: the contract's JSON Schema (for editors that validate YAML as you type).
 """
 
 from __future__ import annotations
@@ -155,3 +156,9 @@ def switches(as_json: bool = typer.Option(False, "--json")) -> None:
             r["flow"], r["phase"], "PAUSED" if r["paused"] else "off", r.get("reason", "")
         )
     console.print(table)
+
+
+@app.command("schema")
+def schema() -> None:
+    """Print the contract's JSON Schema (point your editor's YAML plugin at it)."""
+    typer.echo(json.dumps(Contract.model_json_schema(), indent=2))

@@ -194,3 +194,23 @@ def test_check_on_a_missing_file_says_so(tmp_path: Path) -> None:
     assert result.exit_code == 1
     (issue,) = json.loads(result.output)["issues"]
     assert issue["problem"] == "the contract file does not exist."
+
+
+def test_compile_check_detects_stale_seeds(tmp_path: Path) -> None:
+    seeds = tmp_path / "seeds"
+    assert runner.invoke(app, ["policy", "compile", "--seeds", str(seeds)]).exit_code == 0
+    ok = runner.invoke(app, ["policy", "compile", "--seeds", str(seeds), "--check"])
+    assert ok.exit_code == 0, ok.output
+    (seeds / "policy__write_set.csv").write_text("system\n")
+    stale = runner.invoke(app, ["policy", "compile", "--seeds", str(seeds), "--check"])
+    assert stale.exit_code == 1
+    assert "policy__write_set" in stale.output
+
+
+def test_schema_describes_the_sections() -> None:
+    result = runner.invoke(app, ["policy", "schema"])
+    assert result.exit_code == 0
+    schema = json.loads(result.output)
+    assert {"systems", "entities", "writeback", "sensitivity", "compliance", "rollout"} <= set(
+        schema["properties"]
+    )
