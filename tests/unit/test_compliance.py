@@ -142,9 +142,11 @@ def test_unverified_connected_account_blocks_payout_release_with_reason_and_next
     ).allowed
 
 
-def test_aml_hit_blocks_payouts_and_activation() -> None:
-    for action in ("payout_release", "activation"):
+def test_aml_hit_blocks_payouts_activation_and_the_crm_write_back() -> None:
+    for action in ("payout_release", "activation", "writeback"):
         assert not evaluate(CONTRACT, {"aml": "match"}, action).allowed
+    (block,) = evaluate(CONTRACT, {"aml": "under_review"}, "writeback").blocks
+    assert block.gate == "aml_review_stays_out_of_the_crm" and "tipping off" in block.reason
 
 
 def test_unknown_status_action_or_check_is_an_error() -> None:
