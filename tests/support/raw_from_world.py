@@ -289,7 +289,7 @@ def _write_postgres(
     with psycopg.connect(url) as con:
         con.execute("create schema if not exists raw")
         for name, rows in tables:
-            con.execute(f"drop table if exists raw.{name}")
+            con.execute(f"drop table if exists raw.{name} cascade")  # staging views on it
             con.execute(
                 f"create table raw.{name} (object_id text not null, provider_ref text,"
                 " payload jsonb not null, payload_hash text not null, is_deleted boolean not null,"
