@@ -23,6 +23,7 @@ import json
 import random
 from collections import Counter
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -219,6 +220,7 @@ class Day:
         c.prefix, c.inv_seq = cus["invoice_prefix"], cus["next_invoice_sequence"] - 1
         c.pm_id = cus["invoice_settings"]["default_payment_method"]
         c.window = None
+        c.failing_card = False
         c.link_break = None
         c.last_payment = None
         c.last_change = 0
@@ -276,6 +278,10 @@ class Day:
         new = {**cus, "next_invoice_sequence": c.inv_seq + 1, "delinquent": delinquent}
         if new != cus:
             self.ctx.w.billing(new, customer=cus["id"], change="updated")
+            previous = {
+                k: cus[k] for k in ("next_invoice_sequence", "delinquent") if cus[k] != new[k]
+            }
+            self.event("customer.updated", new, self.t(), previous)
 
     def renewals(self) -> None:
         """Invoice the subscriptions whose period (or trial) ends today."""
@@ -552,8 +558,10 @@ class Day:
                 "voided_at": None,
             }
             w.billing(cn, customer=ch["customer"], status="issued")
+            previous = {"post_payment_credit_notes_amount": inv["post_payment_credit_notes_amount"]}
             inv["post_payment_credit_notes_amount"] += amt
             w.billing(inv, customer=inv["customer"], status=inv["status"], change="updated")
+            self.event("invoice.updated", inv, t, previous)
             self.event("charge.refunded", ch, t)
             self.event("refund.created", refund, t)
             self.event("credit_note.created", cn, t)
@@ -666,7 +674,11 @@ class Day:
         ctx, rng, w = self.ctx, self.rng, self.ctx.w
         s = w.cons["salesforce"]
         w.flush()
-        latest = s.execute("SELECT max(system_modstamp) FROM records").fetchone()[0]
+        # the newest row that was there before today (what a reader may already have seen)
+        latest = s.execute(
+            "SELECT max(system_modstamp) FROM records WHERE system_modstamp <= ?",
+            (sf_datetime(self.start),),
+        ).fetchone()[0]
         people = [*ctx.users.reps, *ctx.users.agents]
 
         def live(sobject: str) -> list[str]:
@@ -760,13 +772,24 @@ class Day:
                 "Case", rid, self.t(), rng.choice(ctx.users.agents), Status="Closed", IsClosed=True
             )
         # late-arriving: a change stamped before rows the pipeline may already have read
-        opps = live("Opportunity")
-        if opps and latest:
-            rid = rng.choice(opps)
-            body = load(rid)
-            late_ts = self.start - rng.randint(2 * 3600, 20 * 3600)
-            stamp = sf_datetime(late_ts)
-            if stamp < latest and stamp > body["SystemModstamp"]:
+        if latest:
+            latest_ts = int(
+                datetime.strptime(latest, "%Y-%m-%dT%H:%M:%S.000+0000")
+                .replace(tzinfo=UTC)
+                .timestamp()
+            )
+            stamp = sf_datetime(latest_ts - rng.randint(3600, 12 * 3600))
+            older = [
+                r[0]
+                for r in s.execute(
+                    "SELECT id FROM records WHERE sobject='Opportunity' AND is_deleted=0 AND "
+                    "system_modstamp < ? ORDER BY id",
+                    (stamp,),
+                )
+            ]
+            if older:
+                rid = rng.choice(older)
+                body = load(rid)
                 body.update(
                     Name=body["Name"] + " (revised)",
                     LastModifiedDate=stamp,

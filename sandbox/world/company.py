@@ -127,11 +127,14 @@ class Company:
         self.co = ctx.people.company(fk, self.country)
         self.persons = [ctx.people.person(fk, self.co.domain) for _ in range(rng.randint(1, 3))]
         self.is_customer = window is not None or rng.random() < 0.85
+        self.failing_card = rng.random() < 0.03
         now = ctx.now
         if window is not None:
             self.begin = rng.randint(window[0], window[1] - 1)
         else:
-            age = int((HISTORY_DAYS - 1) * rng.random() ** 0.7)
+            age = int((HISTORY_DAYS - 1) * rng.random() ** 0.5)
+            if rng.random() < 0.03:  # the last fortnight's sign-ups, most still in trial
+                age = rng.randint(1, 13)
             self.begin = max(ctx.start + 3600, now - age * DAY - rng.randint(0, DAY - 1))
         self.account_created = self.begin - rng.randint(10, 120) * DAY - rng.randint(0, DAY)
         # a company won while the clock advances appears in the CRM that day, not in the past
@@ -690,7 +693,8 @@ class Company:
         sub_id = stripe_id(rng, "sub")
         si_id = stripe_id(rng, "si", 14)
         start = self.begin
-        trial_end = start + 14 * DAY if rng.random() < 0.15 else None
+        recent = ctx.now - start < 14 * DAY
+        trial_end = start + 14 * DAY if rng.random() < (0.7 if recent else 0.15) else None
         coupon = None
         if rng.random() < 0.12:
             coupon = rng.choice([c for c in cat.coupons if c["currency"] in (None, cur)])
@@ -991,7 +995,7 @@ class Company:
     def one_off(self) -> None:
         """Onboarding services invoices: some paid, some voided, some still drafts."""
         ctx, rng = self.ctx, self.rng
-        if rng.random() >= 0.06:
+        if rng.random() >= 0.10:
             return
         price = ctx.cat.service_prices[self.currency]
         created = rng.randint(self.begin, ctx.now - 3600)
@@ -1130,12 +1134,14 @@ class Company:
                 finalize_at + 8 * DAY,
                 finalize_at + 15 * DAY,
             ]
-            first_fails = rng.random() < 0.07
+            first_fails = rng.random() < 0.09
+            # a card that keeps failing in the last fortnight: the company is in dunning now
+            stuck = self.failing_card and finalize_at > now - 15 * DAY
             for j, t in enumerate(attempts):
                 if t > now:
                     next_attempt = t
                     break
-                ok = (not first_fails) if j == 0 else rng.random() < 0.55
+                ok = not (first_fails or stuck) if j == 0 else rng.random() < 0.55 and not stuck
                 charges.append({"t": t, "ok": ok})
                 if not first_failure and not ok:
                     first_failure = t

@@ -144,7 +144,7 @@ class WorldWriter:
                 # one huge transaction in WAL mode would grow the WAL to the database's size
                 con = sqlite3.connect(path, isolation_level=None)
                 con.execute("PRAGMA journal_mode=OFF")
-                con.execute("PRAGMA cache_size=-131072")
+                con.execute("PRAGMA cache_size=-65536")
             else:
                 con = connect(path)
             con.execute("PRAGMA synchronous=OFF")

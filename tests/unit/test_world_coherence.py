@@ -4,7 +4,6 @@ each of which is present as the ground truth says."""
 from __future__ import annotations
 
 import json
-import shutil
 import sqlite3
 from collections import Counter, defaultdict
 from decimal import Decimal
@@ -15,6 +14,7 @@ import pytest
 from stdnum.eu import vat as eu_vat
 
 from sandbox.world import advance, generate
+from tests.unit.test_world_advance import copy_world
 
 pytestmark = pytest.mark.unit
 
@@ -91,7 +91,7 @@ class World:
 def worlds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, World]:
     d = tmp_path_factory.mktemp("world")
     generate(d / "generated", seed=7, scale="S")
-    shutil.copytree(d / "generated", d / "advanced")
+    copy_world(d / "generated", d / "advanced")
     advance(d / "advanced", 3)
     return {"generated": World(d / "generated"), "advanced": World(d / "advanced")}
 

@@ -79,3 +79,45 @@ def test_meta_carries_seed_scale_and_now_in_every_file(world: Path) -> None:
         meta = dict(sqlite3.connect(world / f"{name}.sqlite").execute("SELECT * FROM meta"))
         assert meta["seed"] == "7" and meta["scale"] == "S"
         assert meta["now"] == "1793491200"
+
+
+def _bodies(world: Path, obj: str) -> list[dict]:
+    con = sqlite3.connect(world / "billing.sqlite")
+    return [
+        json.loads(b) for (b,) in con.execute("SELECT body FROM objects WHERE object=?", (obj,))
+    ]
+
+
+def test_billing_covers_every_lifecycle_the_issue_names(world: Path) -> None:
+    subs = _bodies(world, "subscription")
+    assert {s["status"] for s in subs} >= {"trialing", "active", "past_due", "canceled", "unpaid"}
+    assert any(s["cancel_at_period_end"] for s in subs)
+    invoices = _bodies(world, "invoice")
+    assert {i["status"] for i in invoices} == {"draft", "open", "paid", "void", "uncollectible"}
+    assert {i["currency"] for i in invoices} == {"usd", "eur", "gbp"}
+    assert any(i["tax"] for i in invoices) and any(i["total_discount_amounts"] for i in invoices)
+    lines = _bodies(world, "line_item")
+    assert any(li["proration"] and li["amount"] < 0 for li in lines)
+    assert any(li["proration"] and li["amount"] > 0 for li in lines)
+    charges = _bodies(world, "charge")
+    assert {c["failure_code"] for c in charges} >= {"card_declined", "insufficient_funds"}
+    assert any(c["refunded"] for c in charges)  # full refunds
+    assert any(0 < c["amount_refunded"] < c["amount"] for c in charges)  # partial ones
+    assert any(c["disputed"] for c in charges)
+    categories = {b["reporting_category"] for b in _bodies(world, "balance_transaction")}
+    assert categories >= {"charge", "refund", "dispute", "transfer", "payout"}
+    accounts = _bodies(world, "account")
+    assert {a["payouts_enabled"] for a in accounts} == {True, False}
+
+
+def test_salesforce_has_deletions_and_people_edits(world: Path) -> None:
+    con = sqlite3.connect(world / "salesforce.sqlite")
+    assert con.execute("SELECT count(*) FROM records WHERE is_deleted=1").fetchone()[0] > 0
+    integration = con.execute(
+        "SELECT id FROM records WHERE sobject='User' AND body LIKE '%integration@q2c.example%'"
+    ).fetchone()[0]
+    editors = {
+        json.loads(b)["LastModifiedById"]
+        for (b,) in con.execute("SELECT body FROM records WHERE sobject='Account'")
+    }
+    assert integration in editors and len(editors - {integration}) > 3
