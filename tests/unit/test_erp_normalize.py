@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -106,7 +106,8 @@ def test_to_raw_records_uses_composite_ids_and_the_transaction_stamp_for_lines()
 
 
 def test_incremental_query_is_inclusive_and_ordered_by_stamp_then_key():
-    since = overlap_start("2026-10-02T11:00:00Z")
+    assert overlap_start("2026-10-02T11:00:00Z") == datetime(2026, 10, 1, 11, 0, tzinfo=UTC)
+    since = overlap_start("2026-10-02T11:00:00Z", timedelta(minutes=5))
     assert since == datetime(2026, 10, 2, 10, 55, tzinfo=UTC)
     sql = build_query(TABLES["customer"], since=since)
     assert (
