@@ -32,10 +32,10 @@ class Live:
     sdk: stripe.StripeClient
     runs: int = 0
 
-    def run(self) -> str:
+    def run(self, mode: str = "incremental") -> str:
         self.runs += 1
         run_id = f"events-{self.runs}"
-        run_billing(self.env, self.wh_url, run_id, objects=OBJECTS)
+        run_billing(self.env, self.wh_url, run_id, objects=OBJECTS, mode=mode)
         return run_id
 
     def stored(self, run_id: str) -> dict[str, set[tuple[str, str | None, bool]]]:
@@ -142,3 +142,21 @@ def test_a_refund_lands_the_refund_the_updated_charge_and_its_balance_transactio
 
 def test_a_run_after_the_changes_lands_nothing(live: Live) -> None:
     assert live.stored(live.run()) == {}
+
+
+def test_a_deletion_the_events_missed_is_caught_by_the_full_relist(live: Live) -> None:
+    customer = _some(
+        live.world,
+        "select id from objects where object = 'customer' and deleted = 0"
+        " order by created limit 1",
+    )
+    # Deleted upstream with no event (Stripe keeps events 30 days; some are never generated).
+    con = sqlite3.connect(live.world / "billing.sqlite")
+    with con:
+        con.execute("update objects set deleted = 1 where id = ?", [customer])
+    con.close()
+    assert live.stored(live.run()) == {}
+    stored = live.stored(live.run(mode="full"))
+    assert stored == {"customer": {(customer, f"relist:events-{live.runs}", True)}}
+    with Warehouse.from_url(live.wh_url) as wh:
+        assert customer not in landed_live(wh, "customer")
