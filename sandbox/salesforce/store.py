@@ -63,8 +63,9 @@ class Store:
         for obj in ORG.objects.values():
             for fld in obj.external_id_fields:
                 conn.execute(
-                    f"CREATE INDEX IF NOT EXISTS records_{obj.name}_{fld.name} "
-                    f"ON records((body ->> '$.{fld.name}')) WHERE sobject = '{obj.name}'"
+                    f"CREATE INDEX IF NOT EXISTS records_{obj.name}_{fld.name}_nocase "
+                    f"ON records((body ->> '$.{fld.name}') COLLATE NOCASE) "
+                    f"WHERE sobject = '{obj.name}'"
                 )
 
     def conn(self) -> sqlite3.Connection:
@@ -126,12 +127,14 @@ class Store:
         """Records of `obj` whose `field` equals `value` (ids and bodies)."""
         deleted = "" if include_deleted else " AND is_deleted = 0"
         # The object's name is inlined (a schema name, not input) so SQLite can prove the
-        # partial expression index `WHERE sobject = '<name>'` applies.
+        # partial expression index `WHERE sobject = '<name>'` applies. Text matches ignore case,
+        # as Salesforce's external ids do unless marked case-sensitive (describe
+        # `caseSensitive`: false here), so `cus_Ab` and `cus_aB` are the same key.
         rows = (
             self.conn()
             .execute(
                 f"SELECT id, body FROM records WHERE sobject = '{obj.name}' AND "
-                f"(body ->> '$.{field}') = ?{deleted}",
+                f"(body ->> '$.{field}') = ? COLLATE NOCASE{deleted}",
                 (value,),
             )
             .fetchall()

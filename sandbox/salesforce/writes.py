@@ -389,11 +389,11 @@ class Writer:
                     result.multiple = ids
                     return result
                 values = dict(row.values)
-                if not any(k.lower() == ext.name.lower() for k in values):
-                    values[ext.name] = value
-                if matches:
+                if matches:  # the key matched (ignoring case): the stored value stays as it is
                     row = Row("update", values, record_id=matches[0][0])
                 else:
+                    if not any(k.lower() == ext.name.lower() for k in values):
+                        values[ext.name] = value
                     row = Row("insert", values)
         if row.operation in ("update", "delete"):
             rid = normalize_id(row.record_id or "")

@@ -539,3 +539,12 @@ def test_a_users_eleventh_open_cursor_evicts_the_oldest(sf: Salesforce) -> None:
         sf.query_more(firsts[0]["nextRecordsUrl"], identifier_is_url=True)
     assert err.value.content[0]["errorCode"] == "INVALID_QUERY_LOCATOR"
     assert len(sf.query_more(firsts[-1]["nextRecordsUrl"], identifier_is_url=True)["records"]) > 0
+
+
+def test_external_ids_match_without_regard_to_case(sf: Salesforce) -> None:
+    assert sf.Account.upsert("Billing_Customer_Id__c/CUS_00000000000008", {"Phone": "8"}) == 200
+    got = sf.Account.get_by_custom_id("Billing_Customer_Id__c", "cus_00000000000008")
+    assert got["Phone"] == "8" and got["Billing_Customer_Id__c"] == "cus_00000000000008"
+    with pytest.raises(SalesforceMalformedRequest) as err:
+        sf.Account.create({"Name": "Case twin", "Billing_Customer_Id__c": "CUS_00000000000008"})
+    assert err.value.content[0]["errorCode"] == "DUPLICATE_VALUE"
