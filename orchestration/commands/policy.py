@@ -7,6 +7,7 @@
 - `q2c policy compile [--seeds DIR] [--check]`: write the contract as dbt seeds
   (`dbt_project/seeds/policy__*.csv`); `--check` exits 1 when the committed seeds are stale.
 - `q2c policy pause FLOW` / `resume FLOW` / `switches`: the kill switches of write flows.
+- `q2c policy dbt-vars`: the `q2c_*` dbt vars the contract decides, as JSON for `dbt --vars`.
 - `q2c policy schema`: the contract's JSON Schema (for editors that validate YAML as you type).
 """
 
@@ -20,7 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from q2c.policy import Contract, ContractError, kill_switch, load_contract
-from q2c.policy.dbt_seeds import compile_seeds, render_csv, write_seeds
+from q2c.policy.dbt_seeds import compile_seeds, dbt_vars, render_csv, write_seeds
 from q2c.policy.go_no_go import check_contract
 from q2c.policy.loader import contract_path
 from q2c.policy.sheet import write_sheet
@@ -162,3 +163,9 @@ def switches(as_json: bool = typer.Option(False, "--json")) -> None:
 def schema() -> None:
     """Print the contract's JSON Schema (point your editor's YAML plugin at it)."""
     typer.echo(json.dumps(Contract.model_json_schema(), indent=2))
+
+
+@app.command("dbt-vars")
+def dbt_vars_(file: Path | None = FileOpt) -> None:
+    """Print the dbt vars the contract decides (JSON), for `dbt build --vars '...'`."""
+    typer.echo(json.dumps(dbt_vars(_load(file)), separators=(",", ":")))

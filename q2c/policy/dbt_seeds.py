@@ -1,7 +1,11 @@
-"""Compile the contract into dbt seeds, so SQL models read the same ownership and thresholds.
+"""Compile the contract for dbt: seeds (tables) and vars (compile-time values).
 
-`compile_seeds(contract)` returns one table per seed (`policy__<name>`: header + rows, all text
-as dbt reads CSV); `write_seeds(contract, seeds_dir)` writes them as CSV with `\\n` line ends.
+Seeds: `compile_seeds(contract)` returns one table per seed (`policy__<name>`: header + rows,
+all text as dbt reads CSV); `write_seeds(contract, seeds_dir)` writes them as CSV.
+Vars: `dbt_vars(contract)` returns the `q2c_*` vars the models use at compile time (lists in
+`IN (...)`, column names), for `dbt ... --vars "$(q2c policy dbt-vars)"`; the defaults in
+`dbt_project.yml` must equal them (a unit test compares).
+
 The committed seeds in `dbt_project/seeds/` must equal what the contract compiles to; a unit
 test enforces it, and `q2c policy compile` regenerates them.
 """
@@ -11,6 +15,7 @@ from __future__ import annotations
 import csv
 import io
 from pathlib import Path
+from typing import Any
 
 from q2c.policy.model import CHANNELS, Contract, duration_seconds
 
@@ -228,6 +233,24 @@ def compile_seeds(contract: Contract) -> dict[str, Table]:
         ],
     )
     return seeds
+
+
+def dbt_vars(contract: Contract) -> dict[str, Any]:
+    """The dbt vars the contract decides, by the names the models read."""
+    r = contract.rules
+    return {
+        "q2c_posting_grace_days": r.posting_grace_days,
+        "q2c_integration_username": r.integration_username,
+        "q2c_billing_status_precedence": list(r.billing_status_precedence),
+        "q2c_mrr_statuses": list(r.mrr_subscription_statuses),
+        "q2c_dunning_statuses": list(r.dunning_statuses),
+        "q2c_posted_invoice_statuses": list(r.posted_invoice_statuses),
+        "q2c_invoice_posting_date_column": r.invoice_posting_date,
+        "q2c_event_duplicate_window_seconds": r.event_duplicate_window_seconds,
+        "q2c_event_late_seconds": r.event_late_seconds,
+        "q2c_payment_retry_days": list(r.payment_retry_days),
+        "q2c_eu_countries": list(r.reverse_charge_countries),
+    }
 
 
 def render_csv(table: Table) -> str:

@@ -256,6 +256,9 @@ class Rules(_Strict):
     posting_grace_days: int = Field(ge=0, le=60)
     reverse_charge_countries: list[str] = Field(min_length=1)
     integration_username: str = Field(min_length=3)
+    payment_retry_days: list[int] = Field(min_length=1)
+    event_duplicate_window_seconds: int = Field(ge=0)
+    event_late_seconds: int = Field(ge=1)
 
 
 class GlAccount(_Strict):

@@ -214,3 +214,9 @@ def test_schema_describes_the_sections() -> None:
     assert {"systems", "entities", "writeback", "sensitivity", "compliance", "rollout"} <= set(
         schema["properties"]
     )
+
+
+def test_dbt_vars_prints_json_for_dbt() -> None:
+    result = runner.invoke(app, ["policy", "dbt-vars"])
+    assert result.exit_code == 0
+    assert json.loads(result.output)["q2c_dunning_statuses"] == ["past_due", "unpaid"]

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from q2c.policy import is_paused, load_contract, may_write, pause, paused_flows, resume
-from q2c.policy.dbt_seeds import compile_seeds, render_csv, write_seeds
+from q2c.policy.dbt_seeds import compile_seeds, dbt_vars, render_csv, write_seeds
 
 pytestmark = pytest.mark.unit
 
@@ -82,3 +82,14 @@ def test_a_corrupt_store_is_an_error_not_an_unpaused_flow(tmp_path: Path) -> Non
     (tmp_path / "kill_switches.json").write_text("[]")
     with pytest.raises(ValueError, match="not a kill-switch store"):
         is_paused("crm_account_enrichment", home=tmp_path)
+
+
+def test_dbt_project_var_defaults_equal_what_the_contract_decides() -> None:
+    import yaml
+
+    project = yaml.safe_load((SEEDS.parent / "dbt_project.yml").read_text())
+    defaults = project.get("vars", {})
+    decided = dbt_vars(load_contract())
+    shared = set(defaults) & set(decided)
+    assert {"q2c_billing_status_precedence", "q2c_mrr_statuses", "q2c_dunning_statuses"} <= shared
+    assert {k: defaults[k] for k in shared} == {k: decided[k] for k in shared}
