@@ -17,17 +17,21 @@ Contract:
   cursors are left alone.
 - Resources: `billing` (`BillingApiResource`), `warehouse` (`WarehouseResource`).
 - Assets run in the `warehouse` pool (DuckDB takes one writer) with a `RetryPolicy`
-  (exponential backoff with jitter) for failures that outlast the client's own retries.
+  (exponential backoff with jitter) for failures that outlast the client's own retries; a
+  systematic error (refused key, missing endpoint) fails the step at once, without retries,
+  with a message that says what to do.
 - (No `from __future__ import annotations`: Dagster inspects the `context` annotations.)
 """
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import dagster as dg
 
 from extractors.billing import BillingExtractor, ExtractResult
 from extractors.billing.objects import LISTED_OBJECTS, OBJECTS
+from extractors.errors import SystematicError
 from orchestration.resources import BillingApiResource, WarehouseResource
 
 GROUP = "raw_billing"
@@ -89,6 +93,17 @@ def _run_mode(context: dg.AssetExecutionContext) -> str:
     return mode
 
 
+@contextmanager
+def _systematic_errors_fail_without_retry() -> Iterator[None]:
+    """Bad keys, a spent budget or a vanished endpoint: retrying cannot help, so the step fails
+    at once with the extractor's message (which says what to do) instead of burning the
+    RetryPolicy's attempts."""
+    try:
+        yield
+    except SystematicError as err:
+        raise dg.Failure(description=str(err), allow_retries=False) from err
+
+
 def _extractor(
     billing: BillingApiResource, warehouse_wh: Any, run_id: str
 ) -> tuple[BillingExtractor, Any]:
@@ -140,7 +155,7 @@ def build_billing_asset(name: str) -> dg.AssetsDefinition:
         warehouse: WarehouseResource,
     ) -> Iterator[dg.MaterializeResult]:
         mode = _run_mode(context)
-        with warehouse.open() as wh:
+        with _systematic_errors_fail_without_retry(), warehouse.open() as wh:
             extractor, _ = _extractor(billing, wh, context.run.run_id)
             result = extractor.extract_object(name, mode=mode)  # type: ignore[arg-type]
         context.log.info(
@@ -170,7 +185,7 @@ def raw_billing_event(
     warehouse: WarehouseResource,
 ) -> dg.MaterializeResult:
     """Read the billing events, re-read the objects they changed, land deletions."""
-    with warehouse.open() as wh:
+    with _systematic_errors_fail_without_retry(), warehouse.open() as wh:
         extractor, _ = _extractor(billing, wh, context.run.run_id)
         result = extractor.extract_events()
     context.log.info(
@@ -223,7 +238,7 @@ def backfill_billing_window(
     window = context.partition_time_window
     gte, lt = int(window.start.timestamp()), int(window.end.timestamp())
     landed = 0
-    with warehouse.open() as wh:
+    with _systematic_errors_fail_without_retry(), warehouse.open() as wh:
         extractor, _ = _extractor(billing, wh, context.run.run_id)
         for name in BACKFILL_OBJECTS:
             result = extractor.extract_object(name, window=(gte, lt))

@@ -161,3 +161,19 @@ def test_the_q2c_run_command_prints_a_json_summary(
     assert summary["rows_landed"] == _raw_rows(wh_url)["billing__customer"] > 0
     with dg.DagsterInstance.from_config(str(tmp_path / "dagster")) as inst:
         assert inst.get_run_record_by_id(summary["run_id"]) is not None
+
+
+def test_a_refused_key_fails_the_asset_at_once_with_what_to_do_and_no_retries(
+    billing_env: dict, instance: dg.DagsterInstance, tmp_path: Path
+) -> None:
+    defs = _defs(
+        {**billing_env, "Q2C_BILLING_API_KEY": "rk_revoked"}, f"duckdb:///{tmp_path / 'wh.duckdb'}"
+    )
+    summary = run_assets(defs, instance, select=["raw/billing/coupon"])
+    assert not summary.success and summary.assets == []
+    (failure,) = summary.failed_steps
+    assert "What to do: check Q2C_BILLING_API_KEY" in failure["error"]
+    retries = instance.get_records_for_run(
+        summary.run_id, of_type=dg.DagsterEventType.STEP_UP_FOR_RETRY
+    ).records
+    assert retries == []
