@@ -125,7 +125,6 @@ def _advance_one_day(world_dir: Path) -> tuple[int, Counter, Counter]:
         flags={"dunning_case": True},  # the one guaranteed at generation is enough
     )
     rng = random.Random(f"{seed}:day:{day_no}")
-    disc_before = w.discrepancy_count
     day = Day(ctx, rng, day_start, day_no)
     # new deals
     n_new = max(1, round(state["companies"] * 0.001 * rng.uniform(0.5, 1.5)))
@@ -156,7 +155,6 @@ def _advance_one_day(world_dir: Path) -> tuple[int, Counter, Counter]:
             )
         )
     )
-    del disc_before
     changes = Counter(w.changes)
     w.close(indexes=False)
     return now, changes, kinds
@@ -196,6 +194,7 @@ class Day:
         return self.rng.randint(self.start + 60, self.now - 3600)
 
     def body(self, oid: str) -> dict[str, Any]:
+        """The stored body of billing object `oid`."""
         return json.loads(
             self.b.execute("SELECT body FROM objects WHERE id=?", (oid,)).fetchone()[0]
         )
@@ -203,6 +202,7 @@ class Day:
     def event(
         self, type_: str, obj: dict[str, Any], created: int, previous: dict[str, Any] | None = None
     ) -> None:
+        """Write an event of this day."""
         body = so.event(self.rng, type_, obj, created, previous)
         self.ctx.w.billing(body, type_=type_, delivered=1)
 
@@ -275,6 +275,7 @@ class Day:
         return c
 
     def save_customer(self, c: Company, cus: dict[str, Any], delinquent: bool) -> None:
+        """Rewrite the customer if its invoice sequence or delinquency changed."""
         new = {**cus, "next_invoice_sequence": c.inv_seq + 1, "delinquent": delinquent}
         if new != cus:
             self.ctx.w.billing(new, customer=cus["id"], change="updated")
@@ -461,7 +462,6 @@ class Day:
                 (self.start - 30 * DAY,),
             )
         ]
-        refunded = 0
         for oid in rng.sample(ids, min(len(ids), max(1, len(ids) // 300))):
             ch = self.body(oid)
             if ch["amount_refunded"] or ch["disputed"]:
@@ -612,7 +612,6 @@ class Day:
                     ],
                     recorded=t + 600,
                 )
-            refunded += 1
 
     def payouts(self) -> None:
         """Today's automatic payouts: settle every balance transaction due by today."""
@@ -665,6 +664,7 @@ class Day:
                 self.event("payout.paid", po, po["arrival_date"])
 
     def body_buffered(self, oid: str) -> dict[str, Any]:
+        """The body of `oid`, after writing what is buffered."""
         self.ctx.w.flush()
         return self.body(oid)
 

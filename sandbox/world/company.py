@@ -238,20 +238,18 @@ class Company:
     def run(self) -> None:
         """Simulate and write everything of this company."""
         ctx = self.ctx
-        rng = self.rng
-        self.contacts_and_people()
+        # CRM ids first: the billing side refers to the account and the deal
+        self.contact_ids = [ctx.sf.new("Contact") for _ in self.persons]
         self.opp_id = ctx.sf.new("Opportunity") if self.is_customer else None
         billing: dict[str, Any] | None = None
         if self.is_customer:
             billing = self.billing()
         self.crm(billing)
-        del rng
 
     # ------------------------------------------------------------------ CRM
-    def contacts_and_people(self) -> None:
-        self.contact_ids = [self.ctx.sf.new("Contact") for _ in self.persons]
 
     def crm(self, billing: dict[str, Any] | None) -> None:
+        """Write the CRM account (billing fields as last synced), contacts, deals and cases."""
         ctx, rng, co = self.ctx, self.rng, self.co
         w = ctx.w
         integ = ctx.users.integration
@@ -363,6 +361,7 @@ class Company:
         self.cases(billing, delete_at)
 
     def opportunities(self, billing: dict[str, Any] | None, delete_at: int | None) -> None:
+        """Write the deals: the Closed Won one behind the subscription, and others."""
         ctx, rng, w = self.ctx, self.rng, self.ctx.w
         reps = ctx.users.reps
         name = self.co.name
@@ -455,6 +454,7 @@ class Company:
             )
 
     def cases(self, billing: dict[str, Any] | None, delete_at: int | None) -> None:
+        """Write support cases; a company in dunning has an open billing case."""
         ctx, rng, w = self.ctx, self.rng, self.ctx.w
         agents = ctx.users.agents
         specs: list[tuple[str, int, bool, str]] = []
@@ -520,6 +520,7 @@ class Company:
 
     # ------------------------------------------------------------------ billing
     def billing(self) -> dict[str, Any]:
+        """Write the billing customer and its subscription history; returns CRM sync facts."""
         ctx, rng, co, cat = self.ctx, self.rng, self.co, self.ctx.cat
         w = ctx.w
         cur = self.currency
@@ -682,6 +683,7 @@ class Company:
         return info
 
     def subscription(self, cus_created: int) -> dict[str, Any]:
+        """Simulate the subscription from sign-up to now, invoice by invoice."""
         ctx, rng, cat = self.ctx, self.rng, self.ctx.cat
         w, now, cur = ctx.w, ctx.now, self.currency
         plan = rng.choices(list(PLANS), (50, 35, 15))[0]
@@ -912,6 +914,7 @@ class Company:
 
     @staticmethod
     def discount_applies(discount: dict[str, Any] | None, p_start: int, n: int) -> bool:
+        """Whether `discount` still applies to the invoice of a period."""
         if not discount:
             return False
         d = discount["coupon"]["duration"]
@@ -924,6 +927,7 @@ class Company:
     def sub_line(
         self, qty: int, start: int, end: int, *, amount: int | None = None, desc: str | None = None
     ) -> dict[str, Any]:
+        """The line of `qty` seats for one period (spec for `invoice`)."""
         price = self.price
         amt = qty * price["unit_amount"] if amount is None else amount
         return {
@@ -941,6 +945,7 @@ class Company:
     def proration(
         self, old: int, new: int, t: int, p_start: int, p_end: int
     ) -> list[dict[str, Any]]:
+        """The two proration lines of a seat change at `t` (credit and charge)."""
         unit = self.price["unit_amount"]
         frac_num, frac_den = p_end - t, p_end - p_start
         lines = []
@@ -963,6 +968,7 @@ class Company:
         return lines
 
     def write_invoiceitem(self, line: dict[str, Any], invoice: str | None) -> None:
+        """Write an invoice item (pending when `invoice` is None) and its event."""
         ii = {
             "id": line["invoice_item"],
             "object": "invoiceitem",
@@ -1154,8 +1160,6 @@ class Company:
                     status, outcome = "uncollectible", "uncollectible"
                 else:
                     next_attempt = None
-            if status == "open":
-                outcome = "open" if (next_attempt or uncollectible_at) else "open"
         amount_paid = total if status == "paid" else 0
         discount_obj = dict(discount, invoice=None) if discount else None
         inv = {
@@ -1293,6 +1297,7 @@ class Company:
     def invoice_events(
         self, inv, draft, finalize_at, paid_at, voided_at, uncollectible_at, charges
     ) -> None:
+        """Events of an invoice's life inside the event window, with injected breaks."""
         created = inv["created"]
         if created < self.ctx.ev_start and (paid_at or 0) < self.ctx.ev_start:
             return
@@ -1780,7 +1785,6 @@ class Company:
         led = ctx.ledger
         cur, cid = self.currency, CURRENCY_IDS[self.currency]
         total, tax = inv["total"], inv["tax"] or 0
-        net = total - tax
         income = "revenue" if inv["subscription"] else "services"
         paid_charge = charge_rows[-1] if charge_rows and charge_rows[-1]["paid"] else None
         recorded = finalize_at + rng.randint(600, DAY)
@@ -1877,7 +1881,6 @@ class Company:
                 {**base, "erp_transaction": tid, "erp_duplicate": dup},
                 {"amount": total, "currency": cur, "postings": 2},
             )
-        del net
         if paid_charge:
             pid = led.post(
                 type_="CustPymt",
@@ -1940,7 +1943,7 @@ class Company:
                 total=re["amount"],
                 externalid=re["id"],
                 memo=f"Refund for {inv['number']}",
-                status="Voided" if False else "Refunded",
+                status="Refunded",
                 lines=[
                     ("ar", re["amount"], "Accounts receivable"),
                     ("clearing", -re["amount"], "Stripe clearing"),

@@ -114,6 +114,7 @@ class Settlement:
         fees: int,
         last_txn: str,
     ) -> None:
+        """Write one platform payout, its balance transaction and its ERP journals."""
         po = self.payout_id(currency, day)
         created = day + PAYOUT_HOUR
         arrival = day + DAY
