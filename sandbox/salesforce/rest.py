@@ -11,6 +11,7 @@ import json
 import re
 from array import array
 from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 from starlette.requests import Request
@@ -27,6 +28,7 @@ from sandbox.salesforce.context import (
 from sandbox.salesforce.org import ORG, SObjectDef, normalize_id
 from sandbox.salesforce.query_plan import Plan, build_plan, sf_datetime
 from sandbox.salesforce.soql import SoqlError, parse
+from sandbox.salesforce.store import parse_sf_datetime
 from sandbox.salesforce.writes import Row, RowError, RowResult, Writer
 
 DEFAULT_BATCH = 2000
@@ -275,6 +277,10 @@ def _by_id(
         return JSONResponse(
             _record_json(obj, found[1], version, fields.split(",") if fields else None)
         )
+    if method in ("PATCH", "DELETE"):
+        refusal = _precondition(request, found[1])
+        if refusal is not None:
+            return refusal
     if method == "PATCH":
         values = _json_body(body)
         if not isinstance(values, dict):
@@ -286,6 +292,32 @@ def _by_id(
         result = writer(ctx, request).run(obj, [Row("delete", {}, record_id=rid)], text=False)[0]
         return Response(status_code=204) if result.success else row_errors(400, result.errors)
     return _method_not_allowed(method)
+
+
+def _precondition(request: Request, body: dict[str, Any]) -> Response | None:
+    """412 when `If-Unmodified-Since` is older than the record's last change.
+
+    Salesforce honours the header on sObject rows (API 43.0+): a writer that read a record at
+    time T can refuse to overwrite a person's later edit.
+    """
+    since = request.headers.get("if-unmodified-since")
+    if not since:
+        return None
+    try:
+        limit = parsedate_to_datetime(since)
+    except (TypeError, ValueError):
+        raise _BadRequest("INVALID_HEADER_VALUE", f"Invalid If-Unmodified-Since: {since}") from None
+    if limit.tzinfo is None:
+        limit = limit.replace(tzinfo=UTC)
+    modified = parse_sf_datetime(body["LastModifiedDate"])
+    if modified.replace(microsecond=0) > limit:
+        return sf_error(
+            412,
+            "PRECONDITION_FAILED",
+            f"The requested resource has been modified since {since}: "
+            f"LastModifiedDate {body['LastModifiedDate']}",
+        )
+    return None
 
 
 def _by_external_id(

@@ -548,3 +548,19 @@ def test_external_ids_match_without_regard_to_case(sf: Salesforce) -> None:
     with pytest.raises(SalesforceMalformedRequest) as err:
         sf.Account.create({"Name": "Case twin", "Billing_Customer_Id__c": "CUS_00000000000008"})
     assert err.value.content[0]["errorCode"] == "DUPLICATE_VALUE"
+
+
+def test_if_unmodified_since_refuses_to_overwrite_a_later_edit(sf: Salesforce) -> None:
+    from email.utils import format_datetime
+
+    rid = sf.Account.create({"Name": "Conditional Co"})["id"]
+    read_at = datetime.strptime(sf.Account.get(rid)["LastModifiedDate"],
+                                "%Y-%m-%dT%H:%M:%S.%f%z")  # fmt: skip
+    stale = {"If-Unmodified-Since": format_datetime(read_at - timedelta(seconds=1), usegmt=True)}
+    fresh = {"If-Unmodified-Since": format_datetime(read_at + timedelta(seconds=1), usegmt=True)}
+    with pytest.raises(SalesforceGeneralError) as err:
+        sf.Account.update(rid, {"Phone": "1"}, headers=stale)
+    assert err.value.status == 412
+    assert err.value.content[0]["errorCode"] == "PRECONDITION_FAILED"
+    assert sf.Account.update(rid, {"Phone": "2"}, headers=fresh) == 204
+    assert sf.Account.get(rid)["Phone"] == "2"
