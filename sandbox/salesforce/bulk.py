@@ -340,7 +340,8 @@ def _run_ingest(ctx: Context, request: Request, job: Job) -> None:
         fields = dict(zip(header, values, strict=True))
         rid = values[id_col] if id_col is not None else None
         if job.operation in ("update", "delete", "hardDelete"):
-            fields.pop(header[id_col], None) if id_col is not None else None
+            if id_col is not None:
+                fields.pop(header[id_col], None)
             writes.append(Row("delete" if "elete" in job.operation else "update", fields,
                               record_id=rid or None))  # fmt: skip
         elif job.operation == "upsert":

@@ -396,7 +396,13 @@ class Writer:
                         values[ext.name] = value
                     row = Row("insert", values)
         if row.operation in ("update", "delete"):
-            rid = normalize_id(row.record_id or "")
+            if not row.record_id:
+                raise RowFailure(
+                    RowError(
+                        "MISSING_ARGUMENT", f"Id not specified in an {row.operation} call", ["Id"]
+                    )
+                )
+            rid = normalize_id(row.record_id)
             if rid is None:
                 raise RowFailure(RowError("MALFORMED_ID", f"malformed id {row.record_id}", ["Id"]))
             found = self.store.get(rid)

@@ -465,9 +465,13 @@ def test_bulk_insert_update_delete_and_an_unknown_column_fails_the_job(
     assert len(ids) == 2 and all(r["sf__Created"] == "true" for r in ok)
     missing = "003000000000000AAA"
     upd = sf.bulk2.Contact.update(
-        records=[{"Id": ids[0], "Title": "VP"}, {"Id": missing, "Title": "x"}], wait=0
-    )[0]
-    assert upd["numberRecordsFailed"] == 1
+        records=[{"Id": ids[0], "Title": "VP"}, {"Id": missing, "Title": "x"},
+                 {"Id": "", "Title": "y"}], wait=0
+    )[0]  # fmt: skip
+    assert upd["numberRecordsFailed"] == 2
+    errors = [r["sf__Error"].split(":")[0] for r in csv.DictReader(io.StringIO(
+        sf.bulk2.Contact.get_failed_records(upd["job_id"])))]  # fmt: skip
+    assert errors == ["INVALID_CROSS_REFERENCE_KEY", "MISSING_ARGUMENT"]
     assert sf.Contact.get(ids[0])["Title"] == "VP"
     dele = sf.bulk2.Contact.delete(records=[{"Id": ids[1]}], wait=0)[0]
     assert dele["numberRecordsFailed"] == 0
