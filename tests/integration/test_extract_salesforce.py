@@ -246,23 +246,19 @@ def test_with_faults_on_the_landing_still_equals_the_world(sf, tmp_path):
         # stamps late edits 30 min before the newest row of the page being served, so edits
         # fired while old pages of the first full read were served fall there.
         cursor = {o: parse_datetime(get_cursor(wh, "salesforce", o.lower())) for o in OBJECTS}
-        late = 0
+        months: set[tuple[str, datetime]] = set()
         for o in OBJECTS:
             truth = world_records(world, o)
             for problem in mismatches(wh, world, o):
                 rid = problem.split()[1].split(".")[0]
                 stamp = parse_datetime(truth[rid]["SystemModstamp"])
                 assert stamp < cursor[o] - timedelta(minutes=5, hours=24), problem
-                late += 1
+                months.add((o, stamp.replace(day=1, hour=0, minute=0, second=0, microsecond=0)))
         # the monthly Bulk backfill re-reads those months and lands what is missing
         client = make_client(sandbox)
         ex = SalesforceExtractor(client, wh, run_id="backfill")
-        start = datetime(2024, 1, 1, tzinfo=UTC)
-        while start < datetime(2026, 12, 1, tzinfo=UTC):
-            end = (start + timedelta(days=32)).replace(day=1)
-            for o in OBJECTS:
-                ex.backfill(o, start, end)
-            start = end
+        for o, start in sorted(months):
+            ex.backfill(o, start, (start + timedelta(days=32)).replace(day=1))
         client.close()
         for o in OBJECTS:
             assert mismatches(wh, world, o) == [], o
