@@ -121,3 +121,10 @@ def test_salesforce_has_deletions_and_people_edits(world: Path) -> None:
         for (b,) in con.execute("SELECT body FROM records WHERE sobject='Account'")
     }
     assert integration in editors and len(editors - {integration}) > 3
+
+
+def test_bodies_are_the_same_bytes_as_the_standard_json_encoder_writes(world: Path) -> None:
+    con = sqlite3.connect(world / "billing.sqlite")
+    for (text,) in con.execute("SELECT body FROM objects ORDER BY id LIMIT 3000"):
+        body = json.loads(text)
+        assert text == json.dumps(body, separators=(",", ":"), ensure_ascii=False)
