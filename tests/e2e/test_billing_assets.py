@@ -177,3 +177,22 @@ def test_a_refused_key_fails_the_asset_at_once_with_what_to_do_and_no_retries(
         summary.run_id, of_type=dg.DagsterEventType.STEP_UP_FOR_RETRY
     ).records
     assert retries == []
+
+
+def test_the_q2c_run_command_shows_progress_and_a_summary_table(
+    billing_env: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import orchestration.definitions
+
+    wh_url = f"duckdb:///{tmp_path / 'wh.duckdb'}"
+    monkeypatch.setattr(orchestration.definitions, "defs", _defs(billing_env, wh_url))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))
+    monkeypatch.setenv("COLUMNS", "160")
+    app = typer.Typer()
+    app.command()(run_command.run)
+    out = CliRunner().invoke(
+        app, ["--select", "raw/billing/product", "--select", "raw/billing/price"]
+    )
+    assert out.exit_code == 0, out.output
+    assert "raw/billing/price" in out.stdout and "rows landed" in out.stdout
+    assert "succeeded: 2/2 assets materialized" in out.stdout
