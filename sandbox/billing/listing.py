@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from sandbox.billing.errors import StripeError, invalid_request, resource_missing, unknown_parameter
+from sandbox.billing.errors import invalid_request, resource_missing, unknown_parameter
 from sandbox.billing.faults import PAGE_FAULTS, Faults, apply_page_faults
 from sandbox.billing.resources import (
     COMMON_LIST_PARAMS,
@@ -364,4 +364,4 @@ def _subscription_status(status: Any) -> list[tuple[str, list[Any]]]:
     return [("status = ?", [status])]
 
 
-__all__ = ["INVOICE_LINES", "Lister", "StripeError", "expand_object", "expand_paths"]
+__all__ = ["INVOICE_LINES", "Lister", "expand_object", "expand_paths"]
