@@ -13,6 +13,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sandbox.salesforce.query_plan import build_plan
 from sandbox.salesforce.soql import (
@@ -248,3 +250,112 @@ def test_csv_built_in_sqlite_equals_pythons_csv_for_awkward_values(tmp_path: Pat
         parsed = list(csv.reader(io.StringIO(built, newline=""), delimiter=delimiter))
         assert [r[1] for r in parsed] == [v or "" for v in awkward[: len(rows)]]
         assert parsed[0][3] in ("true", "false") and parsed[0][4].endswith("Z")
+
+
+# -- property: compiled WHERE clauses agree with a Python reading of SOQL ---------------------
+
+_TEXT = {
+    "Type": ["Customer", "prospect", "Partner"],
+    "Industry": ["software", "Retail", "x"],
+    "Billing_Status__c": ["active", "PAST_DUE", "none"],
+    "BillingCity": ["berlin", "Zz"],
+}
+_NUM = {"MRR__c": [0, 10.5, 500, 1000.25]}
+_DATE = {"Last_Payment_Date__c": ["2026-09-15", "2026-10-20", "2026-11-01"]}
+
+
+def _atom() -> st.SearchStrategy:
+    text = st.tuples(
+        st.sampled_from(sorted(_TEXT)), st.sampled_from(["=", "!=", "<", ">=", "LIKE", "IN"]),
+        st.data(),
+    )  # fmt: skip
+    num = st.tuples(st.sampled_from(sorted(_NUM)), st.sampled_from(["=", "!=", "<", "<=", ">"]),
+                    st.data())  # fmt: skip
+    day = st.tuples(st.sampled_from(sorted(_DATE)), st.sampled_from(["=", "<", ">="]), st.data())
+    null = st.tuples(st.sampled_from(["Industry", "Payout_Hold_Reason__c"]),
+                     st.sampled_from(["= null", "!= null"]), st.just(None))  # fmt: skip
+    flag = st.tuples(st.just("IsDeleted"), st.sampled_from(["=", "!="]), st.data())
+    return st.one_of(text, num, day, null, flag)
+
+
+def _render(atom: tuple) -> tuple[str, object]:
+    """(SOQL text, a Python predicate over a body) for one comparison."""
+    field_name, op, data = atom
+    if op in ("= null", "!= null"):
+        want_null = op == "= null"
+        return f"{field_name} {op}", lambda b: (b[field_name] is None) == want_null
+    if field_name in _TEXT:
+        if op == "IN":
+            values = data.draw(st.lists(st.sampled_from(_TEXT[field_name]), min_size=1, max_size=3))
+            negate = data.draw(st.booleans())
+            low = {v.lower() for v in values}
+            text = ", ".join(f"'{v}'" for v in values)
+
+            def pred_in(b: dict) -> bool:
+                v = b[field_name]
+                inside = v is not None and v.lower() in low
+                return not inside if negate else inside
+
+            return f"{field_name} {'NOT ' if negate else ''}IN ({text})", pred_in
+        value = data.draw(st.sampled_from(_TEXT[field_name]))
+        if op == "LIKE":
+            pattern = value[:2] + "%"
+            return f"{field_name} LIKE '{pattern}'", lambda b: (
+                b[field_name] is not None and b[field_name].lower().startswith(value[:2].lower())
+            )
+        return f"{field_name} {op} '{value}'", _cmp(field_name, op, value.lower(), str.lower)
+    if field_name in _NUM:
+        value = data.draw(st.sampled_from(_NUM[field_name]))
+        return f"{field_name} {op} {value}", _cmp(field_name, op, value, float)
+    if field_name in _DATE:
+        value = data.draw(st.sampled_from(_DATE[field_name]))
+        return f"{field_name} {op} {value}", _cmp(field_name, op, value, str)
+    value = data.draw(st.booleans())
+    return f"IsDeleted {op} {str(value).lower()}", _cmp("IsDeleted", op, value, bool)
+
+
+def _cmp(name: str, op: str, value: object, norm: object) -> object:
+    ops = {
+        "=": lambda a, b: a == b,
+        "!=": lambda a, b: a != b,
+        "<": lambda a, b: a < b,
+        "<=": lambda a, b: a <= b,
+        ">": lambda a, b: a > b,
+        ">=": lambda a, b: a >= b,
+    }
+
+    def pred(body: dict) -> bool:
+        v = body[name]
+        if v is None:
+            return op == "!="  # SOQL: != matches nulls, every other comparison does not
+        return ops[op](norm(v), value)  # type: ignore[operator]
+
+    return pred
+
+
+@st.composite
+def _condition(draw: st.DrawFn, depth: int = 0) -> tuple[str, object]:
+    kind = draw(st.sampled_from(["atom", "atom", "not", "and", "or"] if depth < 2 else ["atom"]))
+    if kind == "atom":
+        return _render(draw(_atom()))
+    if kind == "not":
+        text, pred = draw(_condition(depth + 1))
+        return f"NOT ({text})", lambda b: not pred(b)
+    parts = [draw(_condition(depth + 1)) for _ in range(draw(st.integers(2, 3)))]
+    joiner = " AND " if kind == "and" else " OR "
+    text = joiner.join(f"({t})" for t, _ in parts)
+    preds = [p for _, p in parts]
+    if kind == "and":
+        return text, lambda b: all(p(b) for p in preds)
+    return text, lambda b: any(p(b) for p in preds)
+
+
+@settings(max_examples=150, deadline=None, derandomize=True)
+@given(cond=_condition())
+def test_where_clauses_agree_with_a_python_reading_of_soql(
+    db: sqlite3.Connection, cond: tuple[str, object]
+) -> None:
+    text, pred = cond
+    bodies = _bodies(db, "Account", include_deleted=True)
+    got = _run(db, f"SELECT Id FROM Account WHERE {text}", include_deleted=True)
+    assert got == [b["Id"] for b in bodies if pred(b)], text  # type: ignore[operator]
