@@ -652,7 +652,6 @@ class Day:
             ctx.settle.write_payout(
                 w, ctx.ledger, rng, currency, self.start, net, fees, bts[-1]["id"]
             )
-            self.event("payout.created", self.body_buffered(po), self.start + PAYOUT_HOUR)
         # payouts in transit arrive
         for (text,) in self.b.execute(
             "SELECT body FROM objects WHERE object='payout' AND status='in_transit'"
@@ -662,11 +661,6 @@ class Day:
                 po["status"] = "paid"
                 w.billing(po, status="paid", change="updated")
                 self.event("payout.paid", po, po["arrival_date"])
-
-    def body_buffered(self, oid: str) -> dict[str, Any]:
-        """The body of `oid`, after writing what is buffered."""
-        self.ctx.w.flush()
-        return self.body(oid)
 
     # ------------------------------------------------------------------ CRM
     def crm_activity(self) -> None:

@@ -1299,7 +1299,15 @@ class Company:
     ) -> None:
         """Events of an invoice's life inside the event window, with injected breaks."""
         created = inv["created"]
-        if created < self.ctx.ev_start and (paid_at or 0) < self.ctx.ev_start:
+        last = max(
+            created,
+            finalize_at,
+            paid_at or 0,
+            voided_at or 0,
+            uncollectible_at or 0,
+            *(c["t"] for c in charges),
+        )
+        if last < self.ctx.ev_start:  # nothing of this invoice happened inside the window
             return
         snap_draft = {
             **inv,

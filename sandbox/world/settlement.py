@@ -13,7 +13,8 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from sandbox.world.config import DAY
+from sandbox.world import stripe_objects as so
+from sandbox.world.config import DAY, EVENT_DAYS
 from sandbox.world.ids import keyed_id
 from sandbox.world.ledger import CURRENCY_IDS, Ledger
 from sandbox.world.store import WorldWriter
@@ -32,6 +33,7 @@ class Settlement:
     def __init__(self, seed: int, now: int, connected: dict[str, dict[str, Any]]) -> None:
         self.seed = seed
         self.now = now
+        self.ev_start = now - EVENT_DAYS * DAY
         self.days: dict[tuple[str, int], list] = {}  # -> [net, fee, count, last txn id]
         self.partners: dict[tuple[str, int], int] = {}
         self.connected = connected  # acct id -> {"currency", "verified", "bank": ba id}
@@ -145,6 +147,13 @@ class Settlement:
             "type": "bank_account",
         }
         w.billing(body, status=body["status"])
+        if created >= self.ev_start:
+            snap = {**body, "status": "in_transit"}
+            w.billing(
+                so.event(rng, "payout.created", snap, created), type_="payout.created", delivered=1
+            )
+        if body["status"] == "paid" and self.ev_start <= arrival <= self.now:
+            w.billing(so.event(rng, "payout.paid", body, arrival), type_="payout.paid", delivered=1)
         bt = {
             "id": txn,
             "object": "balance_transaction",

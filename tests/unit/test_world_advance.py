@@ -119,6 +119,7 @@ def test_every_created_billing_object_has_an_event_of_that_day(worlds) -> None:
             "subscription",
             "transfer",
             "credit_note",
+            "payout",
         ):
             assert key[2] in mentioned, key
 

@@ -354,3 +354,30 @@ def test_event_breaks_are_exactly_the_truth(any_w: World) -> None:
     undelivered = {i for i, r in w.rows.items() if r[1] == "event" and r[8] == 0}
     assert undelivered == w.ids("event_late", "event")
     assert all(e["created"] <= w.now for e in events.values())
+
+
+def test_objects_created_inside_the_event_window_have_events(any_w: World) -> None:
+    w = any_w
+    window_start = w.now - 35 * 86_400
+    mentioned = {e["data"]["object"]["id"] for e in w.by_type["event"].values()}
+    checked = 0
+    for obj in (
+        "customer",
+        "subscription",
+        "invoice",
+        "invoiceitem",
+        "payment_intent",
+        "charge",
+        "refund",
+        "credit_note",
+        "dispute",
+        "transfer",
+        "payout",
+    ):
+        for oid, body in w.by_type[obj].items():
+            if obj == "payout" and "connected_account" in body["metadata"]:
+                continue  # a connected account's own events are not the platform's
+            if w.rows[oid][2] >= window_start:
+                assert oid in mentioned, (obj, oid)
+                checked += 1
+    assert checked > 100
