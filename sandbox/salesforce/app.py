@@ -283,12 +283,12 @@ def create_app(world_dir: Path, faults: dict[str, Any] | None = None) -> Starlet
 
     async def sandbox_journal(request: Request) -> Response:
         q = request.query_params
+        try:
+            since, limit = int(q.get("since_seq", 0)), int(q.get("limit", 10000))
+        except ValueError:
+            return JSONResponse({"error": "since_seq and limit must be integers"}, 400)
         rows = await run_in_threadpool(
-            ctx.store.journal,
-            int(q.get("since_seq", 0)),
-            q.get("sobject"),
-            int(q.get("limit", 10000)),
-            q.get("record_id"),
+            ctx.store.journal, since, q.get("sobject"), limit, q.get("record_id")
         )
         return JSONResponse(rows)
 

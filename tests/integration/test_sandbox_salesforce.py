@@ -495,6 +495,8 @@ def test_auto_numbers_and_derived_fields_on_bulk_insert(
     assert sorted(c["IsClosed"] for c in cases) == [False, True, True]
     one = http.get(served.base_url + "/__sandbox/journal",
                    params={"record_id": ok[0]["sf__Id"]}).json()  # fmt: skip
+    bad = http.get(served.base_url + "/__sandbox/journal", params={"since_seq": "x"})
+    assert bad.status_code == 400
     assert [(j["operation"], j["request_id"]) for j in one] == [("insert", res["job_id"])]
 
 
