@@ -366,10 +366,6 @@ class SalesforceClient:
                 ),
             )
 
-    def count(self, soql: str) -> int:
-        """`totalSize` of a `SELECT COUNT() ...` through `queryAll`."""
-        return int(self.query_pages(soql, what="count").__next__()["totalSize"])
-
     def close(self) -> None:
         """Close the HTTP session."""
         self.session.close()

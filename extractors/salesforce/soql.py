@@ -118,14 +118,6 @@ def build_id_query(sobject: str, fields: Sequence[str], ids: Sequence[str]) -> s
     return build_query(sobject, fields, order=False) + f" WHERE Id IN ({quoted})"
 
 
-def build_count(sobject: str, *, since: datetime | None = None) -> str:
-    """`SELECT COUNT() FROM <object> [WHERE SystemModstamp >= since]`."""
-    soql = f"SELECT COUNT() FROM {_check_name(sobject)}"
-    if since is not None:
-        soql += f" WHERE SystemModstamp >= {soql_datetime(since)}"
-    return soql
-
-
 def max_stamp(current: str | None, stamps: Sequence[str | None]) -> str | None:
     """The greater of a cursor and the `SystemModstamp`s of a page, in the landing's format.
 

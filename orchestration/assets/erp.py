@@ -21,9 +21,11 @@ from pydantic import Field
 
 from extractors.erp import ErpCredentials, ErpExtractor, ErpExtractResult, SuiteQLClient
 from extractors.erp.tables import TABLES
+from extractors.errors import SystematicError
 from orchestration.assets.salesforce import (
     RETRY,
     WAREHOUSE_POOL,
+    no_retry,
     schedule_skipping_in_flight,
 )
 from orchestration.resources import WarehouseResource
@@ -115,6 +117,8 @@ def build_erp_asset(table: str) -> dg.AssetsDefinition:
                     overlap=timedelta(minutes=erp.overlap_minutes),
                 )
                 result = extractor.extract(table)
+        except SystematicError as exc:
+            raise no_retry(exc) from exc
         finally:
             client.close()
         context.log.info(

@@ -25,6 +25,7 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
+from extractors.errors import SystematicError
 from extractors.salesforce import (
     ExtractResult,
     SalesforceClient,
@@ -170,6 +171,19 @@ def result_metadata(result: ExtractResult) -> dict[str, Any]:
     return meta
 
 
+def no_retry(exc: SystematicError) -> dg.Failure:
+    """A failure the RetryPolicy must not repeat: bad credentials, budget, schema gone.
+
+    Transient errors (retries exhausted on rate limits, 5xx, dropped connections) are not
+    wrapped, so the step's RetryPolicy runs them again with backoff.
+    """
+    return dg.Failure(
+        description=str(exc),
+        metadata={"error": type(exc).__name__, "what_to_do": exc.hint},
+        allow_retries=False,
+    )
+
+
 def _extractor(
     salesforce: SalesforceResource, wh: Warehouse, client: SalesforceClient, run_id: str
 ) -> SalesforceExtractor:
@@ -204,6 +218,8 @@ def build_salesforce_asset(sobject: str) -> dg.AssetsDefinition:
         try:
             with warehouse.open() as wh:
                 result = _extractor(salesforce, wh, client, context.run.run_id).extract(sobject)
+        except SystematicError as exc:
+            raise no_retry(exc) from exc
         finally:
             client.close()
         context.log.info(
@@ -249,6 +265,8 @@ def build_backfill_op(sobject: str) -> dg.OpDefinition:
                 result = _extractor(salesforce, wh, client, context.run.run_id).backfill(
                     sobject, window.start, window.end
                 )
+        except SystematicError as exc:
+            raise no_retry(exc) from exc
         finally:
             client.close()
         context.log.info(

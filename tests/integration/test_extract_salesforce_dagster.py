@@ -36,13 +36,13 @@ def sf(tmp_path: Path) -> Iterator[tuple[Any, Path]]:
         sandbox.stop()
 
 
-def resources(sandbox: Any, url: str) -> dict[str, Any]:
+def resources(sandbox: Any, url: str, secret: str | None = None) -> dict[str, Any]:
     env = sandbox.env
     return {
         "salesforce": SalesforceResource(
             login_url=env["Q2C_SALESFORCE_LOGIN_URL"],
             client_id=env["Q2C_SALESFORCE_CLIENT_ID"],
-            client_secret=env["Q2C_SALESFORCE_CLIENT_SECRET"],
+            client_secret=secret or env["Q2C_SALESFORCE_CLIENT_SECRET"],
             username=env["Q2C_SALESFORCE_USERNAME"],
             password=env["Q2C_SALESFORCE_PASSWORD"],
             ca_bundle=env["Q2C_SALESFORCE_CA_BUNDLE"],
@@ -122,3 +122,18 @@ def test_backfill_job_runs_one_month_partition_through_bulk(sf, tmp_path):
         assert wh.fetchall("select * from ops.cursors where source = 'salesforce'") == []
         (payload,) = wh.fetchone("select payload from raw.salesforce__account limit 1")
         assert "attributes" not in json.loads(payload)
+
+
+def test_bad_credentials_fail_the_asset_once_with_what_to_do(sf, tmp_path):
+    sandbox, _ = sf
+    res = resources(sandbox, f"duckdb:///{tmp_path}/w.duckdb", secret="wrong")
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = dg.materialize(
+            salesforce_assets[:1], resources=res, instance=instance, raise_on_error=False
+        )
+    assert not result.success
+    failures = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+    assert len(failures) == 1
+    assert not [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_RESTARTED]
+    text = str(failures[0].step_failure_data.error)
+    assert "Q2C_SALESFORCE_CLIENT_SECRET" in text and "wrong" not in text

@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from extractors.salesforce.soql import (
-    build_count,
     build_query,
     max_stamp,
     overlap_start,
@@ -55,12 +54,6 @@ def test_names_that_are_not_identifiers_are_refused():
         build_query("Account; DELETE", ["Id"])
     with pytest.raises(ValueError):
         build_query("Account", ["Id", "Name FROM User --"])
-
-
-def test_count_query():
-    assert build_count("User", since=datetime(2026, 1, 1, tzinfo=UTC)) == (
-        "SELECT COUNT() FROM User WHERE SystemModstamp >= 2026-01-01T00:00:00Z"
-    )
 
 
 def test_cursor_never_moves_backwards_and_reads_both_datetime_shapes():
