@@ -9,7 +9,8 @@ Contract:
   back on any exception. Outside it every statement commits on its own.
 - Schemas (`raw`, `ops`, ...) are created on demand by `ensure_schema`.
 - DuckDB allows one writing process per file: a `Warehouse` holds one connection, opened lazily
-  and released by `close()` (or the `with` block), so hold it only for the work at hand.
+  and released by `close()` (or the `with` block), so hold it only for the work at hand. Its
+  buffer pool is capped at `duckdb_memory_limit` (512 MB) so memory stays flat as it grows.
 """
 
 from __future__ import annotations
@@ -42,6 +43,9 @@ def quote_identifier(name: str) -> str:
 
 class Warehouse:
     """A connection to the warehouse (DuckDB or PostgreSQL) with transactions and schemas."""
+
+    #: DuckDB's buffer-pool cap for this connection (a DuckDB size string).
+    duckdb_memory_limit: str = "512MB"
 
     def __init__(self, url: str, dialect: Dialect, target: str) -> None:
         self.url = url
@@ -98,7 +102,12 @@ class Warehouse:
                 path = Path(self._target)
                 if path.parent and not path.parent.exists():
                     path.parent.mkdir(parents=True, exist_ok=True)
-                self._conn = duckdb.connect(str(path))
+                # DuckDB caches written blocks up to 80% of RAM by default, so a landing
+                # process's memory would grow with the warehouse; the limit keeps it flat (it
+                # spills to disk beyond it).
+                self._conn = duckdb.connect(
+                    str(path), config={"memory_limit": self.duckdb_memory_limit}
+                )
             else:
                 import psycopg
 

@@ -276,6 +276,10 @@ class BillingExtractor:
         reconcile_children: bool = False,
     ) -> RawRecord | None:
         """Normalize and buffer one object and its children; quarantine it if invalid."""
+        if name == "payout" and isinstance(raw, dict):
+            prefetched = self._prefetched.pop(raw.get("id"), None)  # type: ignore[arg-type]
+        else:
+            prefetched = None
         try:
             rec = normalize_record(name, raw, provider_ref=provider_ref)
         except RecordError as err:
@@ -307,7 +311,6 @@ class BillingExtractor:
                 reconcile_children,
             )
         elif name == "payout":
-            prefetched = self._prefetched.pop(raw["id"], None)
             embedded = None
             if prefetched is not None:
                 try:
