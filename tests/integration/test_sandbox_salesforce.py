@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
 import sqlite3
 from collections.abc import Iterator
@@ -36,7 +37,9 @@ from sandbox.world.salesforce_schema import INTEGRATION_USER_USERNAME, SOBJECTS
 
 pytestmark = pytest.mark.integration
 
-FIXTURES = Path("/work/shared/reference/salesforce/restforce-fixtures")
+# Salesforce's response shapes (restforce's fixtures, MIT) from the team's reference material
+REFERENCE = Path(os.environ.get("Q2C_REFERENCE_DIR", "/work/shared/reference"))
+FIXTURES = REFERENCE / "salesforce" / "restforce-fixtures"
 N_ACCOUNTS = 2500  # more than one 2,000-row REST page
 
 
