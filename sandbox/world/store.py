@@ -168,6 +168,10 @@ class WorldWriter:
         self.sf_counts: Counter[str] = Counter()
         self.erp_counts: Counter[str] = Counter()
         self.changes: Counter[tuple[str, str, str]] = Counter()
+        # events at or after this time are listable (set by `generate`, which counts them as
+        # written rather than scanning the table afterwards)
+        self.listable_from: int | None = None
+        self.listable_events = 0
         self.discrepancy_count = 0
 
     # -- generic -------------------------------------------------------------------------
@@ -234,6 +238,8 @@ class WorldWriter:
         )
         if count and change == "created" and not deleted:
             self.billing_counts[obj] += 1
+            if obj == "event" and self.listable_from is not None and created >= self.listable_from:
+                self.listable_events += 1
         self._change("billing", obj, body["id"], change)
 
     # -- salesforce ------------------------------------------------------------------------
