@@ -210,6 +210,24 @@ def main() -> None:
                 f"{n / dt:,.0f} rows/s, {pages / dt:.1f} pages/s; stand-in CPU {cpu:.2f} s = "
                 f"{n / cpu:,.0f} rows per CPU-second"
             )
+            # Bulk 2.0 upsert on the external id: validation, lookups and journal per row.
+            keys = [r["Billing_Customer_Id__c"] for r in sf.query_all(
+                "SELECT Billing_Customer_Id__c FROM Account WHERE IsDeleted = false AND "
+                "Billing_Customer_Id__c != null LIMIT 10000")["records"]]  # fmt: skip
+            records = [{"Billing_Customer_Id__c": k, "Billing_Status__c": "active",
+                        "MRR__c": f"{i % 997}.50"} for i, k in enumerate(keys)]  # fmt: skip
+            cpu0 = _cpu_seconds(pid)
+            t0 = time.perf_counter()
+            done = sf.bulk2.Account.upsert(
+                records=records, external_id_field="Billing_Customer_Id__c", wait=0
+            )
+            dt = time.perf_counter() - t0
+            cpu = _cpu_seconds(pid) - cpu0
+            failed = sum(int(r["numberRecordsFailed"]) for r in done)
+            print(
+                f"bulk 2.0 upsert: {len(records):,} rows ({failed} failed) in {dt:.2f} s = "
+                f"{len(records) / dt:,.0f} rows/s; stand-in CPU {cpu:.2f} s"
+            )
             print(f"load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
             usage = sf.api_usage.get("api-usage")
             print(f"API calls counted by the stand-in: {usage}")
