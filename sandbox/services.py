@@ -183,6 +183,10 @@ class RunningSandbox:
             if served.thread.is_alive():  # a hung handler: cut it
                 served.server.force_exit = True
                 served.thread.join(timeout=5)
+        if "erp" in self.urls:
+            from sandbox.erp.app import close_open_listings
+
+            close_open_listings(self.world_dir / "erp.sqlite")
         self._served.clear()
 
     def __enter__(self) -> RunningSandbox:

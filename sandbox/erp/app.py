@@ -34,6 +34,9 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
+import time
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -107,22 +110,162 @@ def _connect(db_path: Path) -> sqlite3.Connection:
     return conn
 
 
+# Indexes the extractor's incremental queries need (`ORDER BY lastmodifieddate, id`, and the
+# line query joined to its transaction); without them every page of an M world sorts 400k rows.
+# They change no row, so the world's rows stay as generated.
+SANDBOX_INDEXES = (
+    'CREATE INDEX IF NOT EXISTS sandbox_transaction_lastmodified ON "transaction"'
+    "(lastmodifieddate, id)",
+    "CREATE INDEX IF NOT EXISTS sandbox_customer_lastmodified ON customer(lastmodifieddate, id)",
+)
+
+
+def ensure_indexes(db_path: Path) -> None:
+    """Add the stand-in's read indexes to `erp.sqlite` if they are missing."""
+    conn = _connect(db_path)
+    try:
+        for ddl in SANDBOX_INDEXES:
+            conn.execute(ddl)
+    finally:
+        conn.close()
+
+
+def _file_version(db_path: Path) -> tuple[int, ...]:
+    """Changes whenever a commit lands (WAL appends) or a checkpoint rewrites the file."""
+    out: list[int] = []
+    for path in (db_path, db_path.with_name(db_path.name + "-wal")):
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            out += [0, 0]
+            continue
+        # An empty WAL is what opening the first connection creates: no commit, no change.
+        out += [st.st_mtime_ns, st.st_size] if st.st_size else [0, 0]
+    return tuple(out)
+
+
+_COUNT_CACHE: dict[tuple, tuple[tuple[int, ...], int]] = {}
+_COUNT_CACHE_LOCK = threading.Lock()
+_COUNT_CACHE_MAX = 256
+
+
+@dataclass
+class _OpenListing:
+    """A query's cursor left open after a page, so the next page continues it."""
+
+    conn: sqlite3.Connection
+    cursor: sqlite3.Cursor
+    next_offset: int
+    version: tuple[int, ...]
+    total: int
+    last_used: float
+
+
+_OPEN: dict[tuple, _OpenListing] = {}
+_OPEN_LOCK = threading.Lock()
+_OPEN_MAX = 8
+_OPEN_IDLE_S = 120.0
+
+
+def close_open_listings(db_path: Path | None = None) -> None:
+    """Close the cursors kept for paging (all, or those over `db_path`)."""
+    with _OPEN_LOCK:
+        keys = [k for k in _OPEN if db_path is None or k[0] == str(db_path)]
+        listings = [_OPEN.pop(k) for k in keys]
+    for listing in listings:
+        listing.conn.close()
+
+
+def _take_listing(key: tuple, offset: int, version: tuple[int, ...]) -> _OpenListing | None:
+    now = time.monotonic()
+    stale = []
+    with _OPEN_LOCK:
+        listing = _OPEN.pop(key, None)
+        for k, other in list(_OPEN.items()):
+            if now - other.last_used > _OPEN_IDLE_S:
+                stale.append(_OPEN.pop(k))
+    for other in stale:
+        other.conn.close()
+    if listing is None:
+        return None
+    if listing.next_offset == offset and listing.version == version:
+        return listing
+    listing.conn.close()
+    return None
+
+
+def _keep_listing(key: tuple, listing: _OpenListing) -> None:
+    evicted = []
+    with _OPEN_LOCK:
+        if key in _OPEN:
+            evicted.append(_OPEN.pop(key))
+        while len(_OPEN) >= _OPEN_MAX:
+            oldest = min(_OPEN, key=lambda k: _OPEN[k].last_used)
+            evicted.append(_OPEN.pop(oldest))
+        _OPEN[key] = listing
+    for other in evicted:
+        other.conn.close()
+
+
 def run_suiteql(
     db_path: Path, tr: suiteql.Translation, limit: int, offset: int
 ) -> tuple[int, list[tuple]]:
-    """Run a translated query read-only: the total count and one page of rows."""
+    """Run a translated query read-only: the total count and one page of rows.
+
+    Paging a listing asks the same query at offsets 0, 1000, 2000...; recomputing each page
+    from the start makes a listing quadratic (an M world's line query took a second a page).
+    So the cursor of a page is kept open (at most 8, closed after 2 idle minutes) and the next
+    page continues it, and `totalResults` is recounted only when the query is new. Both are
+    used only while the world file is unchanged (its size and mtime, WAL included): any
+    commit, an `advance` or an import, makes the next page a fresh read, so nothing served is
+    older than the file.
+    """
+    key = (str(db_path), tr.sql, tr.params)
+    count_key = (str(db_path), tr.count_sql, tr.count_params)
+    before = _file_version(db_path)
+    listing = _take_listing(key, offset, before)
+    if listing is not None:
+        rows = listing.cursor.fetchmany(limit)
+        listing.next_offset += len(rows)
+        listing.last_used = time.monotonic()
+        if len(rows) == limit:
+            _keep_listing(key, listing)
+        else:
+            listing.conn.close()
+        return listing.total, rows
     conn = _connect(db_path)
+    keep = False
     try:
+        # Only a WAL reader may stay open: in rollback-journal mode it would block writers.
+        wal = conn.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal"
         conn.execute("PRAGMA query_only = ON")
         conn.set_authorizer(_authorizer)
-        # One read transaction so the count and the page see the same snapshot.
+        # One read transaction so the count and the pages see the same snapshot.
         conn.execute("BEGIN")
-        (total,) = conn.execute(tr.count_sql, tr.count_params).fetchone()
-        rows = conn.execute(tr.sql + " LIMIT ? OFFSET ?", (*tr.params, limit, offset)).fetchall()
-        conn.execute("COMMIT")
-        return total, rows
+        cursor = conn.execute(tr.sql + " LIMIT -1 OFFSET ?", (*tr.params, offset))
+        rows = cursor.fetchmany(limit)
+        after = _file_version(db_path)  # the snapshot is fixed by now
+        with _COUNT_CACHE_LOCK:
+            cached = _COUNT_CACHE.get(count_key)
+        if cached is not None and cached[0] == before == after:
+            total = cached[1]
+        else:
+            (total,) = conn.execute(tr.count_sql, tr.count_params).fetchone()
+        if before == after:  # nothing committed while we read: results belong to `before`
+            with _COUNT_CACHE_LOCK:
+                if len(_COUNT_CACHE) >= _COUNT_CACHE_MAX:
+                    _COUNT_CACHE.clear()
+                _COUNT_CACHE[count_key] = (before, total)
+            if wal and len(rows) == limit:
+                listing = _OpenListing(
+                    conn, cursor, offset + limit, before, total, time.monotonic()
+                )
+                _keep_listing(key, listing)
+                keep = True
     finally:
-        conn.close()
+        if not keep:
+            conn.close()
+    return total, rows
 
 
 def late_update(db_path: Path, transaction_id: int, lag_s: int) -> None:
@@ -263,6 +406,7 @@ def create_app(
     if not db_path.is_file():
         raise FileNotFoundError(f"no ERP world at {db_path}")
     state = FaultState(faults)
+    ensure_indexes(db_path)
 
     async def authenticate(request: Request, body: bytes) -> Response | None:
         url = str(request.url)

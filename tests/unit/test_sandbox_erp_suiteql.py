@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from sandbox.erp import suiteql
-from sandbox.erp.app import run_suiteql
+from sandbox.erp.app import close_open_listings, run_suiteql
 from tests.support.sandbox import build_tiny_erp_world
 
 pytestmark = pytest.mark.unit
@@ -138,3 +138,35 @@ def test_authorizer_blocks_writes_even_if_the_translator_were_fooled(db: Path) -
         run_suiteql(db, bad, 10, 0)
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT COUNT(*) FROM customer").fetchone()[0] == 30
+
+
+def test_total_results_follow_a_write_made_by_another_connection(tmp_path: Path) -> None:
+    db = build_tiny_erp_world(tmp_path, customers=3, invoices=4) / "erp.sqlite"
+    tr = suiteql.translate("SELECT id FROM transaction ORDER BY id")
+    assert run_suiteql(db, tr, 2, 0)[0] == 4
+    assert run_suiteql(db, tr, 2, 2)[0] == 4  # served from the count cache
+    with sqlite3.connect(db) as other:
+        other.execute("INSERT INTO \"transaction\"(id, type) VALUES (99, 'Journal')")
+    total, rows = run_suiteql(db, tr, 2, 4)
+    assert total == 5 and rows == [(99,)]
+
+
+def test_paging_continues_an_open_cursor_until_the_file_changes(tmp_path: Path) -> None:
+    db = build_tiny_erp_world(tmp_path, customers=3, invoices=9) / "erp.sqlite"
+    tr = suiteql.translate("SELECT id FROM transaction ORDER BY id")
+    pages = [run_suiteql(db, tr, 2, off)[1] for off in (0, 2, 4)]
+    assert pages == [[(1,), (2,)], [(3,), (4,)], [(5,), (6,)]]
+    with sqlite3.connect(db) as other:  # a row that sorts first shifts every later page
+        other.execute("INSERT INTO \"transaction\"(id, type) VALUES (0, 'Journal')")
+    total, rows = run_suiteql(db, tr, 2, 6)
+    assert (total, rows) == (10, [(6,), (7,)])  # a fresh read, not the old cursor's (7, 8)
+    close_open_listings(db)
+
+
+def test_a_page_out_of_sequence_is_read_fresh(tmp_path: Path) -> None:
+    db = build_tiny_erp_world(tmp_path, customers=3, invoices=9) / "erp.sqlite"
+    tr = suiteql.translate("SELECT id FROM transaction ORDER BY id DESC")
+    assert run_suiteql(db, tr, 3, 0)[1] == [(9,), (8,), (7,)]
+    assert run_suiteql(db, tr, 3, 6)[1] == [(3,), (2,), (1,)]
+    assert run_suiteql(db, tr, 3, 3)[1] == [(6,), (5,), (4,)]
+    close_open_listings(db)
