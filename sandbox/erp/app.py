@@ -26,8 +26,10 @@ Auth: `Authorization: Bearer <token>` (default `sandbox.erp.auth.ERP_TOKEN`) or 
 (`sandbox.erp.auth.TBA`); anything else is a 401 in NetSuite's error shape
 `{"type", "title", "status", "o:errorDetails": [{"detail", "o:errorCode"}]}`.
 
-Rows are read live from `erp.sqlite` on every request (no caching), so `advance` and journal
-imports show up in the next read.
+Rows are read live from `erp.sqlite`, so `advance` and journal imports show up in the next
+read. To keep paging linear, the next page of a listing continues the previous page's open
+cursor and `totalResults` is counted once, but only while the file is unchanged (see
+`run_suiteql`); the stand-in also adds two read indexes on `lastmodifieddate` at start.
 """
 
 from __future__ import annotations
