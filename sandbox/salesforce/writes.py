@@ -68,6 +68,7 @@ class Row:
     record_id: str | None = None  # update / delete
     external_field: str | None = None  # upsert
     external_value: Any = None
+    current: dict[str, Any] | None = None  # the live record an upsert matched (saves a read)
 
 
 @dataclass
@@ -390,7 +391,7 @@ class Writer:
                     return result
                 values = dict(row.values)
                 if matches:  # the key matched (ignoring case): the stored value stays as it is
-                    row = Row("update", values, record_id=matches[0][0])
+                    row = Row("update", values, record_id=matches[0][0], current=matches[0][1])
                 else:
                     if not any(k.lower() == ext.name.lower() for k in values):
                         values[ext.name] = value
@@ -405,7 +406,7 @@ class Writer:
             rid = normalize_id(row.record_id)
             if rid is None:
                 raise RowFailure(RowError("MALFORMED_ID", f"malformed id {row.record_id}", ["Id"]))
-            found = self.store.get(rid)
+            found = (obj.name, row.current, False) if row.current else self.store.get(rid)
             if found is None or found[0] != obj.name:
                 raise RowFailure(
                     RowError(
@@ -446,7 +447,7 @@ class Writer:
         body.update(changes)
         self._derive(obj, body, created)
         self._check_required(obj, body, changes, created)
-        self._check_unique(obj, body, changes, claimed, index)
+        self._check_unique(obj, body, changes, claimed, index, before)
         self._check_references(obj, changes)
         return RowResult(id=body["Id"], created=created, body=body, before=before)
 
@@ -557,17 +558,21 @@ class Writer:
         changes: dict[str, Any],
         claimed: dict[tuple[str, str], int],
         index: int,
+        before: dict[str, Any] | None = None,
     ) -> None:
         for fld in obj.fields:
             if not fld.unique or changes.get(fld.name) is None:
                 continue
             value = changes[fld.name]
             key = (fld.name, str(value).lower())
-            others = [
-                rid for rid, _b in self.store.find_by_field(obj, fld.name, value)
-                if rid != body["Id"]
-            ]  # fmt: skip
-            holder = others[0] if others else None
+            holder = None
+            kept = before is not None and str(before.get(fld.name) or "").lower() == key[1]
+            if not kept:  # a record keeping its own value cannot collide with another
+                others = [
+                    rid for rid, _b in self.store.find_by_field(obj, fld.name, value)
+                    if rid != body["Id"]
+                ]  # fmt: skip
+                holder = others[0] if others else None
             if holder is None and claimed.get(key, index) != index:
                 holder = f"row {claimed[key]} of this request"
             if holder is not None:
