@@ -158,3 +158,22 @@ def q2c_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource) -> Itera
 
 
 dbt_assets_list: list[dg.AssetsDefinition] = [q2c_dbt_models]
+
+
+def dbt_definitions(warehouse_url: str) -> dg.Definitions:
+    """The dbt layer alone against one warehouse: its assets, their `dbt` resource and the
+    job `dbt_models` (multiprocess executor). For rebuilding the models without extracting."""
+    return dg.Definitions(
+        assets=dbt_assets_list,
+        resources={"dbt": build_dbt_resource(warehouse_url)},
+        jobs=[
+            dg.define_asset_job("dbt_models", selection=dg.AssetSelection.assets(*dbt_assets_list))
+        ],
+        executor=dg.multiprocess_executor,
+    )
+
+
+def dbt_models_job() -> dg.JobDefinition:
+    """The `dbt_models` job for the warehouse named by `Q2C_WAREHOUSE_URL` when called (a
+    `dg.reconstructable` target: run workers rebuild it in their own process)."""
+    return dbt_definitions(os.environ["Q2C_WAREHOUSE_URL"]).resolve_job_def("dbt_models")

@@ -1,0 +1,142 @@
+"""Benchmark: `dbt build` time of the q2c project, and reconciliation precision/recall at M.
+
+Prints, for the worlds asked for:
+- DuckDB: raw load time (test loader), `dbt build` wall time, models/tests counts, and
+  precision/recall of `reconciliation.rec_breaks` against `truth.discrepancies`;
+- Postgres (a throwaway PostgreSQL 15 started for the run): the same at S.
+
+The raw tables are filled by the TEST loader (tests/support/raw_from_world.py), not the
+extractors, so the figures are dbt's own. Usage:
+
+    .venv/bin/python -m bench.dbt_build [--scales S,M] [--postgres-scales S]
+        [--world S=/path/to/world --world M=/path/to/world] [--work-dir DIR]
+
+A world not given is generated (seed 7) into the work dir; M takes minutes to generate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sqlite3
+import tempfile
+import time
+from pathlib import Path
+
+import duckdb
+
+from tests.integration.test_dbt_reconciliation import KEYS
+from tests.support.raw_from_world import load_raw_from_world, run_dbt
+
+
+def truth_keys(world_dir: Path) -> set[tuple[str, str, str | None]]:
+    """(kind, source id, target id) of every injected discrepancy (as the S test compares)."""
+    con = sqlite3.connect(world_dir / "truth.sqlite")
+    try:
+        rows = con.execute("select kind, object_ids from discrepancies").fetchall()
+    finally:
+        con.close()
+    out = set()
+    for kind, object_ids in rows:
+        ids = json.loads(object_ids)
+        src, tgt = KEYS[kind]
+        out.add((kind, str(ids[src]), str(ids[tgt]) if tgt else None))
+    return out
+
+
+def found_keys(rows: list[tuple[str, str, str | None]]) -> set[tuple[str, str, str | None]]:
+    return {(k, s, t if KEYS[k][1] else None) for k, s, t in rows}
+
+
+def score(world_dir: Path, rows: list[tuple]) -> str:
+    truth, found = truth_keys(world_dir), found_keys(rows)
+    misses, fps = truth - found, found - truth
+    recall = 1 - len(misses) / len(truth) if truth else 1.0
+    precision = 1 - len(fps) / len(found) if found else 1.0
+    return (
+        f"truth={len(truth)} breaks={len(found)} recall={recall:.4%} precision={precision:.4%}"
+        f" misses={len(misses)} false_positives={len(fps)}"
+    )
+
+
+def summary(output: str) -> str:
+    m = re.search(r"Done\. PASS=(\d+) WARN=(\d+) ERROR=(\d+) SKIP=(\d+)", output)
+    return f"PASS={m[1]} WARN={m[2]} ERROR={m[3]} SKIP={m[4]}" if m else "no summary"
+
+
+def world_for(scale: str, given: dict[str, Path], work: Path) -> Path:
+    if scale in given:
+        return given[scale]
+    from sandbox import world
+
+    path = work / f"world_{scale}"
+    path.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    world.generate(path, seed=7, scale=scale)
+    print(f"[{scale}] world generated in {time.perf_counter() - t0:.1f} s")
+    return path
+
+
+def bench(scale: str, world_dir: Path, url: str, work: Path, fetch_breaks) -> None:
+    target = "postgres" if url.startswith("postgres") else "duckdb"
+    t0 = time.perf_counter()
+    counts = load_raw_from_world(world_dir, url)
+    load_s = time.perf_counter() - t0
+    rows = sum(counts.values())
+    print(f"[{scale} {target}] raw load (test loader): {rows} rows in {load_s:.1f} s")
+    t0 = time.perf_counter()
+    _, out = run_dbt(["build"], url, work / f"dbt_{scale}_{target}", check=False)
+    build_s = time.perf_counter() - t0
+    print(f"[{scale} {target}] dbt build: {build_s:.1f} s wall, {summary(out)}")
+    print(f"[{scale} {target}] reconciliation: {score(world_dir, fetch_breaks())}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scales", default="S,M")
+    parser.add_argument("--postgres-scales", default="S")
+    parser.add_argument("--world", action="append", default=[], help="SCALE=PATH")
+    parser.add_argument("--work-dir", type=Path, default=None)
+    args = parser.parse_args()
+    given = {k: Path(v) for k, v in (w.split("=", 1) for w in args.world)}
+    work = args.work_dir or Path(tempfile.mkdtemp(prefix="q2c-bench-dbt-"))
+    sql = "select break_kind, source_object_id, target_object_id from reconciliation.rec_breaks"
+
+    for scale in [s for s in args.scales.split(",") if s]:
+        world_dir = world_for(scale, given, work)
+        db = work / f"warehouse_{scale}.duckdb"
+        db.unlink(missing_ok=True)
+
+        def fetch(db: Path = db) -> list[tuple]:
+            con = duckdb.connect(str(db), read_only=True)
+            try:
+                return con.execute(sql).fetchall()
+            finally:
+                con.close()
+
+        bench(scale, world_dir, f"duckdb:///{db}", work, fetch)
+
+    pg_scales = [s for s in args.postgres_scales.split(",") if s]
+    if pg_scales:
+        import psycopg
+
+        from tests.support.postgres import start_postgres, stop_postgres
+
+        server = start_postgres()
+        try:
+            for scale in pg_scales:
+                world_dir = world_for(scale, given, work)
+                url = server.create_database(f"bench_{scale.lower()}")
+
+                def fetch(url: str = url) -> list[tuple]:
+                    with psycopg.connect(url) as con:
+                        return con.execute(sql).fetchall()
+
+                bench(scale, world_dir, url, work, fetch)
+        finally:
+            stop_postgres(server)
+
+
+if __name__ == "__main__":
+    main()
