@@ -139,6 +139,7 @@ class SuiteQLClient:
         max_wait: backoff ceiling in seconds.
         timeout: per-request timeout in seconds.
         sleep: the sleep function (tests may shorten waits).
+        max_window: rows one query may page through (NetSuite: 100,000; tests use less).
     """
 
     def __init__(
@@ -151,9 +152,13 @@ class SuiteQLClient:
         max_wait: float = 30.0,
         timeout: float = 60.0,
         sleep: Callable[[float], None] = time.sleep,
+        max_window: int = MAX_WINDOW,
     ) -> None:
         if not 1 <= page_size <= MAX_LIMIT:
             raise ValueError(f"page_size must be 1..{MAX_LIMIT}")
+        if not 1 <= max_window <= MAX_WINDOW:
+            raise ValueError(f"max_window must be 1..{MAX_WINDOW}")
+        self.max_window = max_window
         self.page_size = page_size
         self.attempts = attempts
         self.base_wait = base_wait
@@ -278,23 +283,26 @@ class SuiteQLClient:
 
         Args:
             query: the SuiteQL text (ordered by a key, so pages are stable).
-            window: set to `exhausted=True` when the 100,000-row window ended the listing
-                before `hasMore` did; the caller restarts from its last key.
+            window: set to `exhausted=True` when the listing reached the row window
+                (`self.max_window`, NetSuite's 100,000): NetSuite answers `hasMore: false`
+                there even when more rows match, so reaching it means "maybe more"; the caller
+                restarts from its last key.
 
         Yields:
             Each page's `items`.
         """
         offset = 0
         while True:
-            limit = min(self.page_size, MAX_WINDOW - offset)
+            limit = min(self.page_size, self.max_window - offset)
             page = self.fetch(query, offset, limit)
             items = page["items"]
             yield items
+            reached = offset + len(items) >= self.max_window
             nxt = next_offset(page, offset, limit)
-            if nxt is None:
-                return
-            if nxt >= MAX_WINDOW:
+            if reached or (nxt is not None and nxt >= self.max_window):
                 if window is not None:
                     window.exhausted = True
+                return
+            if nxt is None:
                 return
             offset = nxt

@@ -103,6 +103,20 @@ def test_first_run_lands_the_world_and_a_second_run_lands_nothing(erp, tmp_path)
         assert second["transaction"].rows_read < first["transaction"].rows_read
 
 
+def test_listings_past_the_row_window_restart_from_the_last_key(erp, tmp_path):
+    # NetSuite pages one query through 100,000 rows at most and then says hasMore: false; the
+    # client treats reaching the window as "maybe more" and the extractor restarts the query
+    # from the last key it landed. A 100-row window shows it on the tiny world.
+    sandbox, world = erp
+    with Warehouse.from_url(f"duckdb:///{tmp_path}/w.duckdb") as wh:
+        first = run_all(sandbox, wh, "run-1", page_size=40, max_window=100)
+        assert first["transaction"].queries >= 3 and first["transactionline"].queries >= 5
+        for t in TABLES_READ:
+            assert landed_latest(wh, t) == world_rows(world, t), t
+        second = run_all(sandbox, wh, "run-2", page_size=40, max_window=100)
+        assert sum(r.landed for r in second.values()) == 0
+
+
 def test_changes_after_the_cursor_and_late_updates_inside_the_overlap_are_landed(erp, tmp_path):
     sandbox, world = erp
     with Warehouse.from_url(f"duckdb:///{tmp_path}/w.duckdb") as wh:
