@@ -10,7 +10,7 @@ Contract:
 - Schemas (`raw`, `ops`, ...) are created on demand by `ensure_schema`.
 - DuckDB allows one writing process per file: a `Warehouse` holds one connection, opened lazily
   and released by `close()` (or the `with` block), so hold it only for the work at hand. Its
-  buffer pool is capped at `duckdb_memory_limit` (512 MB) so memory stays flat as it grows.
+  buffer pool is capped at `duckdb_memory_limit` (128 MB) so memory stays flat as it grows.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ class Warehouse:
     """A connection to the warehouse (DuckDB or PostgreSQL) with transactions and schemas."""
 
     #: DuckDB's buffer-pool cap for this connection (a DuckDB size string).
-    duckdb_memory_limit: str = "512MB"
+    duckdb_memory_limit: str = "128MB"
 
     def __init__(self, url: str, dialect: Dialect, target: str) -> None:
         self.url = url
@@ -104,7 +104,8 @@ class Warehouse:
                     path.parent.mkdir(parents=True, exist_ok=True)
                 # DuckDB caches written blocks up to 80% of RAM by default, so a landing
                 # process's memory would grow with the warehouse; the limit keeps it flat (it
-                # spills to disk beyond it).
+                # spills to disk beyond it). Measured at M: 128 MB gives a 350 MB peak RSS and
+                # 512 MB a 611 MB one, at the same landing speed.
                 self._conn = duckdb.connect(
                     str(path), config={"memory_limit": self.duckdb_memory_limit}
                 )
