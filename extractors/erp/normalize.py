@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -49,11 +49,19 @@ class RecordInvalid(ValueError):
     """One ERP row will not normalize; it is quarantined with this reason."""
 
 
+_INT = re.compile(r"-?\d+")
+# the timestamp shape SuiteQL answers in: valid as is, no parsing needed
+_TS_Z = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
+
+
 def _integer(value: Any) -> str:
     if isinstance(value, bool):
         raise ValueError("not an integer")
-    text = str(value).strip()
-    if not re.fullmatch(r"-?\d+", text):
+    text = value if type(value) is str else str(value)
+    if text.isdigit() and (text[0] != "0" or len(text) == 1):
+        return text  # already canonical: digits without a leading zero
+    text = text.strip()
+    if not _INT.fullmatch(text):
         raise ValueError("not an integer")
     return str(int(text))
 
@@ -74,7 +82,7 @@ def _amount(value: Any) -> str:
 def _date(value: Any) -> str:
     text = str(value).strip()
     if _DATE.match(text):
-        datetime.strptime(text, "%Y-%m-%d")  # raises on 2026-02-30
+        date.fromisoformat(text)  # raises on 2026-02-30
         return text
     m = _US_DATE.match(text)  # NetSuite's default date preference M/D/YYYY
     if m:
@@ -85,6 +93,9 @@ def _date(value: Any) -> str:
 
 def _timestamp(value: Any) -> str:
     text = str(value).strip()
+    if _TS_Z.fullmatch(text):
+        datetime.fromisoformat(text)  # raises on 2026-02-30T...; C-fast
+        return text
     m = _TS.match(text)
     if not m:
         raise ValueError("not a timestamp")
@@ -104,29 +115,34 @@ def _boolean(value: Any) -> str:
     raise ValueError("not T/F")
 
 
+def _text(value: Any) -> str:
+    if type(value) is str:
+        return value
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, dict | list):
+        raise ValueError("not a scalar")
+    return str(value)
+
+
+_CONVERTERS: dict[str, Any] = {
+    **dict.fromkeys(INTEGER_COLUMNS, _integer),
+    **dict.fromkeys(AMOUNT_COLUMNS, _amount),
+    **dict.fromkeys(DATE_COLUMNS, _date),
+    **dict.fromkeys(TIMESTAMP_COLUMNS, _timestamp),
+    **dict.fromkeys(BOOLEAN_COLUMNS, _boolean),
+}
+
+
 def normalize_value(column: str, value: Any) -> str | None:
     """One column's value as a string in the landing shape (None stays None).
 
     Raises:
         ValueError: the value does not parse as the column's kind.
     """
-    if value is None or (isinstance(value, str) and value == ""):
+    if value is None or value == "":
         return None
-    if column in INTEGER_COLUMNS:
-        return _integer(value)
-    if column in AMOUNT_COLUMNS:
-        return _amount(value)
-    if column in DATE_COLUMNS:
-        return _date(value)
-    if column in TIMESTAMP_COLUMNS:
-        return _timestamp(value)
-    if column in BOOLEAN_COLUMNS:
-        return _boolean(value)
-    if isinstance(value, float):
-        return repr(value)
-    if isinstance(value, Mapping | list):
-        raise ValueError("not a scalar")
-    return str(value)
+    return _CONVERTERS.get(column, _text)(value)
 
 
 def normalize_record(item: Mapping[str, Any], columns: Sequence[str]) -> dict[str, str | None]:
@@ -143,12 +159,17 @@ def normalize_record(item: Mapping[str, Any], columns: Sequence[str]) -> dict[st
     Raises:
         RecordInvalid: a value does not parse, or the row has no `id`.
     """
-    lowered = {str(k).lower(): v for k, v in item.items() if str(k).lower() != "links"}
+    lowered = {(k if k.islower() else k.lower()): v for k, v in item.items() if k != "links"}
+    lowered.pop("links", None)
     out: dict[str, str | None] = {}
-    names = list(columns) + [k for k in lowered if k not in columns]
-    for name in names:
+    for name in columns:
         try:
-            out[name] = normalize_value(name, lowered.get(name))
+            out[name] = normalize_value(name, lowered.pop(name, None))
+        except (ValueError, TypeError) as exc:
+            raise RecordInvalid(f"column {name}: {exc}") from exc
+    for name, value in lowered.items():  # columns the query did not name: kept
+        try:
+            out[name] = normalize_value(name, value)
         except (ValueError, TypeError) as exc:
             raise RecordInvalid(f"column {name}: {exc}") from exc
     for key in ("id",) if "id" in columns else tuple(columns[:1]):

@@ -143,3 +143,12 @@ def test_netsuite_error_envelope_is_parsed_and_classified():
     assert is_transient(err)
     assert is_transient(ErpHTTPError(503, [], "", 0)) and is_transient(httpx.ReadError("cut"))
     assert not is_transient(ErpHTTPError(400, ["INVALID_PARAMETER"], "bad column", 0))
+
+
+def test_fast_paths_still_validate():
+    cols = ["id", "lastmodifieddate", "trandate"]
+    assert normalize_record({"id": "007", "trandate": "2026-10-01"}, cols)["id"] == "7"
+    with pytest.raises(RecordInvalid, match="lastmodifieddate"):
+        normalize_record({"id": "1", "lastmodifieddate": "2026-02-30T00:00:00Z"}, cols)
+    with pytest.raises(RecordInvalid, match="trandate"):
+        normalize_record({"id": "1", "trandate": "2026-02-30"}, cols)
