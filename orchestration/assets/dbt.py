@@ -89,9 +89,13 @@ def dbt_build_args(
 
 
 def asset_key_for(resource_props: Mapping[str, Any]) -> dg.AssetKey:
-    """Asset key of a dbt node: raw sources under `raw/<source>/<object>`, models by schema."""
-    if resource_props["resource_type"] == "source" and resource_props["source_name"] in RAW_SOURCES:
-        return dg.AssetKey(["raw", resource_props["source_name"], resource_props["name"]])
+    """Asset key of a dbt node: raw sources `raw/<source>/<object>`, other sources
+    `<source>/<table>` (`ops/export_ledger`), models, seeds and snapshots `<schema>/<name>`."""
+    if resource_props["resource_type"] == "source":
+        if resource_props["source_name"] in RAW_SOURCES:
+            return dg.AssetKey(["raw", resource_props["source_name"], resource_props["name"]])
+        # pipeline state the dbt project reads (ops.export_ledger): ops/<table>
+        return dg.AssetKey([resource_props["source_name"], resource_props["name"]])
     schema = resource_props.get("config", {}).get("schema") or resource_props.get("schema")
     if resource_props["resource_type"] in {"model", "snapshot", "seed"} and schema:
         return dg.AssetKey([schema, resource_props["name"]])

@@ -68,6 +68,11 @@ def test_raw_sources_are_keyed_under_raw_source_object() -> None:
     assert asset_key_for(props) == dg.AssetKey(["raw", "billing", "invoice"])
 
 
+def test_the_export_ledger_is_keyed_under_ops() -> None:
+    props = {"resource_type": "source", "source_name": "ops", "name": "export_ledger"}
+    assert asset_key_for(props) == dg.AssetKey(["ops", "export_ledger"])
+
+
 def test_models_are_keyed_and_grouped_by_their_layer_schema() -> None:
     props = {"resource_type": "model", "name": "fct_invoices", "config": {"schema": "marts"}}
     assert asset_key_for(props) == dg.AssetKey(["marts", "fct_invoices"])
