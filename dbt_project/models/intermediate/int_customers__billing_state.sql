@@ -1,7 +1,7 @@
 {#- What billing says about each customer now: its billing status (the most pressing status
     among its subscriptions, in the order of `billing_status_precedence`), its current MRR
-    from the items of its live subscriptions, and its last successful payment. One row per
-    billing customer. -#}
+    (int_subscriptions__current_mrr), and its last successful payment. One row per billing
+    customer. -#}
 {%- set precedence = var('q2c_billing_status_precedence') %}
 with
 
@@ -14,13 +14,6 @@ customers as (
 subscriptions as (
 
     select * from {{ ref('stg_billing__subscriptions') }}
-    where not is_deleted
-
-),
-
-items as (
-
-    select * from {{ ref('stg_billing__subscription_items') }}
     where not is_deleted
 
 ),
@@ -44,38 +37,15 @@ status_ranked as (
 
 ),
 
-subscription_mrr as (
-
-    select
-        subscriptions.customer_id,
-        subscriptions.subscription_id,
-        items.currency,
-        sum(
-            cast(items.unit_amount * items.quantity as numeric(20, 4))
-            * case items.billing_interval
-                when 'month' then 1.0
-                when 'year' then 1.0 / 12
-                when 'week' then 52.0 / 12
-                when 'day' then 365.0 / 12
-            end
-            / items.billing_interval_count
-        ) as mrr_amount
-    from subscriptions
-    inner join items
-        on subscriptions.subscription_id = items.subscription_id
-    where subscriptions.subscription_status in ({{ "'" ~ var('q2c_mrr_statuses') | join("', '") ~ "'" }})
-    group by subscriptions.customer_id, subscriptions.subscription_id, items.currency
-
-),
-
 customer_mrr as (
 
     select
         customer_id,
         min(currency) as mrr_currency,
-        cast(round(sum(mrr_amount), 0) as bigint) as mrr_amount,
-        count(distinct subscription_id) as live_subscription_count
-    from subscription_mrr
+        cast(sum(mrr_amount) as bigint) as mrr_amount,
+        sum(case when mrr_amount > 0 then 1 else 0 end) as live_subscription_count
+    from {{ ref('int_subscriptions__current_mrr') }}
+    where not is_deleted
     group by customer_id
 
 ),

@@ -1,6 +1,6 @@
-{#- Subscriptions with their current MRR and ARR, the customer and account they belong to and
-    the deal they came from. One row per billing subscription. MRR counts the items of
-    subscriptions in `q2c_mrr_statuses`; amounts in integer minor units of `currency`. The
+{#- Subscriptions with their current MRR and ARR (int_subscriptions__current_mrr), the
+    customer and account they belong to and the deal they came from. One row per billing
+    subscription; amounts in integer minor units of `currency`. The
     monthly movement (new, expansion, contraction, churn, reactivation) is `fct_mrr_movements`.
 -#}
 with
@@ -11,26 +11,9 @@ subscriptions as (
 
 ),
 
-items as (
+current_mrr as (
 
-    select
-        subscription_id,
-        count(*) as item_count,
-        cast(sum(quantity) as bigint) as seat_count,
-        sum(
-            cast(unit_amount * quantity as numeric(20, 4))
-            * case billing_interval
-                when 'month' then 1.0
-                when 'year' then 1.0 / 12
-                when 'week' then 52.0 / 12
-                when 'day' then 365.0 / 12
-            end
-            / billing_interval_count
-        ) as list_mrr_amount,
-        min(billing_interval) as billing_interval
-    from {{ ref('stg_billing__subscription_items') }}
-    where not is_deleted
-    group by subscription_id
+    select * from {{ ref('int_subscriptions__current_mrr') }}
 
 ),
 
@@ -64,21 +47,13 @@ final as (
         ---------- attributes
         subscriptions.subscription_status,
         subscriptions.currency,
-        items.billing_interval,
-        coalesce(items.item_count, 0) as item_count,
-        coalesce(items.seat_count, 0) as seat_count,
+        current_mrr.billing_interval,
+        current_mrr.item_count,
+        current_mrr.seat_count,
 
         ---------- amounts (integer minor units of `currency`)
-        case
-            when subscriptions.subscription_status in ({{ "'" ~ var('q2c_mrr_statuses') | join("', '") ~ "'" }})
-                then cast(round(coalesce(items.list_mrr_amount, 0), 0) as bigint)
-            else 0
-        end as mrr_amount,
-        case
-            when subscriptions.subscription_status in ({{ "'" ~ var('q2c_mrr_statuses') | join("', '") ~ "'" }})
-                then cast(round(coalesce(items.list_mrr_amount, 0), 0) as bigint) * 12
-            else 0
-        end as arr_amount,
+        current_mrr.mrr_amount,
+        current_mrr.mrr_amount * 12 as arr_amount,
 
         ---------- dates
         subscriptions.created_at,
@@ -94,8 +69,8 @@ final as (
         subscriptions.is_deleted
 
     from subscriptions
-    left join items
-        on subscriptions.subscription_id = items.subscription_id
+    left join current_mrr
+        on subscriptions.subscription_id = current_mrr.subscription_id
     left join customers
         on subscriptions.customer_id = customers.customer_id
     left join deals

@@ -20,6 +20,13 @@ renamed as (
         lower({{ json_text('payload', 'currency') }}) as currency,
         {{ json_text('payload', 'collection_method') }} as collection_method,
 
+        ---------- the discount in force now (coupon)
+        {{ json_text('payload', 'discount.coupon.id') }} as coupon_id,
+        {{ json_text('payload', 'discount.coupon.duration') }} as coupon_duration,
+        cast({{ json_text('payload', 'discount.coupon.percent_off') }} as numeric(9, 4)) as coupon_percent_off,
+        {{ json_bigint('payload', 'discount.coupon.amount_off') }} as coupon_amount_off,
+        {{ epoch_to_timestamp(json_text('payload', 'discount.end')) }} as discount_end_at,
+
         ---------- dates
         {{ epoch_to_timestamp(json_text('payload', 'created')) }} as created_at,
         {{ epoch_to_timestamp(json_text('payload', 'start_date')) }} as started_at,
