@@ -8,6 +8,8 @@ Contract:
 - Resources: `erp` (`ErpResource`, token through `dg.EnvVar`; `build_erp_resource()` maps the
   settings) and `warehouse` (the shared `orchestration.resources.WarehouseResource`).
 - `RetryPolicy` with exponential backoff and jitter; the `warehouse` pool (one DuckDB writer).
+- Freshness: each asset's `FreshnessPolicy` fails past the contract's `incident_after` for the
+  entity the table is the System of Record of (2 days where the contract names none).
 - `erp_jobs` / `erp_schedules`: `erp_extract_job` (the whole group) and a daily schedule that
   skips while the job is already queued or running (ERP data is needed daily, not by the minute).
 - (No `from __future__ import annotations`: Dagster inspects the `context` annotations.)
@@ -23,8 +25,10 @@ from extractors.erp import ErpCredentials, ErpExtractor, ErpExtractResult, Suite
 from extractors.erp.tables import TABLES
 from extractors.errors import SystematicError
 from orchestration.assets.salesforce import (
+    DEFAULT_INCIDENT_AFTER,
     RETRY,
     WAREHOUSE_POOL,
+    contract_incident_after,
     no_retry,
     schedule_skipping_in_flight,
 )
@@ -90,8 +94,10 @@ def erp_metadata(result: ErpExtractResult) -> dict[str, Any]:
     return meta
 
 
-def build_erp_asset(table: str) -> dg.AssetsDefinition:
-    """The raw landing asset of one ERP table."""
+def build_erp_asset(
+    table: str, incident_after: timedelta = DEFAULT_INCIDENT_AFTER
+) -> dg.AssetsDefinition:
+    """The raw landing asset of one ERP table (freshness fails past `incident_after`)."""
     spec = TABLES[table]
     how = f"incremental on {spec.modified}" if spec.incremental else "re-read in full every run"
 
@@ -101,6 +107,7 @@ def build_erp_asset(table: str) -> dg.AssetsDefinition:
         description=f"{spec.description} Table raw.erp__{table}; {how}.",
         retry_policy=RETRY,
         pool=WAREHOUSE_POOL,
+        freshness_policy=dg.FreshnessPolicy.time_window(fail_window=incident_after),
         kinds={"netsuite", "python"},
         tags={"source": "erp"},
     )
@@ -130,7 +137,8 @@ def build_erp_asset(table: str) -> dg.AssetsDefinition:
     return _asset
 
 
-erp_assets: list[dg.AssetsDefinition] = [build_erp_asset(t) for t in TABLES]
+_ERP_LAGS = contract_incident_after("erp", list(TABLES))
+erp_assets: list[dg.AssetsDefinition] = [build_erp_asset(t, _ERP_LAGS[t]) for t in TABLES]
 
 erp_extract_job = dg.define_asset_job(
     "erp_extract_job",

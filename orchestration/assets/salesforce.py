@@ -6,7 +6,11 @@ Contract:
   incremental extract (`extractors.salesforce.SalesforceExtractor.extract`) and reports rows
   landed, duplicates, quarantined, deletions seen, cursor before/after, API requests and the
   org's API usage (from `Sforce-Limit-Info`), and duration. Only counts and cursors: no PII.
-- `salesforce_jobs`: `salesforce_backfill_job`, partitioned by month of `SystemModstamp`
+- Freshness: each asset's `FreshnessPolicy` fails past the contract's `sync.incident_after`
+  for the entity the object is the System of Record of (`contract_incident_after`).
+- `salesforce_jobs`: `salesforce_extract_job` (the group, every 15 minutes through
+  `salesforce_schedules`, skipped while a run is in flight) and `salesforce_backfill_job`,
+  partitioned by month of `SystemModstamp`
   (`SALESFORCE_BACKFILL_START` onwards): each partition re-reads that month of every object with
   Bulk API 2.0 `queryAll` and lands what the warehouse lacks. Partitions are independent runs, so
   a failed or stopped backfill resumes partition by partition; the incremental cursor is left
@@ -196,8 +200,59 @@ def _extractor(
     )
 
 
-def build_salesforce_asset(sobject: str) -> dg.AssetsDefinition:
-    """The raw landing asset of one Salesforce object."""
+# -- freshness ---------------------------------------------------------------------------------
+
+#: When the contract names no lag for an object: late after two days.
+DEFAULT_INCIDENT_AFTER = timedelta(days=2)
+
+
+def contract_incident_after(source: str, names: list[str]) -> dict[str, timedelta]:
+    """How stale each landed object may get before it is an incident, from the contract.
+
+    For every entity whose System of Record lands under `source` (a system with that
+    `source`), the `sync.incident_after` applies to the objects that system names for it
+    (`transaction(type=Journal)` counts as `transaction`); an object named by several entities
+    takes the shortest. Objects the contract does not mention get `DEFAULT_INCIDENT_AFTER`.
+
+    Args:
+        source: `salesforce` or `erp`.
+        names: the landing object names (`account`, `transactionline`).
+
+    Returns:
+        `{landing object name: timedelta}` for every name.
+    """
+    from q2c.policy.loader import default_contract
+    from q2c.policy.model import duration_seconds
+
+    out: dict[str, timedelta] = {}
+    try:
+        contract = default_contract()
+    except Exception:  # a broken contract is `q2c policy check`'s to report, not the loader's
+        contract = None
+    if contract is not None:
+        systems = {n for n, system in contract.systems.items() if system.source == source}
+        for entity in contract.entities.values():
+            sor = entity.system_of_record
+            if not isinstance(sor, str) or sor not in systems or not entity.sync.incident_after:
+                continue
+            lag = timedelta(seconds=duration_seconds(entity.sync.incident_after))
+            value = entity.objects.get(sor, [])
+            for obj in [value] if isinstance(value, str) else value:
+                name = obj.split("(")[0].strip().lower()
+                out[name] = min(lag, out.get(name, lag))
+    return {n: out.get(n, DEFAULT_INCIDENT_AFTER) for n in names}
+
+
+def build_salesforce_asset(
+    sobject: str, incident_after: timedelta = DEFAULT_INCIDENT_AFTER
+) -> dg.AssetsDefinition:
+    """The raw landing asset of one Salesforce object.
+
+    Args:
+        sobject: the object's API name.
+        incident_after: the contract's lag after which a stale copy is an incident (the
+            asset's freshness policy fails past it).
+    """
 
     @dg.asset(
         key=["raw", "salesforce", table_name(sobject)],
@@ -206,6 +261,7 @@ def build_salesforce_asset(sobject: str) -> dg.AssetsDefinition:
         + f" Table raw.salesforce__{table_name(sobject)}; incremental on SystemModstamp.",
         retry_policy=RETRY,
         pool=WAREHOUSE_POOL,
+        freshness_policy=dg.FreshnessPolicy.time_window(fail_window=incident_after),
         kinds={"salesforce", "python"},
         tags={"source": "salesforce"},
     )
@@ -232,8 +288,9 @@ def build_salesforce_asset(sobject: str) -> dg.AssetsDefinition:
 
 
 SALESFORCE_OBJECTS = configured_objects()
+_SF_LAGS = contract_incident_after("salesforce", [table_name(o) for o in SALESFORCE_OBJECTS])
 salesforce_assets: list[dg.AssetsDefinition] = [
-    build_salesforce_asset(o) for o in SALESFORCE_OBJECTS
+    build_salesforce_asset(o, _SF_LAGS[table_name(o)]) for o in SALESFORCE_OBJECTS
 ]
 
 # -- backfill ------------------------------------------------------------------------------

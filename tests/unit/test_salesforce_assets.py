@@ -131,3 +131,22 @@ def test_resources_from_settings_keep_secrets_in_env_vars(tmp_path):
     assert sf.username is None  # client credentials: no user configured
     erp = build_erp_resource(settings)
     assert erp.base_url == "http://127.0.0.1:9000" and isinstance(erp.token, dg.EnvVar)
+
+
+def test_freshness_policies_follow_the_contracts_incident_lag():
+    from datetime import timedelta
+
+    from orchestration.assets.salesforce import contract_incident_after
+
+    lags = contract_incident_after("salesforce", ["account", "user", "not_in_contract"])
+    assert lags == {
+        "account": timedelta(hours=2),  # policy/ownership.yml: account incident_after 2h
+        "user": timedelta(days=3),
+        "not_in_contract": timedelta(days=2),
+    }
+    by_key = {
+        next(iter(a.keys)).to_user_string(): a.specs_by_key[next(iter(a.keys))].freshness_policy
+        for a in [*salesforce_assets, *erp_assets]
+    }
+    assert by_key["raw/salesforce/account"].fail_window.to_timedelta() == timedelta(hours=2)
+    assert by_key["raw/erp/transactionline"].fail_window.to_timedelta() == timedelta(days=2)
