@@ -132,7 +132,7 @@ class Company:
         if window is not None:
             self.begin = rng.randint(window[0], window[1] - 1)
         else:
-            age = int((HISTORY_DAYS - 1) * rng.random() ** 0.5)
+            age = int((HISTORY_DAYS - 1) * rng.random() ** 0.42)
             if rng.random() < 0.03:  # the last fortnight's sign-ups, most still in trial
                 age = rng.randint(1, 13)
             self.begin = max(ctx.start + 3600, now - age * DAY - rng.randint(0, DAY - 1))
@@ -605,7 +605,7 @@ class Company:
                 {"vat_number": self.invalid_vat, "country": self.country},
             )
         # partner referral
-        self.partner = rng.choice(ctx.partners[cur]) if rng.random() < 0.85 else None
+        self.partner = rng.choice(ctx.partners[cur]) if rng.random() < 0.97 else None
         self.prefix = "".join(rng.choices("ABCDEF0123456789", k=8))
         self.inv_seq = 0
         self.erp_id = ctx.ledger.customer(
@@ -724,7 +724,7 @@ class Company:
         self.sub_id, self.si_id, self.price = sub_id, si_id, price
         self.discount = discount
         dunning_policy = rng.choice(("unpaid", "canceled"))
-        churn_p = 0.10 if interval == "year" else 0.012
+        churn_p = 0.10 if interval == "year" else 0.008
         status: str | None = None
         canceled_at = ended_at = None
         cancel_reason = None
