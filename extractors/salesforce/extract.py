@@ -13,9 +13,10 @@ Contract:
 - Late commits: a change committed after later-stamped rows were served, and stamped before
   `cursor - overlap`, is past what the timestamp filter can see. After the incremental, a sweep
   reads only `Id, SystemModstamp` from `late_lookback` (default 24 h) before the window this
-  run read (everything on a first run), compares the pairs with the `(object_id,
-  provider_ref)` pairs landed, and fetches the missing versions by Id. A commit stamped
-  earlier than that is the documented limit: the monthly Bulk backfill job catches it.
+  run read (everything on a first REST run; a first run that went Bulk starts sweeping with
+  the next run), compares the pairs with the `(object_id, provider_ref)` pairs landed, and
+  fetches the missing versions by Id. A commit stamped earlier than that is the documented
+  limit: the monthly Bulk backfill job catches it.
 - Large pulls: when the first page's `totalSize` exceeds `bulk_threshold` (or the query is too
   long for a GET), the same filter runs as a Bulk API 2.0 `queryAll` job streamed to disk; the
   cursor is set with the job's last chunk (Bulk rows come in no promised order).
@@ -25,8 +26,9 @@ Contract:
 - Each landed row: `object_id` = `Id`, `provider_ref` = `SystemModstamp`, `is_deleted` =
   `IsDeleted`, `payload` = `normalize_record()` (see normalize.py).
 - A record that will not normalize goes to `ops.quarantine` with the reason and the raw record,
-  is counted, and the run goes on. Auth, API budget and schema failures raise
-  `SalesforceExtractError` subclasses whose message says what to do.
+  is counted, and the run goes on; the cursor stops short of it, so the next run reads it
+  again. Auth, API budget and schema failures raise `SalesforceExtractError` subclasses
+  (`extractors.errors.SystematicError`) whose message says what to do.
 """
 
 from __future__ import annotations

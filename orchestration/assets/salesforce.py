@@ -19,7 +19,8 @@ Contract:
   `orchestration.resources.WarehouseResource`); `build_salesforce_resource(settings)` maps the
   settings (secrets through `dg.EnvVar`).
 - Assets run in the `warehouse` pool (DuckDB takes one writer) with a `RetryPolicy`
-  (exponential backoff with jitter) for failures that outlast the extractor's own retries.
+  (exponential backoff with jitter) for transient failures that outlast the extractor's own
+  retries; systematic ones (auth, API budget, schema) fail at once (`no_retry`) with the hint.
 - (No `from __future__ import annotations`: Dagster inspects the `context` annotations.)
 """
 
