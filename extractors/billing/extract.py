@@ -4,6 +4,8 @@ Contract:
 - `BillingExtractor.extract_object(name)` lists one object (`/v1/<object>s`):
   - `incremental` (default): `created[gte] = cursor - overlap` (re-reading the overlap is free:
     the landing stores a `(object_id, payload_hash)` once); the first run (no cursor) lists all.
+    Objects that change without an event (a balance transaction turning from `pending` to
+    `available`) are re-read from the oldest one landed in that state.
     Objects whose list has no `created` filter (credit notes) are listed in full every time.
   - `full`: lists everything, and tombstones landed objects the API no longer lists (deletions
     older than the 30-day event window); `window=(gte, lt)`: one `created` window for a
@@ -226,7 +228,11 @@ class BillingExtractor:
             if obj.created_filter:
                 params["created"] = {"gte": window[0], "lt": window[1]}
         elif mode == "incremental" and cursor is not None and obj.created_filter:
-            params["created"] = {"gte": max(0, int(cursor) - self.overlap_seconds)}
+            since = int(cursor) - self.overlap_seconds
+            oldest_mutable = self._oldest_still_mutable(name)
+            if oldest_mutable is not None:
+                since = min(since, oldest_mutable)
+            params["created"] = {"gte": max(0, since)}
         max_created = int(cursor) if cursor is not None else None
         listed_ids: set[str] | None = set() if mode == "full" and window is None else None
 
@@ -265,6 +271,27 @@ class BillingExtractor:
         result.retries = self.client.retries - retries0
         result.seconds = time.monotonic() - started
         return result
+
+    def _oldest_still_mutable(self, name: str) -> int | None:
+        """The oldest `created` among landed objects that still change without events.
+
+        For balance transactions: the oldest one still `pending`; the window reaches back to
+        it so the run sees it turn `available`.
+        """
+        obj = OBJECTS[name]
+        if obj.reread_while is None:
+            return None
+        field_name, value = obj.reread_while
+        table = ensure_raw_table(self.wh, SOURCE, name)
+        created = obj.created_field
+        row = self.wh.fetchone(
+            f"select min(cast(payload ->> '{created}' as bigint)) from ("
+            f" select payload, is_deleted, row_number() over (partition by object_id"
+            f" order by extracted_at desc, is_deleted desc) as rn from {table}) latest"
+            f" where rn = 1 and not is_deleted and payload ->> '{field_name}' = ?",
+            [value],
+        )
+        return int(row[0]) if row and row[0] is not None else None
 
     def _land_one(
         self,

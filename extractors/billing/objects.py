@@ -37,6 +37,9 @@ class BillingObject:
     requires_created: bool = True
     #: the epoch field the `created` list filter and the cursor follow (`date` on invoice items)
     created_field: str = "created"
+    #: (field, value): objects whose latest landed version has `field == value` still change
+    #: without an event; the incremental window reaches back to the oldest of them
+    reread_while: tuple[str, str] | None = None
 
 
 OBJECTS: dict[str, BillingObject] = {
@@ -153,6 +156,9 @@ OBJECTS: dict[str, BillingObject] = {
             "Every movement of the billing balance (charges, refunds, fees, payouts) with gross, "
             "fee and net amounts: the ledger the payouts are reconciled against.",
             retrieve_path="/v1/balance_transactions/{id}",
+            # Funds turn from pending to available on `available_on` (days after `created`)
+            # and Stripe sends no event for it.
+            reread_while=("status", "pending"),
         ),
         BillingObject(
             "payout",

@@ -160,3 +160,25 @@ def test_a_deletion_the_events_missed_is_caught_by_the_full_relist(live: Live) -
     assert stored == {"customer": {(customer, f"relist:events-{live.runs}", True)}}
     with Warehouse.from_url(live.wh_url) as wh:
         assert customer not in landed_live(wh, "customer")
+
+
+def test_a_pending_balance_transaction_turning_available_without_an_event_is_re_read(
+    live: Live,
+) -> None:
+    (txn, body) = (
+        sqlite3.connect(live.world / "billing.sqlite")
+        .execute(
+            "select id, body from objects where object = 'balance_transaction'"
+            " and json_extract(body, '$.status') = 'pending' order by created limit 1"
+        )
+        .fetchone()
+    )
+    available = {**json.loads(body), "status": "available"}
+    con = sqlite3.connect(live.world / "billing.sqlite")
+    with con:  # funds become available: Stripe changes the object and sends no event
+        con.execute("update objects set body = ? where id = ?", [json.dumps(available), txn])
+    con.close()
+    stored = live.stored(live.run())
+    assert stored == {"balance_transaction": {(txn, None, False)}}
+    with Warehouse.from_url(live.wh_url) as wh:
+        assert landed_live(wh, "balance_transaction")[txn]["status"] == "available"

@@ -18,7 +18,7 @@ from tests.integration.test_extract_billing import (
 pytestmark = [pytest.mark.integration, pytest.mark.postgres]
 
 #: Plain lists, parents with embedded children (invoice lines), payout settlements, events.
-OBJECTS = ("event", "customer", "invoice", "payout", "refund")
+OBJECTS = ("event", "customer", "invoice", "payout", "refund", "balance_transaction")
 
 
 @pytest.fixture(scope="module")
