@@ -16,6 +16,7 @@ Contract:
 
 import json
 import os
+import shutil
 import sys
 from collections.abc import Iterator, Mapping
 from functools import cache
@@ -120,6 +121,7 @@ class Q2cDbtTranslator(DagsterDbtTranslator):
 @cache
 def q2c_dbt_project() -> DbtProject:
     """The cached project; writes the manifest (`dbt parse`) when none exists yet."""
+    put_venv_dbt_on_path()
     project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
     if not project.manifest_path.exists():
         project.preparer.prepare(project)
@@ -136,15 +138,18 @@ def build_dbt_resource(warehouse_url: str) -> DbtCliResource:
     """
     os.environ.update(dbt_environment(warehouse_url))
     project = q2c_dbt_project()
-    return DbtCliResource(
-        project_dir=project, profiles_dir=str(DBT_PROJECT_DIR), dbt_executable=dbt_executable()
-    )
+    return DbtCliResource(project_dir=project, profiles_dir=str(DBT_PROJECT_DIR))
 
 
-def dbt_executable() -> str:
-    """The `dbt` beside this interpreter (the venv's), so an unactivated venv still finds it."""
-    beside = Path(sys.executable).parent / "dbt"
-    return str(beside) if beside.exists() else "dbt"
+def put_venv_dbt_on_path() -> None:
+    """Put this interpreter's bin dir (the venv's) on PATH when `dbt` is not there.
+
+    dagster-dbt runs `dbt` from PATH, also when it writes the manifest of a fresh clone, and
+    `.venv/bin/q2c` runs without an activated venv.
+    """
+    bindir = Path(sys.executable).parent
+    if shutil.which("dbt") is None and (bindir / "dbt").exists():
+        os.environ["PATH"] = f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}"
 
 
 _project = q2c_dbt_project()
