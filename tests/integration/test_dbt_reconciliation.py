@@ -9,68 +9,15 @@ How truth rows and breaks are compared: per kind, the truth's ids that must equa
 
 from __future__ import annotations
 
-import json
-import sqlite3
 from pathlib import Path
 
 import duckdb
 import pytest
 
 from tests.support.raw_from_world import built_warehouse
+from tests.support.reconciliation_truth import break_keys, truth_keys
 
 pytestmark = pytest.mark.integration
-
-# kind -> (truth key for source_object_id, truth key for target_object_id or None)
-KEYS: dict[str, tuple[str, str | None]] = {
-    "erp_invoice_missing": ("invoice", None),
-    "erp_amount_mismatch": ("invoice", "erp_transaction"),
-    "erp_currency_mismatch": ("invoice", "erp_transaction"),
-    "erp_wrong_period": ("invoice", "erp_transaction"),
-    "erp_duplicate_posting": ("invoice", "erp_duplicate"),
-    "erp_payment_unapplied": ("charge", "erp_payment"),
-    "erp_refund_missing": ("refund", None),
-    "payout_sum_mismatch": ("payout", None),
-    "payout_not_posted": ("payout", None),
-    "crm_billing_status_stale": ("customer", "account"),
-    "deal_without_subscription": ("opportunity", None),
-    "subscription_without_deal": ("subscription", None),
-    "customer_without_account": ("customer", None),
-    "customer_linked_to_deleted_account": ("customer", "account"),
-    "event_duplicate": ("duplicate_of", "event"),
-    "event_out_of_order": ("event", None),
-    "event_late": ("event", None),
-    "case_dunning_without_priority": ("case", None),
-    "payout_to_unverified_account": ("account", "payout"),
-    "invalid_eu_vat": ("customer", None),
-}
-
-
-def truth_keys(world_dir: Path) -> set[tuple[str, str, str | None]]:
-    """(kind, source id, target id) of every injected discrepancy."""
-    con = sqlite3.connect(world_dir / "truth.sqlite")
-    try:
-        rows = con.execute("select kind, object_ids from discrepancies").fetchall()
-    finally:
-        con.close()
-    out = set()
-    for kind, object_ids in rows:
-        ids = json.loads(object_ids)
-        source_key, target_key = KEYS[kind]
-        out.add((kind, str(ids[source_key]), str(ids[target_key]) if target_key else None))
-    return out
-
-
-def break_keys(db_path: Path) -> set[tuple[str, str, str | None]]:
-    """(kind, source id, target id) of every reported break."""
-    con = duckdb.connect(str(db_path), read_only=True)
-    try:
-        rows = con.execute(
-            "select break_kind, source_object_id, target_object_id"
-            " from reconciliation.rec_breaks"
-        ).fetchall()
-    finally:
-        con.close()
-    return {(k, s, t if KEYS[k][1] else None) for k, s, t in rows}
 
 
 @pytest.fixture(scope="session")
