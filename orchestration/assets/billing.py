@@ -32,6 +32,7 @@ import dagster as dg
 from extractors.billing import BillingExtractor, ExtractResult
 from extractors.billing.objects import LISTED_OBJECTS, OBJECTS
 from extractors.errors import SystematicError
+from orchestration.freshness import contract_incident_after, freshness_policy
 from orchestration.resources import BillingApiResource, WarehouseResource
 
 GROUP = "raw_billing"
@@ -121,6 +122,10 @@ def _extractor(
     )
 
 
+#: How stale each landed billing object may get before it is an incident (the contract's lag).
+_BILLING_LAGS = contract_incident_after("billing", list(OBJECTS))
+
+
 def build_billing_asset(name: str) -> dg.AssetsDefinition:
     """The landing multi-asset of one listed billing object and the children it carries."""
     obj = OBJECTS[name]
@@ -135,6 +140,7 @@ def build_billing_asset(name: str) -> dg.AssetsDefinition:
             + f" Table raw.billing__{table}; landed with its parent {name}.",
             kinds={"stripe", "python"},
             tags={"source": "billing", "freshness": "frequent" if obj.frequent else "daily"},
+            freshness_policy=freshness_policy(_BILLING_LAGS[table]),
             # The change log runs first in a shared run: before an object's first listing its
             # re-reads are skipped (the listing reads the current state), which keeps the
             # first run from retrieving every object touched in the last 30 days.
@@ -178,6 +184,7 @@ def build_billing_asset(name: str) -> dg.AssetsDefinition:
     pool=WAREHOUSE_POOL,
     kinds={"stripe", "python"},
     tags={"source": "billing", "freshness": "frequent"},
+    freshness_policy=freshness_policy(_BILLING_LAGS["event"]),
 )
 def raw_billing_event(
     context: dg.AssetExecutionContext,

@@ -25,12 +25,15 @@ from extractors.erp import ErpCredentials, ErpExtractor, ErpExtractResult, Suite
 from extractors.erp.tables import TABLES
 from extractors.errors import SystematicError
 from orchestration.assets.salesforce import (
-    DEFAULT_INCIDENT_AFTER,
     RETRY,
     WAREHOUSE_POOL,
-    contract_incident_after,
     no_retry,
     schedule_skipping_in_flight,
+)
+from orchestration.freshness import (
+    DEFAULT_INCIDENT_AFTER,
+    contract_incident_after,
+    freshness_policy,
 )
 from orchestration.resources import WarehouseResource
 from q2c.settings import Settings, load_settings
@@ -107,7 +110,7 @@ def build_erp_asset(
         description=f"{spec.description} Table raw.erp__{table}; {how}.",
         retry_policy=RETRY,
         pool=WAREHOUSE_POOL,
-        freshness_policy=dg.FreshnessPolicy.time_window(fail_window=incident_after),
+        freshness_policy=freshness_policy(incident_after),
         kinds={"netsuite", "python"},
         tags={"source": "erp"},
     )

@@ -40,6 +40,11 @@ from extractors.salesforce import (
 )
 from extractors.salesforce.client import DEFAULT_API_VERSION
 from extractors.salesforce.extract import DEFAULT_BULK_THRESHOLD, table_name
+from orchestration.freshness import (
+    DEFAULT_INCIDENT_AFTER,
+    contract_incident_after,
+    freshness_policy,
+)
 from orchestration.resources import WarehouseResource
 from q2c.settings import Settings, load_settings
 from q2c.warehouse import Warehouse
@@ -201,49 +206,6 @@ def _extractor(
     )
 
 
-# -- freshness ---------------------------------------------------------------------------------
-
-#: When the contract names no lag for an object: late after two days.
-DEFAULT_INCIDENT_AFTER = timedelta(days=2)
-
-
-def contract_incident_after(source: str, names: list[str]) -> dict[str, timedelta]:
-    """How stale each landed object may get before it is an incident, from the contract.
-
-    For every entity whose System of Record lands under `source` (a system with that
-    `source`), the `sync.incident_after` applies to the objects that system names for it
-    (`transaction(type=Journal)` counts as `transaction`); an object named by several entities
-    takes the shortest. Objects the contract does not mention get `DEFAULT_INCIDENT_AFTER`.
-
-    Args:
-        source: `salesforce` or `erp`.
-        names: the landing object names (`account`, `transactionline`).
-
-    Returns:
-        `{landing object name: timedelta}` for every name.
-    """
-    from q2c.policy.loader import default_contract
-    from q2c.policy.model import duration_seconds
-
-    out: dict[str, timedelta] = {}
-    try:
-        contract = default_contract()
-    except Exception:  # a broken contract is `q2c policy check`'s to report, not the loader's
-        contract = None
-    if contract is not None:
-        systems = {n for n, system in contract.systems.items() if system.source == source}
-        for entity in contract.entities.values():
-            sor = entity.system_of_record
-            if not isinstance(sor, str) or sor not in systems or not entity.sync.incident_after:
-                continue
-            lag = timedelta(seconds=duration_seconds(entity.sync.incident_after))
-            value = entity.objects.get(sor, [])
-            for obj in [value] if isinstance(value, str) else value:
-                name = obj.split("(")[0].strip().lower()
-                out[name] = min(lag, out.get(name, lag))
-    return {n: out.get(n, DEFAULT_INCIDENT_AFTER) for n in names}
-
-
 def build_salesforce_asset(
     sobject: str, incident_after: timedelta = DEFAULT_INCIDENT_AFTER
 ) -> dg.AssetsDefinition:
@@ -262,7 +224,7 @@ def build_salesforce_asset(
         + f" Table raw.salesforce__{table_name(sobject)}; incremental on SystemModstamp.",
         retry_policy=RETRY,
         pool=WAREHOUSE_POOL,
-        freshness_policy=dg.FreshnessPolicy.time_window(fail_window=incident_after),
+        freshness_policy=freshness_policy(incident_after),
         kinds={"salesforce", "python"},
         tags={"source": "salesforce"},
     )

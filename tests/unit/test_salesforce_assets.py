@@ -136,7 +136,7 @@ def test_resources_from_settings_keep_secrets_in_env_vars(tmp_path):
 def test_freshness_policies_follow_the_contracts_incident_lag():
     from datetime import timedelta
 
-    from orchestration.assets.salesforce import contract_incident_after
+    from orchestration.freshness import contract_incident_after
 
     lags = contract_incident_after("salesforce", ["account", "user", "not_in_contract"])
     assert lags == {
