@@ -226,8 +226,10 @@ class Day:
         c.last_change = 0
         c.tax_rate = None
         row = self.b.execute(
-            "SELECT body FROM objects WHERE object='invoice' AND customer=?"
-            " ORDER BY created DESC LIMIT 1",
+            # without the hint SQLite walks the (object, created) index to avoid a sort: at
+            # scale L that is a scan of a million rows per customer
+            "SELECT body FROM objects INDEXED BY objects_customer"
+            " WHERE object='invoice' AND customer=? ORDER BY created DESC LIMIT 1",
             (cus["id"],),
         ).fetchone()
         if row:
@@ -235,8 +237,10 @@ class Day:
             if taxes:
                 c.tax_rate = self.tax_rates[taxes[0]["tax_rate"]]
         ch = self.b.execute(
-            "SELECT body FROM objects WHERE object='charge' AND customer=?"
-            " ORDER BY created DESC LIMIT 1",
+            # without the hint SQLite walks the (object, created) index to avoid a sort: at
+            # scale L that is a scan of a million rows per customer
+            "SELECT body FROM objects INDEXED BY objects_customer"
+            " WHERE object='charge' AND customer=? ORDER BY created DESC LIMIT 1",
             (cus["id"],),
         ).fetchone()
         card = json.loads(ch[0])["payment_method_details"]["card"] if ch else None
@@ -260,7 +264,8 @@ class Day:
             }
         )
         tr = self.b.execute(
-            "SELECT body FROM objects WHERE object='transfer' AND customer=?" " LIMIT 1",
+            "SELECT body FROM objects INDEXED BY objects_customer"
+            " WHERE object='transfer' AND customer=? LIMIT 1",
             (cus["id"],),
         ).fetchone()
         c.partner = json.loads(tr[0])["destination"] if tr else None
