@@ -21,6 +21,7 @@ demo: $(STAMP)
 
 ## Lint, format check, Dagster load check, dbt parse, then every pytest marker.
 test: $(STAMP)
+	mkdir -p $(DAGSTER_HOME)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/dagster definitions validate -w workspace.yaml
