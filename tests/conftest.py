@@ -26,3 +26,20 @@ def postgres_db(postgres_server: PostgresServer, request: pytest.FixtureRequest)
     """A fresh empty database per test; returns its URL."""
     name = "t_" + "".join(c if c.isalnum() else "_" for c in request.node.name)[:50].lower()
     return postgres_server.create_database(name)
+
+
+LAYER_MARKERS = frozenset({"unit", "integration", "e2e"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test names its layer: an unmarked test would be deselected by `make test`'s `-m`."""
+    unmarked = [
+        item.nodeid
+        for item in items
+        if not LAYER_MARKERS & {mark.name for mark in item.iter_markers()}
+    ]
+    if unmarked:
+        raise pytest.UsageError(
+            "tests without a unit/integration/e2e marker (set pytestmark in the module):\n  "
+            + "\n  ".join(unmarked)
+        )
