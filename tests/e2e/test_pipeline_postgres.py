@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import shutil
 import sqlite3
 import time
@@ -266,6 +267,7 @@ def test_run_succeeds_with_multiprocess_executor_on_postgres_instance(
     assert pipeline["pg_executor"] == "multi_or_in_process_executor"
     # the multiprocess executor ran the steps in their own processes
     assert len(pipeline["pg_step_pids"]) > 1
+    assert os.getpid() not in pipeline["pg_step_pids"]
     assert pipeline["pg_storages"] == {
         "run": "PostgresRunStorage",
         "event_log": "PostgresEventLogStorage",
@@ -301,6 +303,7 @@ def test_raw_billing_on_postgres_equals_the_world(pipeline: dict[str, Any]) -> N
     assert truth, "the world has no billing counts"
     landed = pipeline["raw_billing_pg"]
     assert {obj: landed.get(obj) for obj in truth} == truth
+    assert pipeline["raw_billing_duck"] == landed
 
 
 def test_duckdb_run_succeeds(pipeline: dict[str, Any]) -> None:
