@@ -31,9 +31,9 @@ from q2c.masking.policy import (
 from q2c.masking.scrub import scrub_sorted, scrub_text
 from q2c.masking.treatments import DROP, apply
 
-#: exact values shorter than this are not searched for inside other strings (too many false
-#: hits: a two-letter country or a three-letter name would blank unrelated words)
-MIN_KNOWN_VALUE = 4
+#: sensitive values shorter than this are searched for in other strings only as whole words
+#: (a three-letter name would otherwise blank parts of unrelated words); single characters never
+MIN_KNOWN_VALUE = 2
 
 
 def _context(context: MaskContext | str) -> MaskContext:

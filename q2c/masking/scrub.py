@@ -89,11 +89,19 @@ def scrub_text(
     return scrub_sorted(text, kinds, sorted({v for v in known_values if v}, key=len, reverse=True))
 
 
+#: known values at least this long are replaced wherever they appear; shorter ones (a
+#: three-letter name) only as whole words, so unrelated words keep their letters
+MIN_SUBSTRING_VALUE = 4
+
+
 def scrub_sorted(text: str, kinds: Iterable[str], known_longest_first: Iterable[str]) -> str:
     """`scrub_text` with the known values already de-duplicated and sorted longest first."""
     for value in known_longest_first:
         if value in text:
-            text = text.replace(value, "[redacted]")
+            if len(value) >= MIN_SUBSTRING_VALUE:
+                text = text.replace(value, "[redacted]")
+            else:
+                text = re.sub(rf"(?<!\w){re.escape(value)}(?!\w)", "[redacted]", text)
     # every pattern needs a digit or an '@'; most strings (enums, words) have neither
     if "@" not in text and not _ANY_DIGIT.search(text):
         return text

@@ -181,6 +181,17 @@ def test_salesforce_and_erp_records_by_field_path() -> None:
     assert masked["foreigntotal"] == "1234567.89" and masked["externalid"] == "cus_9"
 
 
+def test_a_short_name_in_free_text_is_redacted_as_a_word_only() -> None:
+    row = {
+        "target": "Contact",
+        "payload": {"Id": "003000000000001AAA", "FirstName": "Kim", "LastName": "Li"},
+        "error": "UNABLE_TO_LOCK_ROW for Kim Li; retry 3 of 5 (Kimberly unaffected)",
+    }
+    masked = mask_record(row, MaskContext("dlq", "salesforce", "Contact"), POLICY)
+    assert "Kim " not in masked["error"] and " Li;" not in masked["error"]
+    assert "Kimberly unaffected" in masked["error"] and "UNABLE_TO_LOCK_ROW" in masked["error"]
+
+
 def test_bank_account_numbers_are_masked_in_exports_and_redacted_in_logs() -> None:
     account = {
         "id": "acct_1",
