@@ -487,22 +487,7 @@ class Day:
                 description="REFUND FOR CHARGE",
                 avail=t,
             )
-            refund = {
-                "id": re_id,
-                "object": "refund",
-                "amount": amt,
-                "balance_transaction": txn,
-                "charge": oid,
-                "created": t,
-                "currency": ch["currency"],
-                "metadata": {},
-                "payment_intent": ch["payment_intent"],
-                "reason": "requested_by_customer",
-                "receipt_number": None,
-                "source_transfer_reversal": None,
-                "status": "succeeded",
-                "transfer_reversal": None,
-            }
+            refund = so.refund(re_id, amt, txn, oid, t, ch["currency"], ch["payment_intent"])
             w.billing(refund, status="succeeded")
             ch.update(amount_refunded=amt, refunded=True)
             w.billing(ch, customer=ch["customer"], status=ch["status"], change="updated")

@@ -1571,22 +1571,7 @@ class Company:
                     description="REFUND FOR CHARGE",
                     avail=t,
                 )
-                refund = {
-                    "id": re_id,
-                    "object": "refund",
-                    "amount": amt,
-                    "balance_transaction": txn,
-                    "charge": ch["id"],
-                    "created": t,
-                    "currency": cur,
-                    "metadata": {},
-                    "payment_intent": ch["payment_intent"],
-                    "reason": "requested_by_customer",
-                    "receipt_number": None,
-                    "source_transfer_reversal": None,
-                    "status": "succeeded",
-                    "transfer_reversal": None,
-                }
+                refund = so.refund(re_id, amt, txn, ch["id"], t, cur, ch["payment_intent"])
                 w.billing(refund, customer=None, status="succeeded")
                 ch["amount_refunded"] = amt
                 ch["refunded"] = full

@@ -141,3 +141,31 @@ def card_details(card: dict[str, Any]) -> dict[str, Any]:
         },
         "type": "card",
     }
+
+
+def refund(
+    refund_id: str,
+    amount: int,
+    balance_transaction: str,
+    charge: str,
+    created: int,
+    currency: str,
+    payment_intent: str | None,
+) -> dict[str, Any]:
+    """A succeeded refund a customer asked for, as `GET /v1/refunds/{id}` returns it."""
+    return {
+        "id": refund_id,
+        "object": "refund",
+        "amount": amount,
+        "balance_transaction": balance_transaction,
+        "charge": charge,
+        "created": created,
+        "currency": currency,
+        "metadata": {},
+        "payment_intent": payment_intent,
+        "reason": "requested_by_customer",
+        "receipt_number": None,
+        "source_transfer_reversal": None,
+        "status": "succeeded",
+        "transfer_reversal": None,
+    }
