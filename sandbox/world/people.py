@@ -45,6 +45,19 @@ class Person:
     title: str
 
 
+def _hash_seed_free(fk: Faker) -> Faker:
+    """Make `fk` draw the same values in every process.
+
+    Some locales build their city list from a set (Faker's it_IT: `list({...})`), whose order
+    follows PYTHONHASHSEED; the same seed then picked other cities in another process.
+    """
+    for provider in fk.providers:
+        cities = getattr(provider, "cities", None)
+        if isinstance(cities, list):
+            provider.cities = sorted(cities)
+    return fk
+
+
 class People:
     """Seeded Faker instances, one per locale the world uses."""
 
@@ -53,7 +66,7 @@ class People:
     def __init__(self) -> None:
         # building the locales costs about a second; every world (and day) reseeds them anyway
         if People._fakers is None:
-            People._fakers = {loc: Faker(loc) for loc, *_ in COUNTRIES.values()}
+            People._fakers = {loc: _hash_seed_free(Faker(loc)) for loc, *_ in COUNTRIES.values()}
         self.fakers = People._fakers
 
     def faker(self, country: str, seed: int) -> Faker:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import sqlite3
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -52,6 +55,21 @@ def test_same_seed_gives_identical_bytes_and_another_seed_differs(tmp_path: Path
     generate(tmp_path / "c", seed=4, scale=xs)
     assert world_digest(tmp_path / "a") == world_digest(tmp_path / "b")
     assert world_digest(tmp_path / "a") != world_digest(tmp_path / "c")
+
+
+def test_same_seed_gives_identical_bytes_in_processes_with_other_hash_seeds(
+    tmp_path: Path,
+) -> None:
+    # set and dict-of-set orders follow PYTHONHASHSEED, which differs between processes
+    for hash_seed in ("1", "2"):
+        subprocess.run(
+            [sys.executable, "-m", "sandbox.world", "generate", "--dir",
+             str(tmp_path / hash_seed), "--scale", "XS", "--seed", "3"],
+            check=True,
+            capture_output=True,
+            env={**os.environ, "PYTHONHASHSEED": hash_seed},
+        )  # fmt: skip
+    assert world_digest(tmp_path / "1") == world_digest(tmp_path / "2")
 
 
 def test_truth_counts_equal_the_listable_rows(tmp_path: Path) -> None:
