@@ -17,35 +17,19 @@ A world not given is generated (seed 7) into the work dir; M takes minutes to ge
 from __future__ import annotations
 
 import argparse
-import json
 import re
-import sqlite3
 import tempfile
 import time
 from pathlib import Path
 
 import duckdb
 
-from tests.integration.test_dbt_reconciliation import KEYS
 from tests.support.raw_from_world import load_raw_from_world, run_dbt
-
-
-def truth_keys(world_dir: Path) -> set[tuple[str, str, str | None]]:
-    """(kind, source id, target id) of every injected discrepancy (as the S test compares)."""
-    con = sqlite3.connect(world_dir / "truth.sqlite")
-    try:
-        rows = con.execute("select kind, object_ids from discrepancies").fetchall()
-    finally:
-        con.close()
-    out = set()
-    for kind, object_ids in rows:
-        ids = json.loads(object_ids)
-        src, tgt = KEYS[kind]
-        out.add((kind, str(ids[src]), str(ids[tgt]) if tgt else None))
-    return out
+from tests.support.reconciliation_truth import KEYS, truth_keys
 
 
 def found_keys(rows: list[tuple[str, str, str | None]]) -> set[tuple[str, str, str | None]]:
+    """(kind, source id, target id) of reported breaks, keyed as the truth is."""
     return {(k, s, t if KEYS[k][1] else None) for k, s, t in rows}
 
 

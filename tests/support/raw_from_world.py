@@ -38,6 +38,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,7 @@ RAW_COLUMNS = (
     "run_id",
 )
 DEFAULT_RUN_ID = "manual-raw-from-world"
+BATCH_ROWS = 50_000  # rows per Arrow batch into DuckDB: bounded memory at any scale
 _SF_DECIMAL_TYPES = {"currency", "double", "percent"}
 _ERP_TABLES = (
     "subsidiary",
@@ -157,89 +159,104 @@ def world_now(world_dir: Path) -> datetime:
     return datetime.fromtimestamp(int(now), tz=UTC)
 
 
-def billing_tables(world_dir: Path) -> Iterator[tuple[str, list[RawRow]]]:
-    """Yield (`billing__<object>`, rows) for every billing object type, then the payout list."""
+def _billing_rows(con: sqlite3.Connection, obj: str) -> Iterator[RawRow]:
+    for r in con.execute(
+        "select id, parent, deleted, body from objects where object = ? order by id", (obj,)
+    ):
+        payload = json.loads(r["body"])
+        # as the extractor does: events carry their own id, children their parent's
+        ref = r["id"] if obj == "event" else r["parent"]
+        if r["deleted"]:
+            # the extractor saw the live object first, then a tombstone
+            yield make_row(r["id"], ref, payload, False, age_seconds=3_600)
+            yield make_row(r["id"], ref, {"id": r["id"], "object": obj, "deleted": True}, True)
+        else:
+            yield make_row(r["id"], ref, payload, False)
+
+
+def _payout_balance_transaction_rows(con: sqlite3.Connection) -> Iterator[RawRow]:
+    for r in con.execute(
+        "select id, payout, body from objects"
+        " where object = 'balance_transaction' and payout is not null order by payout, id"
+    ):
+        yield make_row(f"{r['payout']}:{r['id']}", r["payout"], json.loads(r["body"]), False)
+
+
+def billing_tables(world_dir: Path) -> Iterator[tuple[str, Iterator[RawRow]]]:
+    """Yield (`billing__<object>`, rows) for every billing object type, then the payout list.
+
+    The rows of a table are a lazy iterator over one open SQLite cursor: consume each table's
+    rows before moving to the next table (the writers do), so an L world streams through in
+    batches instead of sitting in memory.
+    """
     con = _connect(world_dir / "billing.sqlite")
     try:
         objects = [r[0] for r in con.execute("select distinct object from objects order by 1")]
         for obj in objects:
-            rows = []
-            for r in con.execute(
-                "select id, parent, deleted, body from objects where object = ? order by id",
-                (obj,),
-            ):
-                payload = json.loads(r["body"])
-                # as the extractor does: events carry their own id, children their parent's
-                ref = r["id"] if obj == "event" else r["parent"]
-                if r["deleted"]:
-                    # the extractor saw the live object first, then a tombstone
-                    rows.append(make_row(r["id"], ref, payload, False, age_seconds=3_600))
-                    tombstone = {"id": r["id"], "object": obj, "deleted": True}
-                    rows.append(make_row(r["id"], ref, tombstone, True))
-                else:
-                    rows.append(make_row(r["id"], ref, payload, False))
-            yield f"billing__{obj}", rows
-        rows = []
-        for r in con.execute(
-            "select id, payout, body from objects"
-            " where object = 'balance_transaction' and payout is not null order by payout, id"
-        ):
-            pbt_id = f"{r['payout']}:{r['id']}"
-            rows.append(make_row(pbt_id, r["payout"], json.loads(r["body"]), False))
-        yield "billing__payout_balance_transaction", rows
+            yield f"billing__{obj}", _billing_rows(con, obj)
+        yield "billing__payout_balance_transaction", _payout_balance_transaction_rows(con)
     finally:
         con.close()
 
 
-def salesforce_tables(world_dir: Path) -> Iterator[tuple[str, list[RawRow]]]:
-    """Yield (`salesforce__<sobject>`, rows) for every sobject in the world."""
+def _salesforce_rows(con: sqlite3.Connection, sobject: str) -> Iterator[RawRow]:
+    for r in con.execute(
+        "select id, is_deleted, body from records where sobject = ? order by id", (sobject,)
+    ):
+        payload = normalize_sf_record(sobject, json.loads(r["body"], parse_float=Decimal))
+        ref = payload.get("SystemModstamp")
+        yield make_row(r["id"], ref, payload, bool(r["is_deleted"]))
+
+
+def salesforce_tables(world_dir: Path) -> Iterator[tuple[str, Iterator[RawRow]]]:
+    """Yield (`salesforce__<sobject>`, rows) for every sobject in the world (rows are lazy)."""
     con = _connect(world_dir / "salesforce.sqlite")
     try:
         sobjects = [r[0] for r in con.execute("select distinct sobject from records order by 1")]
         for sobject in sobjects:
-            rows = []
-            for r in con.execute(
-                "select id, is_deleted, body from records where sobject = ? order by id",
-                (sobject,),
-            ):
-                payload = normalize_sf_record(sobject, json.loads(r["body"], parse_float=Decimal))
-                ref = payload.get("SystemModstamp")
-                rows.append(make_row(r["id"], ref, payload, bool(r["is_deleted"])))
-            yield f"salesforce__{sobject.lower()}", rows
+            yield f"salesforce__{sobject.lower()}", _salesforce_rows(con, sobject)
     finally:
         con.close()
 
 
-def erp_tables(world_dir: Path) -> Iterator[tuple[str, list[RawRow]]]:
-    """Yield (`erp__<table>`, rows) for the ERP tables the extractor reads."""
+def _erp_rows(con: sqlite3.Connection, table: str) -> Iterator[RawRow]:
+    link_keys = ("previousdoc", "previousline", "nextdoc", "nextline")
+    for r in con.execute(f'select * from "{table}"'):  # fixed names, quoted: `transaction`
+        payload = normalize_erp_row(r)
+        if table == "transactionline":
+            object_id = f"{payload['transaction']}:{payload['id']}"
+        elif table == "previoustransactionlinelink":
+            object_id = ":".join(str(payload[k]) for k in link_keys)
+        else:
+            object_id = str(payload["id"])
+        yield make_row(object_id, payload.get("lastmodifieddate"), payload, False)
+
+
+def erp_tables(world_dir: Path) -> Iterator[tuple[str, Iterator[RawRow]]]:
+    """Yield (`erp__<table>`, rows) for the ERP tables the extractor reads (rows are lazy)."""
     con = _connect(world_dir / "erp.sqlite")
     try:
         for table in _ERP_TABLES:
-            rows = []
-            for r in con.execute(f'select * from "{table}"'):  # fixed names, quoted: `transaction`
-                payload = normalize_erp_row(r)
-                if table == "transactionline":
-                    object_id = f"{payload['transaction']}:{payload['id']}"
-                elif table == "previoustransactionlinelink":
-                    link_keys = ("previousdoc", "previousline", "nextdoc", "nextline")
-                    object_id = ":".join(str(payload[k]) for k in link_keys)
-                else:
-                    object_id = str(payload["id"])
-                rows.append(make_row(object_id, payload.get("lastmodifieddate"), payload, False))
-            yield f"erp__{table}", rows
+            yield f"erp__{table}", _erp_rows(con, table)
     finally:
         con.close()
 
 
-def world_raw_tables(world_dir: Path) -> Iterator[tuple[str, list[RawRow]]]:
+def world_raw_tables(world_dir: Path) -> Iterator[tuple[str, Iterator[RawRow]]]:
     """Every raw table of the world, billing then Salesforce then ERP."""
     yield from billing_tables(world_dir)
     yield from salesforce_tables(world_dir)
     yield from erp_tables(world_dir)
 
 
+def _batches(rows: Iterator[RawRow], size: int = BATCH_ROWS) -> Iterator[list[RawRow]]:
+    rows = iter(rows)
+    while batch := list(islice(rows, size)):
+        yield batch
+
+
 def _write_duckdb(
-    path: Path, tables: Iterator[tuple[str, list[RawRow]]], extracted_at: datetime, run_id: str
+    path: Path, tables: Iterator[tuple[str, Iterator[RawRow]]], extracted_at: datetime, run_id: str
 ) -> dict[str, int]:
     import duckdb
     import pyarrow as pa
@@ -256,32 +273,34 @@ def _write_duckdb(
                 " payload json not null, payload_hash text not null, is_deleted boolean not null,"
                 " extracted_at timestamptz not null, run_id text not null)"
             )
-            batch = pa.table(
-                {
-                    "object_id": [r.object_id for r in rows],
-                    "provider_ref": pa.array([r.provider_ref for r in rows], pa.string()),
-                    "payload": [r.payload for r in rows],
-                    "payload_hash": [r.payload_hash for r in rows],
-                    "is_deleted": pa.array([r.is_deleted for r in rows], pa.bool_()),
-                    "age_seconds": pa.array([r.age_seconds for r in rows], pa.int64()),
-                }
-            )
-            con.register("incoming", batch)
-            con.execute(
-                f"insert into raw.{name} select object_id, provider_ref, payload::json,"
-                " payload_hash, is_deleted, ?::timestamptz - to_seconds(age_seconds), ?"
-                " from incoming",
-                [extracted_at, run_id],
-            )
-            con.unregister("incoming")
-            counts[name] = len(rows)
+            counts[name] = 0
+            for rows_batch in _batches(rows):
+                batch = pa.table(
+                    {
+                        "object_id": [r.object_id for r in rows_batch],
+                        "provider_ref": pa.array([r.provider_ref for r in rows_batch], pa.string()),
+                        "payload": [r.payload for r in rows_batch],
+                        "payload_hash": [r.payload_hash for r in rows_batch],
+                        "is_deleted": pa.array([r.is_deleted for r in rows_batch], pa.bool_()),
+                        "age_seconds": pa.array([r.age_seconds for r in rows_batch], pa.int64()),
+                    }
+                )
+                con.register("incoming", batch)
+                con.execute(
+                    f"insert into raw.{name} select object_id, provider_ref, payload::json,"
+                    " payload_hash, is_deleted, ?::timestamptz - to_seconds(age_seconds), ?"
+                    " from incoming",
+                    [extracted_at, run_id],
+                )
+                con.unregister("incoming")
+                counts[name] += len(rows_batch)
     finally:
         con.close()
     return counts
 
 
 def _write_postgres(
-    url: str, tables: Iterator[tuple[str, list[RawRow]]], extracted_at: datetime, run_id: str
+    url: str, tables: Iterator[tuple[str, Iterator[RawRow]]], extracted_at: datetime, run_id: str
 ) -> dict[str, int]:
     import psycopg
 
@@ -295,10 +314,12 @@ def _write_postgres(
                 " payload jsonb not null, payload_hash text not null, is_deleted boolean not null,"
                 " extracted_at timestamptz not null, run_id text not null)"
             )
+            counts[name] = 0
             with con.cursor().copy(
                 f"copy raw.{name} ({', '.join(RAW_COLUMNS)}) from stdin"
             ) as copy:
                 for r in rows:
+                    counts[name] += 1
                     copy.write_row(
                         (
                             r.object_id,
@@ -310,7 +331,6 @@ def _write_postgres(
                             run_id,
                         )
                     )
-            counts[name] = len(rows)
         con.commit()
     return counts
 
