@@ -3,19 +3,22 @@
 Contract (docs/INTERFACES.md section 3):
 - One table per source object, `raw.<source>__<object>`, columns `object_id`, `provider_ref`,
   `payload` (DuckDB JSON / Postgres jsonb), `payload_hash`, `is_deleted`, `extracted_at`,
-  `run_id`. Append-only: a pair `(object_id, payload_hash)` is stored once, ever; a re-delivered
-  identical payload counts as a duplicate and stores nothing.
+  `run_id`. Append-only: a record is stored when its payload differs from the latest stored
+  version of the same object (the version staging reads: newest `extracted_at`, then
+  `provider_ref`, then hash). A re-delivered identical payload counts as a duplicate and stores
+  nothing; an object that changes A -> B -> A lands A again, so staging shows A, not B.
 - `payload_hash` is the sha256 of the canonical JSON of the payload (`sort_keys=True`,
   `separators=(",", ":")`, `ensure_ascii=False`), so key order and whitespace do not matter.
 - `land_page` is one transaction: insert the new rows and, when a cursor is given, set
   `ops.cursors(source, object)` to it. A crash at any point leaves both as they were, so the
   cursor never runs ahead of the data it covers.
-- Rows go in as a batch, never one INSERT per row: DuckDB registers a pyarrow table and runs one
-  `INSERT ... SELECT` with an anti-join on the stored hashes; PostgreSQL COPYs into a temp table
-  and runs one `INSERT ... SELECT ... ON CONFLICT DO NOTHING` on the unique
-  `(object_id, payload_hash)` index.
-- Within one page an object id should appear once; if the same `(object_id, payload_hash)` comes
-  twice it is stored once and counted once as a duplicate.
+- Rows go in as a batch, never one INSERT per row: DuckDB registers a pyarrow table, PostgreSQL
+  COPYs into a temp table; then one `INSERT ... SELECT` compares each record with the latest
+  stored version of its object. On PostgreSQL a transaction-scoped advisory lock per raw table
+  serializes concurrent landers of the same table, so two of them cannot both append the same
+  version; an index on `object_id` keeps the comparison cheap.
+- Within one page an object id should appear once; if it comes twice, a record equal to the one
+  before it in the page is a duplicate (stored nothing, counted once).
 - `quarantine` keeps what would not parse in `ops.quarantine` with the reason, the raw text and
   the exact raw bytes.
 """
@@ -24,7 +27,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -79,6 +83,26 @@ def ensure_ops_tables(wh: Warehouse) -> None:
     """Create `ops.cursors` and `ops.quarantine` if missing."""
     if "ops.*" in wh.prepared:
         return
+    with _ddl(wh):
+        _create_ops_tables(wh)
+    wh.prepared.add("ops.*")
+
+
+@contextmanager
+def _ddl(wh: Warehouse) -> Iterator[None]:
+    """One transaction for `create ... if not exists`, serialized across PostgreSQL sessions.
+
+    PostgreSQL's `if not exists` is not safe against a concurrent create of the same name (the
+    loser fails on the catalog's unique index), and the multiprocess executor lands from many
+    processes at once.
+    """
+    with wh.transaction():
+        if wh.is_postgres:
+            wh.execute("select pg_advisory_xact_lock(hashtext('q2c.landing.ddl'))")
+        yield
+
+
+def _create_ops_tables(wh: Warehouse) -> None:
     wh.ensure_schema(OPS_SCHEMA)
     wh.execute(
         "create table if not exists ops.cursors ("
@@ -92,14 +116,20 @@ def ensure_ops_tables(wh: Warehouse) -> None:
         f" raw text, raw_bytes {wh.bytes_type}, extracted_at timestamptz not null,"
         " run_id text not null)"
     )
-    wh.prepared.add("ops.*")
 
 
 def ensure_raw_table(wh: Warehouse, source: str, object_name: str) -> str:
-    """Create `raw.<source>__<object>` (and its unique index on Postgres); return its name."""
+    """Create `raw.<source>__<object>` (and its `object_id` index on Postgres); return its name."""
     table = raw_table_name(source, object_name)
     if f"{RAW_SCHEMA}.{table}" in wh.prepared:
         return f"{RAW_SCHEMA}.{table}"
+    with _ddl(wh):
+        _create_raw_table(wh, table)
+    wh.prepared.add(f"{RAW_SCHEMA}.{table}")
+    return f"{RAW_SCHEMA}.{table}"
+
+
+def _create_raw_table(wh: Warehouse, table: str) -> None:
     wh.ensure_schema(RAW_SCHEMA)
     wh.execute(
         f"create table if not exists {RAW_SCHEMA}.{table} ("
@@ -109,20 +139,37 @@ def ensure_raw_table(wh: Warehouse, source: str, object_name: str) -> str:
         " extracted_at timestamptz not null, run_id text not null)"
     )
     if wh.is_postgres:
-        # The constraint that makes "stored once" hold even with concurrent writers.
+        # Tables created before versions could repeat (A -> B -> A) carried a unique index on
+        # (object_id, payload_hash); it would refuse the second A.
+        wh.execute(f"drop index if exists {RAW_SCHEMA}.{table}__object_hash_uq")
         wh.execute(
-            f"create unique index if not exists {table}__object_hash_uq"
-            f" on {RAW_SCHEMA}.{table} (object_id, payload_hash)"
+            f"create index if not exists {table}__object_id_ix on {RAW_SCHEMA}.{table} (object_id)"
         )
-    # DuckDB: one writing process per file, so the anti-join inside the transaction suffices;
+    # DuckDB: one writing process per file, so the comparison inside the transaction suffices;
     # an ART index would cost memory proportional to the table on every insert.
-    wh.prepared.add(f"{RAW_SCHEMA}.{table}")
-    return f"{RAW_SCHEMA}.{table}"
 
 
-def _page_columns(
-    records: Sequence[RawRecord], run_id: str, extracted_at: datetime
-) -> dict[str, list[Any]]:
+# The page, each record with the hash of the record before it of the same object in the page.
+_PAGE_WITH_PREVIOUS = (
+    "select page_rows.*, lag(page_rows.payload_hash) over"
+    " (partition by page_rows.object_id order by page_rows.ord) as previous_hash"
+    " from {page} page_rows"
+)
+# The latest stored version of each object of the page, ordered as staging's `latest_version`
+# macro orders them (dbt_project/macros/latest_version.sql), so "new" means "staging would see
+# a change".
+_LATEST_STORED = (
+    "select ranked.object_id, ranked.payload_hash from ("
+    " select stored.object_id, stored.payload_hash, row_number() over ("
+    "  partition by stored.object_id order by stored.extracted_at desc,"
+    "  stored.provider_ref desc nulls last, stored.payload_hash desc) as version_rank"
+    " from {table} stored"
+    " where stored.object_id in (select object_id from {page})"
+    ") ranked where ranked.version_rank = 1"
+)
+
+
+def _page_columns(records: Sequence[RawRecord]) -> dict[str, list[Any]]:
     cols: dict[str, list[Any]] = {
         "ord": [],
         "object_id": [],
@@ -154,9 +201,7 @@ def _set_cursor(wh: Warehouse, source: str, object_name: str, cursor: str, run_i
     )
 
 
-def _insert_duckdb(
-    wh: Warehouse, table: str, cols: dict[str, list[Any]], run_id: str, extracted_at: datetime
-) -> int:
+def _insert_duckdb(wh: Warehouse, table: str, cols: dict[str, list[Any]], run_id: str) -> int:
     import pyarrow as pa
 
     page = pa.table(
@@ -171,6 +216,7 @@ def _insert_duckdb(
     )
     conn = wh.connection
     view = "q2c_landing_page"
+    extracted_at = datetime.now(UTC)
     conn.register(view, page)
     try:
         row = conn.execute(
@@ -178,11 +224,10 @@ def _insert_duckdb(
             " extracted_at, run_id)"
             " select p.object_id, p.provider_ref, p.payload::json, p.payload_hash, p.is_deleted,"
             " ?::timestamptz, ?"
-            f" from {view} p"
-            " where not exists (select 1 from "
-            f"{table} t where t.object_id = p.object_id and t.payload_hash = p.payload_hash)"
-            " qualify row_number() over (partition by p.object_id, p.payload_hash"
-            " order by p.ord) = 1"
+            f" from ({_PAGE_WITH_PREVIOUS.format(page=view)}) p"
+            f" left join ({_LATEST_STORED.format(table=table, page=view)}) s"
+            "  on s.object_id = p.object_id"
+            " where p.payload_hash is distinct from coalesce(p.previous_hash, s.payload_hash)"
             " order by p.ord",
             [extracted_at, run_id],
         ).fetchone()
@@ -191,9 +236,7 @@ def _insert_duckdb(
     return int(row[0]) if row else 0
 
 
-def _insert_postgres(
-    wh: Warehouse, table: str, cols: dict[str, list[Any]], run_id: str, extracted_at: datetime
-) -> int:
+def _insert_postgres(wh: Warehouse, table: str, cols: dict[str, list[Any]], run_id: str) -> int:
     conn = wh.connection
     conn.execute(
         "create temp table if not exists q2c_landing_page (ord bigint, object_id text,"
@@ -215,14 +258,22 @@ def _insert_postgres(
                 strict=True,
             ):
                 copy.write_row(row)
+        # Serialize landers of this table until commit: the comparison below reads the latest
+        # stored versions, and two concurrent transactions must not both append the same one.
+        # The landing time is read once the lock is held, so `extracted_at` orders versions as
+        # they were committed.
+        cur.execute("select pg_advisory_xact_lock(hashtext(%s))", [f"q2c.landing.{table}"])
+        extracted_at = datetime.now(UTC)
         cur.execute(
             f"insert into {table} (object_id, provider_ref, payload, payload_hash, is_deleted,"
             " extracted_at, run_id)"
-            " select object_id, provider_ref, payload::jsonb, payload_hash, is_deleted, %s, %s"
-            " from (select distinct on (object_id, payload_hash) * from q2c_landing_page"
-            "       order by object_id, payload_hash, ord) p"
-            " order by ord"
-            " on conflict (object_id, payload_hash) do nothing",
+            " select p.object_id, p.provider_ref, p.payload::jsonb, p.payload_hash, p.is_deleted,"
+            " %s, %s"
+            f" from ({_PAGE_WITH_PREVIOUS.format(page='q2c_landing_page')}) p"
+            f" left join ({_LATEST_STORED.format(table=table, page='q2c_landing_page')}) s"
+            "  on s.object_id = p.object_id"
+            " where p.payload_hash is distinct from coalesce(p.previous_hash, s.payload_hash)"
+            " order by p.ord",
             [extracted_at, run_id],
         )
         return cur.rowcount
@@ -252,15 +303,14 @@ def land_page(
     """
     table = ensure_raw_table(wh, source, object_name)
     ensure_ops_tables(wh)
-    extracted_at = datetime.now(UTC)
-    cols = _page_columns(records, run_id, extracted_at)
+    cols = _page_columns(records)
     with wh.transaction():
         landed = 0
         if records:
             if wh.is_postgres:
-                landed = _insert_postgres(wh, table, cols, run_id, extracted_at)
+                landed = _insert_postgres(wh, table, cols, run_id)
             else:
-                landed = _insert_duckdb(wh, table, cols, run_id, extracted_at)
+                landed = _insert_duckdb(wh, table, cols, run_id)
         if cursor is not None:
             _set_cursor(wh, source, object_name, cursor, run_id)
     return LandResult(landed=landed, duplicates=len(records) - landed)

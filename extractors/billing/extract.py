@@ -3,7 +3,8 @@
 Contract:
 - `BillingExtractor.extract_object(name)` lists one object (`/v1/<object>s`):
   - `incremental` (default): `created[gte] = cursor - overlap` (re-reading the overlap is free:
-    the landing stores a `(object_id, payload_hash)` once); the first run (no cursor) lists all.
+    the landing stores a version only when it differs from the latest one landed); the first
+    run (no cursor) lists all.
     Objects that change without an event (a balance transaction turning from `pending` to
     `available`) are re-read from the oldest one landed in that state.
     Objects whose list has no `created` filter (credit notes) are listed in full every time.

@@ -3,8 +3,9 @@
 The incremental filter is `SystemModstamp >= cursor - overlap`, never a bare `>` on the cursor:
 rows that share the cursor's timestamp, or whose transaction committed after rows with a later
 stamp were served (Salesforce stamps at save, visibility comes at commit), would be lost at the
-boundary. The overlap re-reads a few minutes the landing already holds; the landing's
-`(object_id, payload_hash)` de-duplication makes that free of duplicates. A change committed
+boundary. The overlap re-reads a few minutes the landing already holds; the landing
+stores a version only when it differs from the latest one landed, so that is free of
+duplicates. A change committed
 with a stamp older than `cursor - overlap` is beyond what a timestamp filter can see: the
 extractor's late-change sweep (Ids and stamps of the last day compared with what landed) and
 the monthly Bulk backfill (a full re-read of a window) catch those.

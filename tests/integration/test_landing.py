@@ -90,10 +90,54 @@ def test_a_changed_payload_is_appended_next_to_the_old_version(wh: Warehouse) ->
     assert len(_rows(wh, "billing__invoice")) == 4
 
 
+def test_an_object_that_changes_back_lands_its_old_version_again(wh: Warehouse) -> None:
+    """A -> B -> A: the third landing is new (the latest stored version is B), a fourth is not."""
+    for run, status in (("run-1", "draft"), ("run-2", "open"), ("run-3", "draft")):
+        result = land_page(wh, "billing", "invoice", _invoices(1, status), run_id=run)
+        assert (result.landed, result.duplicates) == (1, 0), run
+    again = land_page(wh, "billing", "invoice", _invoices(1, "draft"), run_id="run-4")
+    assert (again.landed, again.duplicates) == (0, 1)
+    latest = wh.fetchone(
+        "select run_id, payload_hash from raw.billing__invoice"
+        " order by extracted_at desc, provider_ref desc nulls last, payload_hash desc limit 1"
+    )
+    assert latest == ("run-3", payload_hash(_invoices(1, "draft")[0].payload))
+
+
 def test_a_repeated_record_within_one_page_is_stored_once(wh: Warehouse) -> None:
     page = _invoices(2) + _invoices(1)
     result = land_page(wh, "billing", "invoice", page, run_id="run-1")
     assert (result.landed, result.duplicates) == (2, 1)
+
+
+@pytest.mark.postgres
+def test_concurrent_landers_store_no_version_twice_in_a_row(postgres_db: str) -> None:
+    """Four connections land the same changing pages at once (PostgreSQL; DuckDB has one writer).
+
+    Without the per-table lock two landers could both see B as the latest version and both
+    append A; in the stored history, ordered as staging orders it, no version may follow itself.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    def land(worker: int) -> int:
+        stored = 0
+        with Warehouse.from_url(postgres_db) as w:
+            for status in ("draft", "open", "paid") * 3:
+                page = _invoices(40, status)
+                stored += land_page(w, "billing", "invoice", page, run_id=f"w{worker}").landed
+        return stored
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        total = sum(pool.map(land, range(4)))
+    with Warehouse.from_url(postgres_db) as w:
+        (rows,) = w.fetchone("select count(*) from raw.billing__invoice")
+        (repeats,) = w.fetchone(
+            "select count(*) from (select payload_hash, lag(payload_hash) over"
+            " (partition by object_id order by extracted_at, provider_ref, payload_hash)"
+            " as previous from raw.billing__invoice) v where payload_hash = previous"
+        )
+    assert total == rows >= 40 * 9
+    assert repeats == 0
 
 
 def test_a_tombstone_is_stored_as_a_deletion(wh: Warehouse) -> None:
