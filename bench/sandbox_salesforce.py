@@ -5,10 +5,15 @@ Serves the stand-in over TLS in its own process (`python -m sandbox.salesforce`,
 with `--scale M`, else on a synthetic `salesforce.sqlite` of `--accounts` accounts, and prints:
 
 - Bulk 2.0 query: create job, poll, read every results page (50,000 rows each) with `requests`
-  (the extractor's path) and with simple-salesforce's `bulk2.<Object>.query`; rows/s end to end.
+  (the extractor's path) and with simple-salesforce's `bulk2.<Object>.query`; rows/s end to end,
+  each `--repeat` times, plus the stand-in's CPU-seconds per 100,000 rows (user + system of its
+  process, from /proc): on a loaded machine wall-clock rows/s drop, CPU per row does not much.
 - REST query: `query_all_iter` paging at 2,000 rows (`nextRecordsUrl`); rows/s and pages/s.
 
-Run: `.venv/bin/python -m bench.sandbox_salesforce [--world DIR | --scale M | --accounts N]`.
+The load average (`/proc/loadavg`, 1 minute) is printed with each figure.
+
+Run: `.venv/bin/python -m bench.sandbox_salesforce [--world DIR | --scale M | --accounts N]
+[--repeat N]`.
 """
 
 from __future__ import annotations
@@ -96,6 +101,10 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _load() -> str:
+    return Path("/proc/loadavg").read_text().split()[0]
+
+
 @contextmanager
 def _server(world: Path, tmp: Path) -> Iterator[tuple[str, str, int]]:
     """The stand-in in a child process over TLS; yields (base_url, ca_file, pid)."""
@@ -128,11 +137,43 @@ def _server(world: Path, tmp: Path) -> Iterator[tuple[str, str, int]]:
             child.wait()
 
 
+def _bulk_requests(
+    session: requests.Session, jobs: str, soql: str, headers: dict[str, str], pid: int
+) -> int:
+    """One Bulk 2.0 queryAll read with plain requests (what an extractor streaming CSV pays)."""
+    cpu0 = _cpu_seconds(pid)
+    t0 = time.perf_counter()
+    job = session.post(jobs, json={"operation": "queryAll", "query": soql},
+                       headers=headers).json()  # fmt: skip
+    while session.get(f"{jobs}/{job['id']}", headers=headers).json()["state"] != "JobComplete":
+        time.sleep(0.05)
+    rows = pages = nbytes = 0
+    locator = ""
+    while True:
+        params = {"maxRecords": 50_000, **({"locator": locator} if locator else {})}
+        resp = session.get(f"{jobs}/{job['id']}/results", params=params, headers=headers)
+        rows += int(resp.headers["Sforce-NumberOfRecords"])
+        nbytes += len(resp.content)
+        pages += 1
+        locator = resp.headers["Sforce-Locator"]
+        if locator == "null":
+            break
+    dt = time.perf_counter() - t0
+    cpu = _cpu_seconds(pid) - cpu0
+    print(
+        f"bulk 2.0 query (requests): {rows:,} rows, {pages} pages, {nbytes / 1e6:.0f} MB in "
+        f"{dt:.2f} s = {rows / dt:,.0f} rows/s; stand-in CPU {cpu:.2f} s = "
+        f"{cpu / rows * 1e5:.2f} s per 100k rows; load {_load()}"
+    )
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--accounts", type=int, default=300_000)
     parser.add_argument("--world", type=Path, help="an existing world directory")
     parser.add_argument("--scale", help="generate a world of this scale (S, M, L)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each Bulk query figure")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
@@ -161,42 +202,21 @@ def main() -> None:
             headers = {"Authorization": f"Bearer {token['access_token']}"}
             jobs = f"{base_url}/services/data/v62.0/jobs/query"
 
-            # Bulk 2.0 with plain requests: what an extractor streaming CSV pays.
-            cpu0 = _cpu_seconds(pid)
-            t0 = time.perf_counter()
-            job = session.post(jobs, json={"operation": "queryAll", "query": soql},
-                               headers=headers).json()  # fmt: skip
-            while session.get(f"{jobs}/{job['id']}", headers=headers).json()["state"] != (
-                "JobComplete"
-            ):
-                time.sleep(0.05)
-            rows = pages = 0
-            nbytes = 0
-            locator = ""
-            while True:
-                params = {"maxRecords": 50_000, **({"locator": locator} if locator else {})}
-                resp = session.get(f"{jobs}/{job['id']}/results", params=params, headers=headers)
-                rows += int(resp.headers["Sforce-NumberOfRecords"])
-                nbytes += len(resp.content)
-                pages += 1
-                locator = resp.headers["Sforce-Locator"]
-                if locator == "null":
-                    break
-            dt = time.perf_counter() - t0
-            cpu = _cpu_seconds(pid) - cpu0
-            print(
-                f"bulk 2.0 query (requests): {rows:,} rows, {pages} pages, "
-                f"{nbytes / 1e6:.0f} MB in {dt:.2f} s = {rows / dt:,.0f} rows/s; stand-in CPU "
-                f"{cpu:.2f} s = {rows / cpu:,.0f} rows per CPU-second"
-            )
-
-            t0 = time.perf_counter()
-            n = 0
-            for page in sf.bulk2.Account.query_all(soql, max_records=50_000, wait=0):
-                n += page.count("\n") - 1
-            dt = time.perf_counter() - t0
-            print(f"bulk 2.0 query (simple-salesforce): {n:,} rows in {dt:.2f} s = "
-                  f"{n / dt:,.0f} rows/s")  # fmt: skip
+            for _ in range(args.repeat):
+                rows = _bulk_requests(session, jobs, soql, headers, pid)
+            for _ in range(args.repeat):
+                cpu0 = _cpu_seconds(pid)
+                t0 = time.perf_counter()
+                n = 0
+                for page in sf.bulk2.Account.query_all(soql, max_records=50_000, wait=0):
+                    n += page.count("\n") - 1
+                dt = time.perf_counter() - t0
+                cpu = _cpu_seconds(pid) - cpu0
+                print(
+                    f"bulk 2.0 query (simple-salesforce): {n:,} rows in {dt:.2f} s = "
+                    f"{n / dt:,.0f} rows/s; stand-in CPU {cpu / n * 1e5:.2f} s per 100k rows; "
+                    f"load {_load()}"
+                )
 
             limit = min(rows, 100_000)
             cpu0 = _cpu_seconds(pid)

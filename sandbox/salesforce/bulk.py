@@ -1,11 +1,14 @@
 """Bulk API 2.0: query jobs (`/jobs/query`) and ingest jobs (`/jobs/ingest`).
 
-Query jobs run when created (a rowid snapshot of the result, like Salesforce's stored result
-set) and report `UploadComplete`, then `JobComplete` on the first poll, so small jobs finish at
-once. Results are CSV pages of `maxRecords` rows (default 50,000) with `Sforce-Locator`
-(base64 of the next offset; the literal `null` on the last page) and `Sforce-NumberOfRecords`;
-a locator can be read again while the job exists. A job is only served in the API version that
-created it (409 otherwise). GROUP BY, OFFSET, aggregates and subqueries are refused.
+Query jobs run when created and report `UploadComplete`, then `JobComplete` on the first poll,
+so small jobs finish at once. The result set is the rows as they were when the job was created
+(Salesforce also computes it at job time): `bulk_results` snapshots them and renders their CSV
+once, in the background, into a spool file; a page streams as soon as its rows are rendered.
+Results are CSV pages of `maxRecords` rows (default 50,000) with `Sforce-Locator` (base64 of the
+next offset; the literal `null` on the last page) and `Sforce-NumberOfRecords`, every value
+quoted; a locator can be read again while the job exists. A job is only served in the API
+version that created it (409 otherwise). GROUP BY, OFFSET, aggregates and subqueries are
+refused.
 
 Ingest jobs take one CSV upload (`PUT .../batches`, 201, no body) and run on
 `PATCH {"state": "UploadComplete"}`: each row is validated and written through `writes.Writer`
@@ -24,7 +27,6 @@ import json
 import secrets
 import time
 from array import array
-from collections import deque
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -33,6 +35,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
+from sandbox.salesforce.bulk_results import QueryResult
 from sandbox.salesforce.context import Context, corrupt_csv_row, sf_error
 from sandbox.salesforce.org import ORG, SObjectDef, id18
 from sandbox.salesforce.query_plan import Plan, build_plan, sf_datetime
@@ -41,8 +44,8 @@ from sandbox.salesforce.soql import SoqlError, parse
 from sandbox.salesforce.writes import Row, RowError, RowResult
 
 DEFAULT_MAX_RECORDS = 50_000
-_CHUNK = 5_000  # rows rendered per worker task while a results page streams
-_RENDER_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="sf-bulk-csv")
+# reads rendered pieces (and waits for rows still rendering) off the event loop
+_SERVE_POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="sf-bulk-serve")
 _DELIMITERS = {"COMMA": ",", "TAB": "\t", "PIPE": "|", "SEMICOLON": ";", "CARET": "^",
                "BACKQUOTE": "`"}  # fmt: skip
 _LINE_ENDINGS = {"LF": "\n", "CRLF": "\r\n"}
@@ -68,6 +71,7 @@ class Job:
     error: str | None = None
     plan: Plan | None = None
     rowids: array = field(default_factory=lambda: array("q"))
+    result: QueryResult | None = None  # a query job's rendered rows
     data: str | None = None
     header: list[str] = field(default_factory=list)
     results: list[tuple[list[str], RowResult]] = field(default_factory=list)
@@ -144,7 +148,7 @@ def handle(ctx: Context, request: Request, version: str, parts: list[str], body:
         if method == "DELETE":
             if job.state in ("Open", "UploadComplete", "InProgress"):
                 return sf_error(400, "INVALIDJOBSTATE", "Job is not in a terminal state")
-            del ctx.jobs[job.id]
+            _forget(ctx, job)
             return Response(status_code=204)
     sub = rest[1].lower() if len(rest) == 2 else ""
     if kind == "query" and sub == "results" and method == "GET":
@@ -170,6 +174,8 @@ def _poll(ctx: Context, job: Job) -> dict[str, Any]:
         if ctx.faults.fire("bulk_in_progress"):
             job.state = "InProgress"
             return job.info(True)
+        if job.result is not None and job.result.error and not job.error:
+            job.error = f"InternalServerError : {job.result.error}"
         job.state = "JobComplete" if not job.error else "Failed"
     elif (
         job.state == "InProgress"
@@ -218,8 +224,14 @@ def _create(ctx: Context, request: Request, version: str, kind: str, body: bytes
             job.error = "InternalServerError : the query job failed after retries"
         else:
             t0 = time.perf_counter()
-            sql, params = plan.snapshot_sql(include_deleted=operation == "queryAll")
-            job.rowids = array("q", (r[0] for r in ctx.store.conn().execute(sql, params)))
+            job.result = QueryResult.start(
+                ctx.store,
+                plan,
+                include_deleted=operation == "queryAll",
+                delimiter=_DELIMITERS[delimiter],
+                eol=_LINE_ENDINGS[line_ending],
+            )
+            job.rowids = job.result.rowids
             job.elapsed_ms = int((time.perf_counter() - t0) * 1000)
         _remember(ctx, job)
         return JSONResponse(job.info(False))
@@ -247,7 +259,13 @@ def _remember(ctx: Context, job: Job) -> None:
     if len(ctx.jobs) > MAX_JOBS:
         done = [j for j in ctx.jobs.values() if j.state in ("JobComplete", "Failed", "Aborted")]
         for old in done[: len(ctx.jobs) - MAX_JOBS]:
-            ctx.jobs.pop(old.id, None)
+            _forget(ctx, old)
+
+
+def _forget(ctx: Context, job: Job) -> None:
+    ctx.jobs.pop(job.id, None)
+    if job.result is not None:
+        job.result.close()
 
 
 def _upload(job: Job, request: Request, body: bytes) -> Response:
@@ -271,6 +289,8 @@ def _patch(ctx: Context, request: Request, job: Job, body: bytes) -> Response:
         if job.state in ("JobComplete", "Failed", "Aborted"):
             return sf_error(400, "INVALIDJOBSTATE", f"Job is already {job.state}")
         job.state = "Aborted"
+        if job.result is not None:
+            job.result.close()
         if job.kind == "ingest":
             job.unprocessed = _parse_rows(job)[1] if job.data and not job.results else []
         return JSONResponse(job.info(False))
@@ -401,11 +421,13 @@ def _ingest_results(job: Job, sub: str) -> Response:
 
 
 def _query_results(ctx: Context, request: Request, job: Job) -> Response:
+    if job.result is not None and job.result.error and not job.error:
+        job.state, job.error = "Failed", f"InternalServerError : {job.result.error}"
     if job.state == "Failed":
         return sf_error(400, "INVALIDJOBSTATE", f"Job {job.id} failed: {job.error}")
     if job.state != "JobComplete":
         return sf_error(400, "JOB_NOT_COMPLETE", f"Job {job.id} is not complete")
-    assert job.plan is not None
+    assert job.plan is not None and job.result is not None
     try:
         max_records = int(request.query_params.get("maxRecords", DEFAULT_MAX_RECORDS))
         locator = request.query_params.get("locator")
@@ -414,48 +436,45 @@ def _query_results(ctx: Context, request: Request, job: Job) -> Response:
         return sf_error(400, "INVALID_LOCATOR", "Invalid locator or maxRecords")
     if max_records < 1:
         return sf_error(400, "INVALIDJOB", "maxRecords must be a positive integer")
-    ids = job.rowids[start : start + max_records].tolist()
-    plan = job.plan
-    end = start + len(ids)
+    if not 0 <= start <= len(job.rowids):
+        return sf_error(400, "INVALID_LOCATOR", "Invalid locator or maxRecords")
+    result, plan = job.result, job.plan
+    end = min(start + max_records, len(job.rowids))
+    ids = job.rowids[start:end].tolist()
     next_locator = base64.b64encode(str(end).encode()).decode() if end < len(job.rowids) else "null"
-    malformed = bool(ids) and ctx.faults.fire("malformed_record", request.url.path) is not None
     path = request.url.path
-    sql = plan.page_sql(plan.csv_select())
-    chunk_sql = plan.csv_chunk_sql(_DELIMITERS[job.delimiter])
-    eol = _LINE_ENDINGS[job.line_ending]
+    buf = io.StringIO()
+    _writer(buf, job).writerow([c.header for c in plan.columns])
+    header = buf.getvalue().encode()
+    # the malformed_record fault replaces one row (the middle of the page's first 5,000)
+    segments: list[tuple[int, int] | int] = [(start, end)]
+    if ids and ctx.faults.fire("malformed_record", path) is not None:
+        bad = start + min(len(ids), 5_000) // 2
+        segments = [(start, bad), bad, (bad + 1, end)]
 
-    def render(chunk: list[int], header: bool, corrupt: bool) -> bytes:
-        # Runs in a worker thread with its own connection. The CSV text is built inside
-        # SQLite, which releases the GIL, so two chunks render in parallel on two cores while
-        # the event loop sends a third.
-        buf = io.StringIO()
-        w = _writer(buf, job)
-        if header:
-            w.writerow([c.header for c in plan.columns])
-        if corrupt:
-            rows = ctx.store.conn().execute(sql, (json.dumps(chunk),)).fetchall()
-            if rows:
-                rows[len(rows) // 2] = corrupt_csv_row(rows[len(rows) // 2], plan)
-            w.writerows(rows)
-        elif chunk:
-            text = ctx.store.conn().execute(chunk_sql, (eol, json.dumps(chunk))).fetchone()[0]
-            if text is not None:
-                buf.write(text)
-                buf.write(eol)
-        return buf.getvalue().encode()
+    def corrupt_line(row: int) -> bytes:
+        values = (
+            ctx.store.conn()
+            .execute(plan.page_sql(plan.csv_select()), (json.dumps([job.rowids[row]]),))
+            .fetchone()
+        )
+        out = io.StringIO()
+        _writer(out, job).writerow(corrupt_csv_row(values, plan))
+        return out.getvalue().encode()
 
     async def stream() -> AsyncIterator[bytes]:
         loop = asyncio.get_running_loop()
-        chunks = [ids[i : i + _CHUNK] for i in range(0, len(ids), _CHUNK)] or [[]]
-        pending: deque[asyncio.Future[bytes]] = deque()
-        for n, chunk in enumerate(chunks):
-            pending.append(loop.run_in_executor(_RENDER_POOL, render, chunk, n == 0,
-                                                malformed and n == 0))  # fmt: skip
-            if len(pending) >= 3:
-                yield await pending.popleft()
-        while pending:
-            yield await pending.popleft()
-        await loop.run_in_executor(_RENDER_POOL, ctx.after_page, plan, ids, path)
+        yield header
+        for segment in segments:
+            if isinstance(segment, int):
+                yield await loop.run_in_executor(_SERVE_POOL, corrupt_line, segment)
+                continue
+            row, stop = segment
+            while row < stop:
+                # a failure here (render error, job deleted) aborts the response mid-body
+                row, data = await loop.run_in_executor(_SERVE_POOL, result.piece, row, stop)
+                yield data
+        await loop.run_in_executor(_SERVE_POOL, ctx.after_page, plan, ids, path)
 
     return StreamingResponse(
         stream(),

@@ -32,6 +32,8 @@ from sandbox.salesforce.soql import (
 )
 from sandbox.world.salesforce_schema import Field
 
+_PRINTF_ARGS = 100  # SQLite functions take at most 127 arguments
+
 
 @dataclass(frozen=True)
 class Column:
@@ -140,19 +142,36 @@ class Plan:
             )
         return "json_object(" + ", ".join(parts) + ")"
 
-    def csv_chunk_sql(self, delimiter: str) -> str:
-        """SQL answering one string: the page's rows as fully quoted CSV lines.
+    def csv_line_sql(self, delimiter: str) -> str:
+        """SQL expression of one row's CSV line: every value quoted, quotes doubled, no EOL.
 
-        Parameters: the line ending (joins the lines), then the rowids as a JSON array. The
-        text is built inside SQLite, which releases the GIL while it works, so two chunks
-        render on two cores at once.
+        One `printf` per row: its `%w` doubles double quotes, and building the line in one call
+        costs a third of quoting and concatenating field by field (each `||` copies the line).
         """
-        quoted = []
-        for expr in self.csv_select_exprs():
-            quoted.append(f"'\"' || replace(coalesce({expr}, ''), '\"', '\"\"') || '\"'")
-        sep = delimiter.replace("'", "''")
-        line = f" || '{sep}' || ".join(quoted) if quoted else "''"
-        return f"SELECT group_concat(x, ?) FROM ({self.page_sql(line + ' AS x')})"
+        if any(ch in delimiter for ch in "%'"):
+            raise ValueError(f"unsupported delimiter {delimiter!r}")
+        exprs = [f"coalesce({e}, '')" for e in self.csv_select_exprs()]
+        calls = []
+        for i in range(0, len(exprs), _PRINTF_ARGS):
+            group = exprs[i : i + _PRINTF_ARGS]
+            fmt = delimiter.join('"%w"' for _ in group)
+            calls.append(f"printf('{fmt}', {', '.join(group)})")
+        return f" || '{delimiter}' || ".join(calls)
+
+    def csv_chunk_sql(self, delimiter: str) -> str:
+        """SQL answering one row: a chunk's CSV lines joined, and each line's length in bytes.
+
+        Parameters: the rowids as a JSON array, then the line ending (joins the lines; the last
+        line gets none). The lengths come as a JSON array, one per line without the line
+        ending, so a page can start at any row of the rendered text. MATERIALIZED evaluates
+        each line once although it is used twice. The text is built inside SQLite, which
+        releases the GIL while it works, so two chunks render on two cores at once.
+        """
+        line = self.csv_line_sql(delimiter)
+        return (
+            f"WITH t(x) AS MATERIALIZED ({self.page_sql(line + ' AS x')}) "
+            "SELECT group_concat(x, ?2), json_group_array(length(CAST(x AS BLOB))) FROM t"
+        )
 
 
 def _bool_text(sql: str) -> str:

@@ -72,9 +72,14 @@ class Store:
         """This thread's connection (autocommit; transactions are explicit)."""
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA busy_timeout = 30000")
+            conn = self.connect()
             self._local.conn = conn
+        return conn
+
+    def connect(self) -> sqlite3.Connection:
+        """A new connection of the caller's own (autocommit), e.g. to hold a read snapshot."""
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA busy_timeout = 30000")
         return conn
 
     # -- clock ---------------------------------------------------------------------------------

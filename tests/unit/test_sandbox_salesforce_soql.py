@@ -240,7 +240,10 @@ def test_csv_built_in_sqlite_equals_pythons_csv_for_awkward_values(tmp_path: Pat
                       NOW)  # fmt: skip
     ids = json.dumps([r[0] for r in rows])
     for delimiter, eol in ((",", "\n"), (";", "\r\n"), ("\t", "\n")):
-        built = conn.execute(plan.csv_chunk_sql(delimiter), (eol, ids)).fetchone()[0] + eol
+        text, lengths = conn.execute(plan.csv_chunk_sql(delimiter), (ids, eol)).fetchone()
+        built = text + eol
+        # one length per line, in bytes, without the line ending: where each row starts
+        assert sum(json.loads(lengths)) + len(rows) * len(eol) == len(built.encode())
         values = conn.execute(plan.page_sql(plan.csv_select()), (ids,)).fetchall()
         buf = io.StringIO()
         csv.writer(buf, delimiter=delimiter, lineterminator=eol, quoting=csv.QUOTE_ALL).writerows(
