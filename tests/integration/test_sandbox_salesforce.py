@@ -25,6 +25,7 @@ from simple_salesforce.exceptions import (
     SalesforceResourceNotFound,
 )
 
+from sandbox.salesforce import bulk_results
 from sandbox.salesforce.app import (
     SANDBOX_CLIENT_ID,
     SANDBOX_CLIENT_SECRET,
@@ -420,6 +421,50 @@ def test_bulk_query_protocol_locator_version_and_refusals(
         refused = http.post(jobs, json={"operation": "query", "query": soql}, headers=h)
         assert refused.status_code == 400, soql
         assert refused.json()[0]["errorCode"] in ("INVALIDJOB", "MALFORMED_QUERY")
+
+
+def test_bulk_query_results_are_the_job_time_rows_at_any_page_size(
+    sf: Salesforce,
+    http: requests.Session,
+    served: Served,
+    world: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # tiny render chunks and pieces: pages start and end inside chunks and stream in pieces
+    monkeypatch.setattr(bulk_results, "CHUNK", 7)
+    monkeypatch.setattr(bulk_results, "PIECE_BYTES", 100)
+    h = {"Authorization": "Bearer " + sf.session_id}
+    jobs = served.base_url + "/services/data/v62.0/jobs/query"
+    before = db_rows(world, "SELECT id, body ->> '$.Website', is_deleted FROM records "
+                     "WHERE sobject = 'Account' ORDER BY rowid")  # fmt: skip
+    last_live = next(r[0] for r in reversed(before) if not r[2])
+    soql = "SELECT Id, Website, IsDeleted FROM Account"
+    spec = {"operation": "queryAll", "query": soql, "columnDelimiter": "SEMICOLON",
+            "lineEnding": "CRLF"}  # fmt: skip
+    job = http.post(jobs, json=spec, headers=h).json()
+    # written while the job's rows still render: not in its results (Salesforce: job time)
+    sf.Account.update(last_live, {"Website": "https://changed.example"})
+    assert http.get(f"{jobs}/{job['id']}", headers=h).json()["state"] == "JobComplete"
+    rows: list[list[str]] = []
+    locator = ""
+    while locator != "null":
+        params = {"maxRecords": 333, **({"locator": locator} if locator else {})}
+        page = http.get(f"{jobs}/{job['id']}/results", params=params, headers=h)
+        assert page.status_code == 200, page.text
+        assert page.text.endswith("\r\n") and "\n" not in page.text.replace("\r\n", "")
+        got = list(csv.reader(io.StringIO(page.text, newline=""), delimiter=";"))
+        assert got[0] == ["Id", "Website", "IsDeleted"]
+        assert len(got) - 1 == int(page.headers["Sforce-NumberOfRecords"]) <= 333
+        rows += got[1:]
+        locator = page.headers["Sforce-Locator"]
+    assert rows == [[i, w or "", "true" if d else "false"] for i, w, d in before]
+    fresh = http.post(jobs, json=spec, headers=h).json()
+    assert http.get(f"{jobs}/{fresh['id']}", headers=h).json()["state"] == "JobComplete"
+    page = http.get(f"{jobs}/{fresh['id']}/results", headers=h).text
+    assert f'"{last_live}";"https://changed.example";"false"' in page.splitlines()
+    for done in (job, fresh):
+        assert http.delete(f"{jobs}/{done['id']}", headers=h).status_code == 204
+    assert http.get(f"{jobs}/{job['id']}/results", headers=h).status_code == 404
 
 
 def test_bulk_upsert_reports_partial_failures_row_by_row(
