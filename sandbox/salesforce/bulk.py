@@ -51,6 +51,9 @@ _DELIMITERS = {"COMMA": ",", "TAB": "\t", "PIPE": "|", "SEMICOLON": ";", "CARET"
 _LINE_ENDINGS = {"LF": "\n", "CRLF": "\r\n"}
 _INGEST_OPS = ("insert", "update", "upsert", "delete", "hardDelete")
 MAX_JOBS = 200  # finished jobs beyond this are forgotten, oldest first (Salesforce: 7 days)
+# Query results spooled beyond this are dropped with their jobs, oldest first (simple-salesforce
+# never deletes its jobs); the extractor deletes each job once read.
+MAX_RESULT_BYTES = 2 << 30
 
 
 @dataclass
@@ -260,6 +263,15 @@ def _remember(ctx: Context, job: Job) -> None:
         done = [j for j in ctx.jobs.values() if j.state in ("JobComplete", "Failed", "Aborted")]
         for old in done[: len(ctx.jobs) - MAX_JOBS]:
             _forget(ctx, old)
+    spooled = [
+        (j, j.result.nbytes) for j in ctx.jobs.values() if j.result is not None and j is not job
+    ]
+    total = sum(size for _j, size in spooled)
+    for old, size in spooled:  # oldest first
+        if total <= MAX_RESULT_BYTES:
+            break
+        total -= size
+        _forget(ctx, old)
 
 
 def _forget(ctx: Context, job: Job) -> None:

@@ -93,8 +93,11 @@ class QueryResult:
             _POOL.submit(result._render, conn)
         return result
 
-    def __len__(self) -> int:
-        return len(self.rowids)
+    @property
+    def nbytes(self) -> int:
+        """Bytes of CSV rendered so far (in the spool file)."""
+        with self._cond:
+            return self._ends[-1]
 
     @property
     def rendered(self) -> int:

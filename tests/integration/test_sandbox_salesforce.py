@@ -25,7 +25,7 @@ from simple_salesforce.exceptions import (
     SalesforceResourceNotFound,
 )
 
-from sandbox.salesforce import bulk_results
+from sandbox.salesforce import bulk, bulk_results
 from sandbox.salesforce.app import (
     SANDBOX_CLIENT_ID,
     SANDBOX_CLIENT_SECRET,
@@ -465,6 +465,22 @@ def test_bulk_query_results_are_the_job_time_rows_at_any_page_size(
     for done in (job, fresh):
         assert http.delete(f"{jobs}/{done['id']}", headers=h).status_code == 204
     assert http.get(f"{jobs}/{job['id']}/results", headers=h).status_code == 404
+
+
+def test_the_oldest_query_results_are_dropped_beyond_the_spool_budget(
+    sf: Salesforce, http: requests.Session, served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(bulk, "MAX_RESULT_BYTES", 1)
+    h = {"Authorization": "Bearer " + sf.session_id}
+    jobs = served.base_url + "/services/data/v62.0/jobs/query"
+    spec = {"operation": "query", "query": "SELECT Id FROM User"}
+    first = http.post(jobs, json=spec, headers=h).json()
+    http.get(f"{jobs}/{first['id']}", headers=h)
+    assert http.get(f"{jobs}/{first['id']}/results", headers=h).status_code == 200
+    second = http.post(jobs, json=spec, headers=h).json()  # over budget: the first is dropped
+    assert http.get(f"{jobs}/{first['id']}/results", headers=h).status_code == 404
+    assert http.get(f"{jobs}/{second['id']}", headers=h).json()["state"] == "JobComplete"
+    assert http.get(f"{jobs}/{second['id']}/results", headers=h).text.count("\n") == 5
 
 
 def test_bulk_upsert_reports_partial_failures_row_by_row(
