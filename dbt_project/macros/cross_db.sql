@@ -163,14 +163,133 @@
     from generate_series(cast({{ start }} as timestamp), cast({{ end }} as timestamp), interval '1 month') as series
 {%- endmacro %}
 
-{#- Minor units (integer) -> major units (exact decimal) for a currency. Zero-decimal
-    currencies would need a table; the world uses usd, eur and gbp only (2 decimals). -#}
-{% macro minor_to_major(expression) -%}
-    cast(cast({{ expression }} as numeric(20, 2)) / 100 as numeric(20, 2))
+{#- Money between Stripe's integer minor units and exact major-unit decimals.
+
+    Stripe amounts are integers in the currency's smallest unit: 100 = 1.00 usd, but 100 = 100
+    jpy (zero-decimal currencies) and 1000 = 1.000 kwd (three-decimal currencies), per
+    https://docs.stripe.com/currencies. The two lists are the dbt vars
+    `q2c_zero_decimal_currencies` and `q2c_three_decimal_currencies` (defaults below, Stripe's
+    documented lists, lowercase as Stripe sends currency codes); every other currency has 2.
+
+    Conversion only multiplies by a decimal literal (`* 0.01`, `* 0.001`): DuckDB's `/` on
+    decimals returns DOUBLE, multiplication keeps DECIMAL, so the result is exact on both
+    targets. With a currency, the result is numeric(22, 3): one type for every currency, wide
+    enough for any bigint amount, exact in each (1.000 kwd, 12.340 usd, 1500.000 jpy); a null
+    currency gives null rather than a guess. Without a currency (the signature older callers
+    use) the amount is taken as a 2-decimal currency and the result is numeric(20, 2). -#}
+{% macro q2c_zero_decimal_currencies() -%}
+    {{ return(var('q2c_zero_decimal_currencies', [
+        'bif', 'clp', 'djf', 'gnf', 'jpy', 'kmf', 'krw', 'mga', 'pyg', 'rwf', 'ugx', 'vnd',
+        'vuv', 'xaf', 'xof', 'xpf'
+    ])) }}
 {%- endmacro %}
 
-{% macro major_to_minor(expression) -%}
-    cast(round(cast({{ expression }} as numeric(20, 2)) * 100, 0) as bigint)
+{% macro q2c_three_decimal_currencies() -%}
+    {{ return(var('q2c_three_decimal_currencies', ['bhd', 'jod', 'kwd', 'omr', 'tnd'])) }}
+{%- endmacro %}
+
+{#- SQL list literal of lowercase codes: ('jpy', 'krw'). -#}
+{% macro q2c_currency_list_sql(codes) -%}
+    ('{{ codes | map('lower') | join("', '") }}')
+{%- endmacro %}
+
+{#- Decimal places of a currency expression (0, 2 or 3), null for a null currency. -#}
+{% macro currency_decimals(currency) -%}
+    case
+        when {{ currency }} is null then null
+        when lower({{ currency }}) in {{ q2c.q2c_currency_list_sql(q2c.q2c_zero_decimal_currencies()) }} then 0
+        when lower({{ currency }}) in {{ q2c.q2c_currency_list_sql(q2c.q2c_three_decimal_currencies()) }} then 3
+        else 2
+    end
+{%- endmacro %}
+
+{#- Minor units (integer) -> major units (exact decimal) in `currency` (a SQL expression:
+    a column, or a quoted literal such as "'jpy'"). -#}
+{% macro minor_to_major(expression, currency=none) -%}
+    {%- if currency is none -%}
+    cast(cast({{ expression }} as numeric(20, 0)) * 0.01 as numeric(20, 2))
+    {%- else -%}
+    case
+        when {{ currency }} is null then cast(null as numeric(22, 3))
+        when lower({{ currency }}) in {{ q2c.q2c_currency_list_sql(q2c.q2c_zero_decimal_currencies()) }}
+            then cast(cast({{ expression }} as numeric(22, 0)) as numeric(22, 3))
+        when lower({{ currency }}) in {{ q2c.q2c_currency_list_sql(q2c.q2c_three_decimal_currencies()) }}
+            then cast(cast({{ expression }} as numeric(22, 0)) * 0.001 as numeric(22, 3))
+        else cast(cast({{ expression }} as numeric(22, 0)) * 0.01 as numeric(22, 3))
+    end
+    {%- endif -%}
+{%- endmacro %}
+
+{#- Major units (exact decimal) -> integer minor units of `currency`, rounded half away from
+    zero to the currency's smallest unit (a major amount finer than that is not a valid
+    amount). Without a currency: a 2-decimal currency. -#}
+{% macro major_to_minor(expression, currency=none) -%}
+    {%- if currency is none -%}
+    cast(round(cast({{ expression }} as numeric(22, 3)) * 100, 0) as bigint)
+    {%- else -%}
+    case
+        when {{ currency }} is null then cast(null as bigint)
+        when lower({{ currency }}) in {{ q2c.q2c_currency_list_sql(q2c.q2c_zero_decimal_currencies()) }}
+            then cast(round(cast({{ expression }} as numeric(22, 3)), 0) as bigint)
+        when lower({{ currency }}) in {{ q2c.q2c_currency_list_sql(q2c.q2c_three_decimal_currencies()) }}
+            then cast(round(cast({{ expression }} as numeric(22, 3)) * 1000, 0) as bigint)
+        else cast(round(cast({{ expression }} as numeric(22, 3)) * 100, 0) as bigint)
+    end
+    {%- endif -%}
+{%- endmacro %}
+
+{#- Exact decimal division, rounded half away from zero to `scale` places, as
+    numeric(`precision`, `scale`). DuckDB's `/` on decimals returns DOUBLE, so the quotient is
+    computed in integers on both targets: the numerator scaled to an integer (exactly: it
+    must have at most `scale` decimal places), divided by the integer denominator with
+    truncation, and scaled back by multiplying with a decimal literal (which keeps DECIMAL).
+    Division by zero is an error on both targets. -#}
+{% macro divide_exact(numerator, denominator, scale=4, precision=20) -%}
+    {%- set scaled = q2c.to_integer("cast(" ~ numerator ~ " as numeric(28, " ~ scale ~ ")) * " ~ (10 ** scale)) -%}
+    {%- set divisor = q2c.to_integer(denominator) -%}
+    cast(
+        cast(
+            sign({{ scaled }}) * sign({{ divisor }})
+            * {{ q2c.truncating_divide("abs(" ~ scaled ~ ") * 2 + abs(" ~ divisor ~ ")", "abs(" ~ divisor ~ ") * 2") }}
+        as numeric(38, 0))
+        {%- if scale > 0 %} * 0.{{ '0' * (scale - 1) }}1{% endif %}
+    as numeric({{ precision }}, {{ scale }}))
+{%- endmacro %}
+
+{#- Floor of the division of two integer expressions (toward minus infinity), as bigint. -#}
+{% macro floor_divide(numerator, denominator) -%}
+    {%- set n = q2c.to_integer(numerator) -%}
+    {%- set d = q2c.to_integer(denominator) -%}
+    cast(
+        {{ q2c.truncating_divide(n, d) }}
+        - case when {{ n }} % {{ d }} <> 0 and (({{ n }} < 0) <> ({{ d }} < 0)) then 1 else 0 end
+    as bigint)
+{%- endmacro %}
+
+{#- A wide exact integer (hugeint on DuckDB, numeric(38, 0) on Postgres). -#}
+{% macro to_integer(expression) -%}
+    {{ return(adapter.dispatch('to_integer', 'q2c')(expression)) }}
+{%- endmacro %}
+
+{% macro duckdb__to_integer(expression) -%}
+    cast({{ expression }} as hugeint)
+{%- endmacro %}
+
+{% macro default__to_integer(expression) -%}
+    cast({{ expression }} as numeric(38, 0))
+{%- endmacro %}
+
+{#- Integer division truncating toward zero, of two to_integer values. -#}
+{% macro truncating_divide(numerator, denominator) -%}
+    {{ return(adapter.dispatch('truncating_divide', 'q2c')(numerator, denominator)) }}
+{%- endmacro %}
+
+{% macro duckdb__truncating_divide(numerator, denominator) -%}
+    (({{ numerator }}) // ({{ denominator }}))
+{%- endmacro %}
+
+{% macro default__truncating_divide(numerator, denominator) -%}
+    div({{ numerator }}, {{ denominator }})
 {%- endmacro %}
 
 {#- Unnest a JSON array: `from t {{ json_unnest_join('t.payload', 'lines.data') }}` adds one

@@ -82,8 +82,8 @@ final as (
         month_start,
         months_covered,
 
-        ---------- amounts (minor units of `currency`; exact, possibly fractional)
-        cast(net_amount as numeric(20, 4)) / months_covered as monthly_amount
+        ---------- amounts (minor units of `currency`; exact decimal, rounded to 1/10000 unit)
+        {{ divide_exact('net_amount', 'months_covered', scale=4, precision=20) }} as monthly_amount
 
     from covered
 

@@ -18,17 +18,13 @@ items as (
         count(*) as item_count,
         cast(sum(quantity) as bigint) as seat_count,
         min(billing_interval) as billing_interval,
+        -- integer floor division: exact on both targets (no DOUBLE on DuckDB)
         cast(sum(
-            floor(
-                cast(unit_amount * quantity as numeric(20, 4))
-                * case billing_interval
-                    when 'month' then 12
-                    when 'year' then 1
-                    when 'week' then 52
-                    when 'day' then 365
-                end
-                / (12 * billing_interval_count)
-            )
+            {{ floor_divide(
+                'unit_amount * quantity * case billing_interval'
+                ~ " when 'month' then 12 when 'year' then 1 when 'week' then 52 when 'day' then 365 end",
+                '12 * billing_interval_count'
+            ) }}
         ) as bigint) as list_mrr_amount
     from {{ ref('stg_billing__subscription_items') }}
     where not is_deleted
@@ -49,7 +45,7 @@ priced as (
                 and subscriptions.coupon_percent_off is not null
                 then cast(round(
                     cast(coalesce(items.list_mrr_amount, 0) as numeric(20, 4))
-                    * subscriptions.coupon_percent_off / 100, 0
+                    * subscriptions.coupon_percent_off * 0.01, 0
                 ) as bigint)
             else 0
         end as discount_amount
