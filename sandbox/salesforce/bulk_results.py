@@ -120,6 +120,8 @@ class QueryResult:
                     raise ResultError(f"{len(ids) - len(sizes)} rows of the snapshot vanished")
                 data = (text + self._eol).encode() if sizes else b""
                 with self._cond:
+                    if self._closed:
+                        return
                     self._ready[index] = (data, sizes)
                     self._append()
         except Exception as exc:  # the pages being served fail with this message
