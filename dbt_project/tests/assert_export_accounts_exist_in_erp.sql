@@ -1,10 +1,31 @@
 -- Every account the journal export posts to exists in the ERP's chart of accounts; otherwise
 -- the ERP rejects the entry (INVALID_KEY_OR_REF). Rows returned are GL roles whose account
--- number the ERP does not have (a stale policy__gl_accounts).
-{{ config(severity='warn') }}
+-- number the ERP does not have (a stale policy__gl_accounts), or one row when the landed
+-- ERP chart of accounts is empty: then nothing could be checked, and exporting against an
+-- unknown chart must not pass as green.
+with
+
+erp_accounts as (
+
+    select account_number from {{ ref('stg_erp__accounts') }}
+    where not is_deleted
+
+)
+
 select
     gl.role,
-    gl.acctnumber
+    gl.acctnumber,
+    'account number not in the ERP chart of accounts' as problem
 from {{ ref('policy__gl_accounts') }} as gl
-where gl.acctnumber not in (select account_number from {{ ref('stg_erp__accounts') }})
-    and exists (select 1 from {{ ref('stg_erp__accounts') }})
+where not exists (
+    select 1 from erp_accounts
+    where erp_accounts.account_number = cast(gl.acctnumber as {{ dbt.type_string() }})
+)
+
+union all
+
+select
+    cast(null as {{ dbt.type_string() }}),
+    cast(null as {{ dbt.type_string() }}),
+    'the ERP chart of accounts is empty (not landed?)'
+where not exists (select 1 from erp_accounts)

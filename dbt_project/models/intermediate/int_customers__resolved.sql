@@ -2,6 +2,13 @@
     Two links can name the account: the customer's `metadata.salesforce_account_id` and the
     account's `Billing_Customer_Id__c`. The link's source and confidence are kept, and a
     customer that resolves to no live account is listed with the reason, never dropped.
+    When both links exist and name different accounts, nothing is silently chosen: the row
+    is `account_resolution = 'conflict'` with confidence `conflict`, the billing metadata's
+    account in `salesforce_account_id` and the claiming account in
+    `conflicting_salesforce_account_id` (a missing or deleted account keeps its own reason,
+    which reconciliation reports). The ERP customer comes from the ERP customer's external id
+    (int_customers__erp_links): one is `high`, several are `low` with resolution `duplicate`
+    (all of them listed in int_customers__erp_links; the lowest ERP id is the one used).
     One row per billing customer. -#}
 with
 
@@ -21,12 +28,12 @@ erp_customers as (
 
     select
         billing_customer_id,
-        min(erp_customer_id) as erp_customer_id,
-        count(*) as erp_customer_count
-    from {{ ref('stg_erp__customers') }}
-    where billing_customer_id is not null
-        and not is_deleted
-    group by billing_customer_id
+        erp_customer_id,
+        link_source as erp_link_source,
+        link_confidence as erp_link_confidence,
+        erp_customer_count
+    from {{ ref('int_customers__erp_links') }}
+    where is_primary_link
 
 ),
 
@@ -71,6 +78,10 @@ final as (
         linked.customer_id,
         coalesce(linked.metadata_account_found_id, linked.claiming_account_id) as salesforce_account_id,
         linked.metadata_account_id as claimed_salesforce_account_id,
+        case
+            when linked.metadata_account_found_id <> linked.claiming_account_id
+                then linked.claiming_account_id
+        end as conflicting_salesforce_account_id,
         erp_customers.erp_customer_id,
 
         ---------- link facts
@@ -85,6 +96,7 @@ final as (
         case
             when linked.metadata_account_found_id is not null
                 and linked.metadata_account_found_id = linked.claiming_account_id then 'high'
+            when linked.metadata_account_found_id <> linked.claiming_account_id then 'conflict'
             when coalesce(linked.metadata_account_found_id, linked.claiming_account_id) is not null
                 then 'medium'
             else 'none'
@@ -96,10 +108,17 @@ final as (
                 then 'account_not_found'
             when coalesce(linked.is_metadata_account_deleted, linked.is_claiming_account_deleted)
                 then 'account_deleted'
+            when linked.metadata_account_found_id <> linked.claiming_account_id then 'conflict'
             else 'resolved'
         end as account_resolution,
-        case when erp_customers.erp_customer_id is null then 'missing' else 'linked' end
-            as erp_resolution,
+        coalesce(erp_customers.erp_link_source, 'none') as erp_link_source,
+        coalesce(erp_customers.erp_link_confidence, 'none') as erp_link_confidence,
+        case
+            when erp_customers.erp_customer_id is null then 'missing'
+            when erp_customers.erp_customer_count > 1 then 'duplicate'
+            else 'linked'
+        end as erp_resolution,
+        coalesce(erp_customers.erp_customer_count, 0) as erp_customer_count,
 
         ---------- flags
         linked.is_customer_deleted

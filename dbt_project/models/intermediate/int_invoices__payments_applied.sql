@@ -64,8 +64,10 @@ final as (
 
         ---------- flags
         coalesce(charges.payment_count, 0) > 1 as is_paid_in_parts,
+        -- some of it paid and some still open: credit notes settle their part too
         coalesce(charges.paid_amount, 0) > 0
-            and coalesce(charges.paid_amount, 0) < invoices.total_amount as is_partially_paid
+            and coalesce(charges.paid_amount, 0) + coalesce(credit_notes.credited_amount, 0)
+                < invoices.total_amount as is_partially_paid
 
     from invoices
     left join charges
