@@ -42,34 +42,79 @@ def test_build_runs_every_model_test_and_snapshot_without_error(s_build: tuple[P
     assert snapshots[0] > 0
 
 
-def test_export_leaves_out_lines_already_in_the_export_ledger(
+def test_export_leaves_out_whole_entries_already_in_the_export_ledger(
     s_build: tuple[Path, str], tmp_path: Path
 ) -> None:
+    """An entry the ledger holds is left out whole, also when the ledger has only one of its
+    lines (a crash between the ERP's answer and the ledger write): the ERP posts entries
+    atomically, so one accepted line means the entry was posted; every other entry goes out
+    with all its lines, balanced."""
     db = tmp_path / "copy.duckdb"
     shutil.copy(s_build[0], db)
     con = duckdb.connect(str(db))
     try:
         lines = con.execute(
-            "select line_external_id, external_id, source_ref"
+            "select line_external_id, external_id, source_ref, debit_minor, credit_minor"
             " from exports.export_erp_journal_lines order by line_external_id"
         ).fetchall()
         assert lines, "the S world has billing activity the ERP lacks: there must be lines"
-        exported = [r for r in lines if r[1] == lines[0][1]]  # one whole entry
+        entries: dict[str, list[tuple]] = {}
+        for line in lines:
+            entries.setdefault(line[1], []).append(line)
+        multi = [e for e, ls in entries.items() if len(ls) > 1]
+        whole, partial = multi[0], multi[1]
+        ledger = [r[:3] for r in entries[whole]] + [entries[partial][0][:3]]
         con.executemany(
-            "insert into ops.export_ledger values (?, ?, ?, now(), 'f.csv', 'run-1')", exported
+            "insert into ops.export_ledger values (?, ?, ?, now(), 'f.csv', 'run-1')", ledger
         )
     finally:
         con.close()
-    run_dbt(["run", "--select", "export_erp_journal_lines"], f"duckdb:///{db}", tmp_path / "dbt")
+    run_dbt(["build", "--select", "export_erp_journal_lines"], f"duckdb:///{db}", tmp_path / "dbt")
     con = duckdb.connect(str(db), read_only=True)
     try:
         after = con.execute(
-            "select line_external_id from exports.export_erp_journal_lines"
+            "select external_id, sum(debit_minor), sum(credit_minor), count(*)"
+            " from exports.export_erp_journal_lines group by external_id"
         ).fetchall()
     finally:
         con.close()
-    assert len(after) == len(lines) - len(exported)
-    assert not {r[0] for r in exported} & {r[0] for r in after}
+    left = {e: (d, c, n) for e, d, c, n in after}
+    assert set(left) == set(entries) - {whole, partial}
+    for entry, (debits, credits, n) in left.items():
+        assert (debits, credits, n) == (
+            sum(r[3] for r in entries[entry]),
+            sum(r[4] for r in entries[entry]),
+            len(entries[entry]),
+        )
+        assert debits == credits
+
+
+def test_export_source_refs_name_real_billing_objects(s_build: tuple[Path, str]) -> None:
+    """Each line names the billing object it comes from as `billing:<object>:<id>`, with
+    Stripe's object names (a payment is a charge), and the ERP import's uppercase currency."""
+    con = duckdb.connect(str(s_build[0]), read_only=True)
+    try:
+        refs = con.execute(
+            "select entry_kind, source_ref, billing_id, currency, currency_code"
+            " from exports.export_erp_journal_lines"
+        ).fetchall()
+        known = {
+            r[0]
+            for r in con.execute(
+                "select 'billing:invoice:' || invoice_id from staging.stg_billing__invoices"
+                " union all select 'billing:charge:' || charge_id from staging.stg_billing__charges"
+                " union all select 'billing:refund:' || refund_id from staging.stg_billing__refunds"
+                " union all select 'billing:payout:' || payout_id from staging.stg_billing__payouts"
+            ).fetchall()
+        }
+    finally:
+        con.close()
+    objects = {"invoice": "invoice", "payment": "charge", "refund": "refund", "payout": "payout"}
+    for kind, source_ref, billing_id, currency, currency_code in refs:
+        assert source_ref == f"billing:{objects[kind]}:{billing_id}", source_ref
+        assert source_ref in known
+        assert currency == currency_code.upper() and currency.isupper()
+    assert {kind for kind, *_ in refs} >= {"invoice", "payment", "payout"}
 
 
 def test_no_pii_value_of_the_world_reaches_published_tables(

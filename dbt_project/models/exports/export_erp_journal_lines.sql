@@ -7,10 +7,21 @@
       refund   Dr refunds / Cr stripe_clearing                        (succeeded refund)
       payout   Dr bank / Cr stripe_clearing                           (platform payout)
     Accounts come from the contract's GL mapping (policy__gl_accounts, by role; invoices
-    without a subscription credit `services_revenue`, payouts the bank of their currency). External ids are
-    stable: `q2c:<kind>:<billing id>` per entry, `...:<line number>` per line; the ERP
-    imports idempotently by entry external id. An entry whose accounting period is closed
-    posts to the first open period after it. One row per journal line. -#}
+    without a subscription credit `services_revenue`, payouts the bank of their currency).
+    External ids are stable: `q2c:<kind>:<billing id>` per entry, `...:<line number>` per line;
+    the ERP imports idempotently by entry external id. `source_ref` names the billing object
+    each line comes from, `billing:<object>:<id>` with Stripe's object name (invoice, charge,
+    refund, payout; a fee entry: the payout's balance_transaction, whose fee_details it posts).
+    An entry whose accounting period is closed posts to the first open period after it.
+
+    Not yet exported is decided per ENTRY, never per line: an entry with any row in
+    ops.export_ledger is left out whole. The ERP posts an entry atomically, so a ledger row
+    for one of its lines means the ERP accepted the whole entry (a partial ledger is a crash
+    between the ERP's answer and the ledger write); resending it would at best answer
+    `already_posted` and at worst be rejected `DUP_RCRD` (its lines can differ by now, e.g. its
+    period closed). Leaving out single lines would send an unbalanced entry, which the ERP
+    rejects. Currency is the uppercase ISO code the import takes (`USD`); `currency_code`
+    keeps the lowercase billing form. One row per journal line. -#}
 with
 
 -- the contract's GL mapping: one account per role; banks per currency (`bank_<currency>`)
@@ -98,60 +109,62 @@ payouts as (
 
 ),
 
--- one row per (entry, line): kind, billing id, line number, date, currency, the account's
--- role in the contract's GL mapping, debit or credit in minor units
+-- one row per (entry, line): kind, billing id, line number, the billing object it comes from,
+-- date, currency, the account's role in the contract's GL mapping, debit or credit in minor
+-- units
 lines as (
 
     select 'invoice' as entry_kind, invoice_id as billing_id, 1 as line_number,
+        'invoice' as source_object, invoice_id as source_id,
         cast(finalized_at as date) as trandate, currency, 'accounts_receivable' as account_role,
         total_amount as debit_minor, 0 as credit_minor, customer_id,
         'invoice ' || invoice_id || ' receivable' as memo
     from invoices
     union all
-    select 'invoice', invoice_id, 2, cast(finalized_at as date), currency,
+    select 'invoice', invoice_id, 2, 'invoice', invoice_id, cast(finalized_at as date), currency,
         case when subscription_id is null then 'services_revenue' else 'revenue' end,
         0, total_amount - tax_amount, customer_id, 'invoice ' || invoice_id || ' revenue'
     from invoices
     where total_amount - tax_amount > 0
     union all
-    select 'invoice', invoice_id, 3, cast(finalized_at as date), currency, 'tax_payable',
+    select 'invoice', invoice_id, 3, 'invoice', invoice_id, cast(finalized_at as date), currency, 'tax_payable',
         0, tax_amount, customer_id, 'invoice ' || invoice_id || ' tax'
     from invoices
     where tax_amount > 0
 
     union all
-    select 'payment', charge_id, 1, cast(created_at as date), currency, 'stripe_clearing',
+    select 'payment', charge_id, 1, 'charge', charge_id, cast(created_at as date), currency, 'stripe_clearing',
         amount_captured, 0, customer_id, 'payment ' || charge_id
     from charges
     union all
-    select 'payment', charge_id, 2, cast(created_at as date), currency, 'accounts_receivable',
+    select 'payment', charge_id, 2, 'charge', charge_id, cast(created_at as date), currency, 'accounts_receivable',
         0, amount_captured, customer_id, 'payment ' || charge_id || ' on ' || coalesce(invoice_id, 'account')
     from charges
 
     union all
-    select 'fee', fee_id, 1, cast(created_at as date), currency, 'fees_expense',
+    select 'fee', fee_id, 1, 'balance_transaction', balance_transaction_id, cast(created_at as date), currency, 'fees_expense',
         fee_amount, 0, null, 'processing fees settled by ' || payout_id
     from fees
     union all
-    select 'fee', fee_id, 2, cast(created_at as date), currency, 'stripe_clearing',
+    select 'fee', fee_id, 2, 'balance_transaction', balance_transaction_id, cast(created_at as date), currency, 'stripe_clearing',
         0, fee_amount, null, 'processing fees settled by ' || payout_id
     from fees
 
     union all
-    select 'refund', refund_id, 1, cast(created_at as date), currency, 'refunds',
+    select 'refund', refund_id, 1, 'refund', refund_id, cast(created_at as date), currency, 'refunds',
         amount, 0, customer_id, 'refund ' || refund_id || ' of ' || coalesce(charge_id, '?')
     from refunds
     union all
-    select 'refund', refund_id, 2, cast(created_at as date), currency, 'stripe_clearing',
+    select 'refund', refund_id, 2, 'refund', refund_id, cast(created_at as date), currency, 'stripe_clearing',
         0, amount, customer_id, 'refund ' || refund_id
     from refunds
 
     union all
-    select 'payout', payout_id, 1, cast(arrival_at as date), currency, 'bank_' || lower(currency),
+    select 'payout', payout_id, 1, 'payout', payout_id, cast(arrival_at as date), currency, 'bank_' || lower(currency),
         amount, 0, null, 'payout ' || payout_id
     from payouts
     union all
-    select 'payout', payout_id, 2, cast(arrival_at as date), currency, 'stripe_clearing',
+    select 'payout', payout_id, 2, 'payout', payout_id, cast(arrival_at as date), currency, 'stripe_clearing',
         0, amount, null, 'payout ' || payout_id
     from payouts
 
@@ -181,6 +194,22 @@ entry_periods as (
 
 ),
 
+-- entries the export step sent and the ERP accepted: any ledger row of an entry (by its
+-- external id, or by one of its line ids) marks the whole entry as exported
+exported_entries as (
+
+    select ledger.external_id
+    from {{ source('ops', 'export_ledger') }} as ledger
+    union
+    select 'q2c:' || lines.entry_kind || ':' || lines.billing_id
+    from lines
+    inner join {{ source('ops', 'export_ledger') }} as ledger
+        on ledger.line_external_id
+            = 'q2c:' || lines.entry_kind || ':' || lines.billing_id || ':'
+                || cast(lines.line_number as {{ dbt.type_string() }})
+
+),
+
 final as (
 
     select
@@ -188,7 +217,7 @@ final as (
         'q2c:' || lines.entry_kind || ':' || lines.billing_id as external_id,
         'q2c:' || lines.entry_kind || ':' || lines.billing_id || ':'
             || cast(lines.line_number as {{ dbt.type_string() }}) as line_external_id,
-        'billing:' || lines.entry_kind || ':' || lines.billing_id as source_ref,
+        'billing:' || lines.source_object || ':' || lines.source_id as source_ref,
 
         ---------- import columns (sandbox/erp/journal_import.py COLUMNS)
         lines.trandate,
@@ -221,11 +250,8 @@ final as (
         on lines.customer_id = customers.customer_id
     left join gl_accounts
         on lines.account_role = gl_accounts.role
-    where not exists (
-        select 1 from {{ source('ops', 'export_ledger') }} as ledger
-        where ledger.line_external_id
-            = 'q2c:' || lines.entry_kind || ':' || lines.billing_id || ':'
-                || cast(lines.line_number as {{ dbt.type_string() }})
+    where 'q2c:' || lines.entry_kind || ':' || lines.billing_id not in (
+        select exported.external_id from exported_entries as exported
     )
 
 )
