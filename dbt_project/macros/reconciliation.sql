@@ -42,10 +42,33 @@
         cast({{ detail }} as {{ dbt.type_string() }}) as detail
 {%- endmacro %}
 
-{#- The joins every rec_select needs: the entity's System of Record and the as-of time. -#}
+{#- The joins every rec_select needs: the entity's System of Record and the as-of time.
+    A left join, not a cross join with the filtered seed: an entity missing from
+    policy__entities must not drop the model's breaks silently. Its breaks keep coming with a
+    null system_of_record, which the not_null tests on every rec_* model and on rec_breaks
+    (and tests/assert_rec_entities_have_a_system_of_record.sql) fail on loudly.
+    int_warehouse__as_of is an aggregate: always exactly one row. -#}
 {% macro rec_from(entity) -%}
-    cross join (
-        select system_of_record from {{ ref('policy__entities') }} where entity = '{{ entity }}'
-    ) as policy_entities
+    left join {{ ref('policy__entities') }} as policy_entities
+        on policy_entities.entity = '{{ entity }}'
     cross join {{ ref('int_warehouse__as_of') }} as as_of
+{%- endmacro %}
+
+{#- Payout statuses for the payout rules (Stripe payout.status: pending, in_transit, paid,
+    failed, canceled). One rule each, shared by every model that needs it:
+      payout_statuses_settled        the payout is owed or has left the billing balance, so
+                                     amount = sum of its balance transactions' net must hold
+                                     (failed and canceled payouts returned their funds)
+      payout_statuses_posted_to_erp  the cash has left billing for the bank (in transit or
+                                     arrived), so the ERP must hold its journal (clearing to
+                                     bank); a pending payout is not yet submitted to the bank
+                                     and is not posted. export_erp_journal_lines posts exactly
+                                     these statuses.
+    Each returns a SQL list literal: ('paid', 'in_transit'). -#}
+{% macro payout_statuses_settled() -%}
+    ('pending', 'in_transit', 'paid')
+{%- endmacro %}
+
+{% macro payout_statuses_posted_to_erp() -%}
+    ('in_transit', 'paid')
 {%- endmacro %}

@@ -4,7 +4,9 @@ right kind and ids (recall 100%), and no break is reported that the world did no
 and built once per session on DuckDB.
 
 How truth rows and breaks are compared: per kind, the truth's ids that must equal the break's
-`source_object_id` (and `target_object_id` where the break names the other side).
+`source_object_id` (and `target_object_id` where the break names the other side); and where
+the truth's `detail` records amounts and currencies (tests/support/reconciliation_truth.py
+`AMOUNTS`), the break must carry the same ones, exactly.
 """
 
 from __future__ import annotations
@@ -15,7 +17,12 @@ import duckdb
 import pytest
 
 from tests.support.raw_from_world import built_warehouse
-from tests.support.reconciliation_truth import break_keys, truth_keys
+from tests.support.reconciliation_truth import (
+    break_amounts,
+    break_keys,
+    truth_amounts,
+    truth_keys,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -43,6 +50,26 @@ def test_reconciliation_finds_every_injected_discrepancy_and_nothing_else(
         + "".join(f"MISS {m}\n" for m in misses)
         + "".join(f"FALSE POSITIVE {f}\n" for f in false_positives)
     )
+
+
+def test_breaks_carry_the_amounts_and_currencies_the_truth_records(
+    world_s: Path, s_warehouse: Path
+) -> None:
+    expected = truth_amounts(world_s)
+    found = break_amounts(s_warehouse)
+    kinds = {key[0] for key in expected}
+    wrong = []
+    for key, columns in sorted(expected.items(), key=str):
+        got = found.get(key)
+        if got is None:
+            continue  # counted below (and a precision/recall failure)
+        for column, value in columns.items():
+            if got[column] != value:
+                wrong.append(f"{key} {column}: truth {value}, break {got[column]}")
+    compared = sum(1 for key in expected if key in found)
+    print(f"S: amounts compared on {compared} breaks of {len(kinds)} kinds")
+    assert compared == len(expected) and len(kinds) >= 10, (compared, len(expected), kinds)
+    assert not wrong, "\n".join(wrong)
 
 
 def test_each_break_names_its_system_of_record_currency_and_age(s_warehouse: Path) -> None:

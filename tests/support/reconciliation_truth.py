@@ -2,12 +2,18 @@
 
 Shared by the dbt reconciliation test (raw tables loaded from the world) and the end-to-end
 test (raw tables landed by the extractors through the stand-ins).
+
+Two comparisons: `truth_keys` / `break_keys` give (kind, source id, target id) for the
+precision/recall of kinds and ids; `truth_amounts` / `break_amounts` give, per such key, the
+amounts and currencies the truth records in its `detail` (see `AMOUNTS`) and the break's
+columns, as exact Decimals in major units and lowercase currency codes.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
@@ -40,6 +46,48 @@ KEYS: dict[str, tuple[str, str | None]] = {
     "payout_to_unverified_account": ("account", "payout"),
     "invalid_eu_vat": ("customer", None),
 }
+
+
+#: rec_breaks column -> truth `detail` field, for the kinds whose truth records amounts.
+#: Amount fields are integer minor units of the row's currency unless the field name ends
+#: in `@major` (the CRM's opportunity amount is a major-unit decimal).
+AMOUNTS: dict[str, dict[str, str]] = {
+    "erp_invoice_missing": {"source_amount": "amount", "currency": "currency"},
+    "erp_amount_mismatch": {
+        "source_amount": "billing_amount",
+        "target_amount": "erp_amount",
+        "currency": "currency",
+    },
+    "erp_currency_mismatch": {
+        "source_amount": "amount",
+        "currency": "billing_currency",
+        "target_currency": "erp_currency",
+    },
+    "erp_duplicate_posting": {"source_amount": "amount", "currency": "currency"},
+    "erp_wrong_period": {"source_amount": "amount", "currency": "currency"},
+    "erp_payment_unapplied": {"source_amount": "amount", "currency": "currency"},
+    "erp_refund_missing": {"source_amount": "amount", "currency": "currency"},
+    "payout_not_posted": {"source_amount": "amount", "currency": "currency"},
+    "payout_sum_mismatch": {
+        "source_amount": "payout_amount",
+        "target_amount": "listed_net",
+        "currency": "currency",
+    },
+    "payout_to_unverified_account": {"source_amount": "amount", "currency": "currency"},
+    "deal_without_subscription": {"source_amount": "amount@major", "currency": "currency"},
+}
+
+#: Stripe's zero- and three-decimal currencies (https://docs.stripe.com/currencies); every
+#: other currency has two decimals.
+ZERO_DECIMAL = frozenset("bif clp djf gnf jpy kmf krw mga pyg rwf ugx vnd vuv xaf xof xpf".split())
+THREE_DECIMAL = frozenset("bhd jod kwd omr tnd".split())
+
+
+def minor_to_major(amount: int, currency: str) -> Decimal:
+    """Integer minor units -> exact major units of `currency`."""
+    code = currency.lower()
+    exponent = 0 if code in ZERO_DECIMAL else 3 if code in THREE_DECIMAL else 2
+    return Decimal(int(amount)).scaleb(-exponent)
 
 
 def truth_keys(
@@ -78,6 +126,61 @@ def break_keys(db_path: Path) -> set[tuple[str, str, str | None]]:
     finally:
         con.close()
     return {(k, s, t if KEYS[k][1] else None) for k, s, t in rows}
+
+
+def truth_amounts(world_dir: Path) -> dict[tuple[str, str, str | None], dict[str, object]]:
+    """Per truth key (as `truth_keys`), the amounts and currencies its `detail` records.
+
+    Only kinds in `AMOUNTS`; amounts as Decimal major units, currencies lowercase.
+    """
+    con = sqlite3.connect(world_dir / "truth.sqlite")
+    try:
+        rows = con.execute("select kind, object_ids, detail from discrepancies").fetchall()
+    finally:
+        con.close()
+    out: dict[tuple[str, str, str | None], dict[str, object]] = {}
+    for kind, object_ids, detail_text in rows:
+        fields = AMOUNTS.get(kind)
+        if fields is None:
+            continue
+        ids = json.loads(object_ids)
+        detail = json.loads(detail_text, parse_float=Decimal)
+        source_key, target_key = KEYS[kind]
+        key = (kind, str(ids[source_key]), str(ids[target_key]) if target_key else None)
+        currency = str(detail[fields["currency"]]).lower()
+        expected: dict[str, object] = {}
+        for column, field in fields.items():
+            name, _, unit = field.partition("@")
+            value = detail[name]
+            if column.endswith("currency"):
+                expected[column] = str(value).lower()
+            elif unit == "major":
+                expected[column] = Decimal(str(value))
+            else:
+                expected[column] = minor_to_major(value, currency)
+        out[key] = expected
+    return out
+
+
+def break_amounts(db_path: Path) -> dict[tuple[str, str, str | None], dict[str, object]]:
+    """Per break key (as `break_keys`), its amounts (Decimal) and currencies (lowercase)."""
+    con = duckdb.connect(str(db_path), read_only=True)
+    try:
+        rows = con.execute(
+            "select break_kind, source_object_id, target_object_id, source_amount,"
+            " target_amount, currency, target_currency from reconciliation.rec_breaks"
+        ).fetchall()
+    finally:
+        con.close()
+    out: dict[tuple[str, str, str | None], dict[str, object]] = {}
+    for kind, source, target, source_amount, target_amount, currency, target_currency in rows:
+        out[(kind, source, target if KEYS[kind][1] else None)] = {
+            "source_amount": source_amount,
+            "target_amount": target_amount,
+            "currency": currency.lower() if currency else None,
+            "target_currency": target_currency.lower() if target_currency else None,
+        }
+    return out
 
 
 def _listable_event_ids(world_dir: Path) -> set[str]:

@@ -4,6 +4,11 @@
       crm_billing_status_stale            Billing_Status__c differs from billing's status
       customer_without_account            a live billing customer links to no CRM account
       customer_linked_to_deleted_account  ... links to a deleted CRM account
+    occurred_at, from which age_days and period_month follow, is when the break began as far
+    as the data shows: the account's last system change for a stale status; the customer's
+    creation for a customer without an account (billing keeps no history of its metadata);
+    the deletion of the account (its SystemModstamp, set by the delete), or the customer's
+    creation if that came later, for a link to a deleted account.
     One row per break. -#}
 with
 
@@ -19,10 +24,16 @@ customers as (
 
     select
         resolved.*,
-        billing_state.currency
+        billing_state.currency,
+        billing_customers.created_at as customer_created_at,
+        linked_accounts.system_modstamp as account_changed_at
     from {{ ref('int_customers__resolved') }} as resolved
     left join {{ ref('int_customers__billing_state') }} as billing_state
         on resolved.customer_id = billing_state.customer_id
+    left join {{ ref('stg_billing__customers') }} as billing_customers
+        on resolved.customer_id = billing_customers.customer_id
+    left join {{ ref('stg_salesforce__accounts') }} as linked_accounts
+        on resolved.salesforce_account_id = linked_accounts.account_id
     where not resolved.is_customer_deleted
 
 ),
@@ -54,7 +65,7 @@ unlinked as (
         target_system="'crm'", target_object_type="'Account'",
         target_object_id='customers.claimed_salesforce_account_id',
         currency='customers.currency',
-        occurred_at='as_of.as_of_at',
+        occurred_at='customers.customer_created_at',
         detail="customers.account_resolution"
     ) }}
     from customers
@@ -72,7 +83,7 @@ deleted_links as (
         target_system="'crm'", target_object_type="'Account'",
         target_object_id='customers.salesforce_account_id',
         currency='customers.currency',
-        occurred_at='as_of.as_of_at',
+        occurred_at='case when customers.account_changed_at > customers.customer_created_at then customers.account_changed_at else coalesce(customers.customer_created_at, customers.account_changed_at) end',
         detail="'the linked CRM account is deleted'"
     ) }}
     from customers

@@ -2,7 +2,9 @@
     as a customer payment applied to that invoice's receivable. Billing is the System of
     Record. Break `erp_payment_unapplied`: the payment is not in the ERP at all (target null),
     or it is there but not applied to the invoice (target = the ERP payment). Payments of
-    invoices the ERP does not hold are left to `erp_invoice_missing`. One row per break. -#}
+    invoices the ERP does not hold are left to `erp_invoice_missing`. The ERP payment (and
+    invoice) compared is the first one by ERP id; its id and total come from that one row.
+    One row per break. -#}
 with
 
 charges as (
@@ -31,13 +33,23 @@ erp_invoices as (
 
 ),
 
+-- the first ERP payment of each charge (lowest ERP id): id and total from that one row
 erp_payments as (
 
-    select billing_object_id, min(erp_transaction_id) as erp_transaction_id, min(foreign_total) as foreign_total
-    from erp
-    where transaction_type = 'CustPymt'
-        or (transaction_type = 'Journal' and q2c_export_kind = 'payment')
-    group by billing_object_id
+    select billing_object_id, erp_transaction_id, foreign_total
+    from (
+        select
+            billing_object_id,
+            erp_transaction_id,
+            foreign_total,
+            row_number() over (
+                partition by billing_object_id order by erp_transaction_id
+            ) as payment_rank
+        from erp
+        where transaction_type = 'CustPymt'
+            or (transaction_type = 'Journal' and q2c_export_kind = 'payment')
+    ) as ranked
+    where payment_rank = 1
 
 ),
 

@@ -1,7 +1,7 @@
-{#- Breaks per month and kind: how many, how much money is unexplained (per currency, in
-    major units), and how old the oldest is. The break rate is breaks per object reconciled
-    of that kind's entity in that month, in basis points, where the denominator is known.
-    One row per (period_month, break_kind, currency). -#}
+{#- Breaks per month and kind: how many, how much money is unexplained (per currency, sum of
+    |difference_amount| in major units), and how old the oldest is. No break rate here: the
+    rate of all breaks against the reconciled billing objects is rec_verdict's break_rate_bps.
+    One row per (period_month, break_kind, currency); breaks without a currency under '-'. -#}
 with
 
 breaks as (
@@ -20,14 +20,14 @@ final as (
         ---------- grain
         breaks.period_month,
         breaks.break_kind,
-        coalesce(breaks.currency, '-') as currency,
+        cast(coalesce(breaks.currency, '-') as {{ dbt.type_string() }}) as currency,
         min(breaks.system_of_record) as system_of_record,
         min(breaks.reconciliation) as reconciliation,
 
         ---------- measures
-        count(*) as break_count,
+        cast(count(*) as bigint) as break_count,
         cast(sum(abs(coalesce(breaks.difference_amount, 0))) as numeric(20, 2)) as unexplained_amount,
-        max(breaks.age_days) as oldest_age_days
+        cast(max(breaks.age_days) as integer) as oldest_age_days
 
     from breaks
     group by breaks.period_month, breaks.break_kind, coalesce(breaks.currency, '-')

@@ -3,8 +3,10 @@
       break_rate_bps     all open breaks per reconciled billing object, in basis points
       unexplained_minor  sum of |difference| of money breaks per currency, in minor units
       open_breaks        open breaks of one kind
-    One row per threshold with the measured value and whether it holds; a phase is clean when
-    every row of that phase passes (`is_phase_clean`). -#}
+    One row per threshold with the measured value and whether it holds (measured <= max: a
+    value equal to the threshold passes); a phase is clean when every row of that phase passes
+    (`is_phase_clean`). A metric that cannot be measured (no reconciled objects, an unknown
+    metric) does not pass. -#}
 with
 
 thresholds as (
@@ -69,21 +71,25 @@ final as (
 
     select
         ---------- ids
-        phase || '|' || metric || '|' || coalesce(currency, '') || '|' || coalesce(break_kind, '')
-            as threshold_id,
+        cast(
+            phase || '|' || metric || '|' || coalesce(currency, '') || '|' || coalesce(break_kind, '')
+            as {{ dbt.type_string() }}) as threshold_id,
 
         ---------- the threshold
-        phase,
-        metric,
-        currency,
-        break_kind,
-        max_value,
+        cast(phase as {{ dbt.type_string() }}) as phase,
+        cast(metric as {{ dbt.type_string() }}) as metric,
+        cast(currency as {{ dbt.type_string() }}) as currency,
+        cast(break_kind as {{ dbt.type_string() }}) as break_kind,
+        cast(max_value as bigint) as max_value,
 
         ---------- the measure
-        measured_value,
-        measured_value is not null and measured_value <= max_value as is_passing,
-        bool_and(measured_value is not null and measured_value <= max_value)
-            over (partition by phase) as is_phase_clean
+        cast(measured_value as bigint) as measured_value,
+        coalesce(measured_value is not null and measured_value <= max_value, false) as is_passing,
+        coalesce(
+            bool_and(measured_value is not null and measured_value <= max_value)
+                over (partition by phase),
+            false
+        ) as is_phase_clean
 
     from measured
 
