@@ -6,7 +6,9 @@
     entity              the business object (policy__entities.entity)
     source_system/_object_type/_object_id   the side the SoR holds
     target_system/_object_type/_object_id   the side that disagrees or lacks it (null: missing)
-    source_amount, target_amount, difference_amount   exact decimals in major units
+    source_amount, target_amount, difference_amount   exact decimals in major units,
+                        numeric(22, 3): every currency exact (kwd has 3 decimals, jpy 0),
+                        converted with minor_to_major(amount, currency) (macros/cross_db.sql)
     currency, target_currency
     occurred_at         when the source fact happened (naive UTC)
     period_month        its month, for the summary
@@ -30,10 +32,10 @@
         cast({{ target_system }} as {{ dbt.type_string() }}) as target_system,
         cast({{ target_object_type }} as {{ dbt.type_string() }}) as target_object_type,
         cast({{ target_object_id }} as {{ dbt.type_string() }}) as target_object_id,
-        cast({{ source_amount }} as numeric(20, 2)) as source_amount,
-        cast({{ target_amount }} as numeric(20, 2)) as target_amount,
-        cast(coalesce(cast({{ target_amount }} as numeric(20, 2)), 0)
-            - coalesce(cast({{ source_amount }} as numeric(20, 2)), 0) as numeric(20, 2)) as difference_amount,
+        cast({{ source_amount }} as numeric(22, 3)) as source_amount,
+        cast({{ target_amount }} as numeric(22, 3)) as target_amount,
+        cast(coalesce(cast({{ target_amount }} as numeric(22, 3)), 0)
+            - coalesce(cast({{ source_amount }} as numeric(22, 3)), 0) as numeric(22, 3)) as difference_amount,
         cast({{ currency }} as {{ dbt.type_string() }}) as currency,
         cast({{ target_currency }} as {{ dbt.type_string() }}) as target_currency,
         cast({{ occurred_at }} as timestamp) as occurred_at,

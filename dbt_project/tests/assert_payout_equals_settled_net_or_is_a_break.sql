@@ -5,8 +5,8 @@
 -- of `payout_sum_mismatch` breaks, each with the payout amount as source_amount and the sum
 -- as target_amount. Rows returned: a mismatch without its break (`missing_break`), a break
 -- where the identity holds (`break_without_mismatch`), or a break with other amounts
--- (`wrong_amounts`). The unit test payout_identity_* in the reconciliation unit tests checks
--- rec_payouts itself on fixed rows.
+-- (`wrong_amounts`). The unit test payout_identity_mismatch_once_with_amounts
+-- (models/reconciliation/_reconciliation__unit_tests.yml) checks rec_payouts on fixed rows.
 with
 
 payouts as (
@@ -46,8 +46,8 @@ breaks as (
 
     select
         source_object_id as payout_id,
-        {{ major_to_minor('source_amount') }} as source_minor,
-        {{ major_to_minor('target_amount') }} as target_minor
+        {{ major_to_minor('source_amount', 'currency') }} as source_minor,
+        {{ major_to_minor('target_amount', 'currency') }} as target_minor
     from {{ ref('rec_payouts') }}
     where break_kind = 'payout_sum_mismatch'
 

@@ -39,7 +39,7 @@ unverified_payouts as (
         source_object_id='holds.connected_account_id',
         target_system="'billing'", target_object_type="'payout'",
         target_object_id='payouts.payout_id',
-        source_amount=minor_to_major('payouts.amount'),
+        source_amount=minor_to_major('payouts.amount', 'payouts.currency'),
         currency='payouts.currency',
         occurred_at='payouts.created_at',
         detail="'payout released while payouts are held: ' || holds.payout_hold_reason"

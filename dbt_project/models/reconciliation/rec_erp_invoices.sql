@@ -50,7 +50,7 @@ missing as (
         source_system='billing', source_object_type='invoice',
         source_object_id='invoice_dates.invoice_id',
         target_system="'erp'", target_object_type="'transaction'",
-        source_amount=minor_to_major('invoice_dates.total_amount'),
+        source_amount=minor_to_major('invoice_dates.total_amount', 'invoice_dates.currency'),
         currency='invoice_dates.currency',
         occurred_at='invoice_dates.posting_date',
         detail="'invoice has no ERP posting'"
@@ -71,7 +71,7 @@ duplicates as (
         source_object_id='invoice_dates.invoice_id',
         target_system="'erp'", target_object_type="'transaction'",
         target_object_id='postings.erp_transaction_id',
-        source_amount=minor_to_major('invoice_dates.total_amount'),
+        source_amount=minor_to_major('invoice_dates.total_amount', 'invoice_dates.currency'),
         target_amount='postings.foreign_total',
         currency='invoice_dates.currency', target_currency='postings.currency',
         occurred_at='invoice_dates.posting_date',
@@ -110,7 +110,7 @@ currency_mismatches as (
         source_object_id='first_postings.invoice_id',
         target_system="'erp'", target_object_type="'transaction'",
         target_object_id='first_postings.erp_transaction_id',
-        source_amount=minor_to_major('first_postings.total_amount'),
+        source_amount=minor_to_major('first_postings.total_amount', 'first_postings.currency'),
         target_amount='first_postings.erp_total',
         currency='first_postings.currency', target_currency='first_postings.erp_currency',
         occurred_at='first_postings.posting_date',
@@ -130,7 +130,7 @@ amount_mismatches as (
         source_object_id='first_postings.invoice_id',
         target_system="'erp'", target_object_type="'transaction'",
         target_object_id='first_postings.erp_transaction_id',
-        source_amount=minor_to_major('first_postings.total_amount'),
+        source_amount=minor_to_major('first_postings.total_amount', 'first_postings.currency'),
         target_amount='first_postings.erp_total',
         currency='first_postings.currency', target_currency='first_postings.erp_currency',
         occurred_at='first_postings.posting_date',
@@ -139,7 +139,7 @@ amount_mismatches as (
     from first_postings
     {{ rec_from('invoice') }}
     where first_postings.erp_currency = first_postings.currency
-        and first_postings.erp_total is distinct from {{ minor_to_major('first_postings.total_amount') }}
+        and first_postings.erp_total is distinct from {{ minor_to_major('first_postings.total_amount', 'first_postings.currency') }}
 
 ),
 
@@ -151,7 +151,7 @@ period_mismatches as (
         source_object_id='first_postings.invoice_id',
         target_system="'erp'", target_object_type="'transaction'",
         target_object_id='first_postings.erp_transaction_id',
-        source_amount=minor_to_major('first_postings.total_amount'),
+        source_amount=minor_to_major('first_postings.total_amount', 'first_postings.currency'),
         target_amount='first_postings.erp_total',
         currency='first_postings.currency', target_currency='first_postings.erp_currency',
         occurred_at='first_postings.posting_date',

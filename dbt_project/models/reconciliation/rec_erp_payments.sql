@@ -89,7 +89,7 @@ final as (
         source_object_id='payments.charge_id',
         target_system="'erp'", target_object_type="'transaction'",
         target_object_id='payments.erp_payment_id',
-        source_amount=minor_to_major('payments.amount_captured'),
+        source_amount=minor_to_major('payments.amount_captured', 'payments.currency'),
         target_amount='payments.erp_payment_total',
         currency='payments.currency',
         occurred_at='payments.created_at',

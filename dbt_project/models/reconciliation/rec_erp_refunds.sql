@@ -51,7 +51,7 @@ final as (
         source_system='billing', source_object_type='refund',
         source_object_id='refunds.refund_id',
         target_system="'erp'", target_object_type="'transaction'",
-        source_amount=minor_to_major('refunds.amount'),
+        source_amount=minor_to_major('refunds.amount', 'refunds.currency'),
         currency='refunds.currency',
         occurred_at='refunds.created_at',
         detail="'refund not posted in the ERP'"

@@ -67,8 +67,8 @@ sum_mismatches as (
         source_system='billing', source_object_type='payout',
         source_object_id='payouts.payout_id',
         target_system="'billing'", target_object_type="'balance_transactions'",
-        source_amount=minor_to_major('payouts.payout_amount'),
-        target_amount=minor_to_major('payouts.settled_net_amount'),
+        source_amount=minor_to_major('payouts.payout_amount', 'payouts.currency'),
+        target_amount=minor_to_major('payouts.settled_net_amount', 'payouts.currency'),
         currency='payouts.currency', target_currency='payouts.currency',
         occurred_at='payouts.arrival_at',
         detail="cast(payouts.balance_transaction_count as " ~ dbt.type_string() ~ ") || ' settled balance transactions do not sum to the payout'"
@@ -86,7 +86,7 @@ not_posted as (
         source_system='billing', source_object_type='payout',
         source_object_id='posted.payout_id',
         target_system="'erp'", target_object_type="'transaction'",
-        source_amount=minor_to_major('posted.payout_amount'),
+        source_amount=minor_to_major('posted.payout_amount', 'posted.currency'),
         currency='posted.currency',
         occurred_at='posted.arrival_at',
         detail="'payout ' || posted.payout_status || ', not posted to cash in the ERP'"
@@ -105,7 +105,7 @@ currency_mismatches as (
         source_object_id='posted.payout_id',
         target_system="'erp'", target_object_type="'transaction'",
         target_object_id='posted.erp_journal_id',
-        source_amount=minor_to_major('posted.payout_amount'),
+        source_amount=minor_to_major('posted.payout_amount', 'posted.currency'),
         target_amount='posted.erp_total',
         currency='posted.currency', target_currency='posted.erp_currency',
         occurred_at='posted.arrival_at',
@@ -126,7 +126,7 @@ amount_mismatches as (
         source_object_id='posted.payout_id',
         target_system="'erp'", target_object_type="'transaction'",
         target_object_id='posted.erp_journal_id',
-        source_amount=minor_to_major('posted.payout_amount'),
+        source_amount=minor_to_major('posted.payout_amount', 'posted.currency'),
         target_amount='posted.erp_total',
         currency='posted.currency', target_currency='posted.erp_currency',
         occurred_at='posted.arrival_at',
@@ -136,7 +136,7 @@ amount_mismatches as (
     {{ rec_from('payout') }}
     where posted.erp_journal_id is not null
         and posted.erp_currency = posted.currency
-        and coalesce(posted.erp_total, 0) <> {{ minor_to_major('posted.payout_amount') }}
+        and coalesce(posted.erp_total, 0) <> {{ minor_to_major('posted.payout_amount', 'posted.currency') }}
 
 ),
 

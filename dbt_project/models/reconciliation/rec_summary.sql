@@ -26,7 +26,7 @@ final as (
 
         ---------- measures
         cast(count(*) as bigint) as break_count,
-        cast(sum(abs(coalesce(breaks.difference_amount, 0))) as numeric(20, 2)) as unexplained_amount,
+        cast(sum(abs(coalesce(breaks.difference_amount, 0))) as numeric(22, 3)) as unexplained_amount,
         cast(max(breaks.age_days) as integer) as oldest_age_days
 
     from breaks

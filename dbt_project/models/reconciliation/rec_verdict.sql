@@ -49,13 +49,17 @@ measured as (
         thresholds.max_value,
         case thresholds.metric
             when 'break_rate_bps' then (
-                select cast(
-                    floor(10000.0 * count(*) / nullif((select object_count from reconciled_objects), 0))
-                    as bigint)
+                select {{ floor_divide(
+                    '10000 * count(*)',
+                    'nullif((select object_count from reconciled_objects), 0)'
+                ) }}
                 from breaks
             )
             when 'unexplained_minor' then (
-                select cast(coalesce(sum(abs(breaks.difference_amount)), 0) * 100 as bigint)
+                select coalesce(
+                    {{ major_to_minor('sum(abs(breaks.difference_amount))', 'thresholds.currency') }},
+                    0
+                )
                 from breaks
                 where breaks.currency = thresholds.currency
             )
