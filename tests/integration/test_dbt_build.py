@@ -1,9 +1,11 @@
-"""`dbt build` of the S world on DuckDB (shared per session): green, exports only what was not
-exported before, snapshots keep history, and no PII value of the world reaches a mart,
-reconciliation, export or CRM payload table."""
+"""`dbt build` of the S world on DuckDB (shared per session): green; exports leave out whole
+entries already exported and name real billing objects; no PII value of the world reaches any
+dbt table (as a value, a word, or inside free text); and every column holding a sensitive field
+is treated as the contract's sensitivity says for its schema's channel."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import sqlite3
 from pathlib import Path
@@ -14,8 +16,6 @@ import pytest
 from tests.support.raw_from_world import built_warehouse, run_dbt
 
 pytestmark = pytest.mark.integration
-
-PUBLISHED_SCHEMAS = ("marts", "reconciliation", "exports", "sync")
 
 
 @pytest.fixture(scope="session")
@@ -117,30 +117,226 @@ def test_export_source_refs_name_real_billing_objects(s_build: tuple[Path, str])
     assert {kind for kind, *_ in refs} >= {"invoice", "payment", "payout"}
 
 
-def test_no_pii_value_of_the_world_reaches_published_tables(
-    world_s: Path, s_build: tuple[Path, str]
-) -> None:
-    truth = sqlite3.connect(world_s / "truth.sqlite")
+# ----------------------------------------------------------------------------- PII
+# The contract's sensitivity (policy/ownership.yml, compiled to the seed policy__sensitivity,
+# read here from the built warehouse) says per class and channel how a sensitive field is
+# treated. The dbt schemas that feed a channel take its treatment: `exports` -> the exports
+# channel, `sync` -> writeback (the CRM payloads). The others are the warehouse itself, which is
+# not a channel of the contract, so each class's `default` treatment applies there.
+CHANNEL_OF_SCHEMA = {"exports": "exports", "sync": "writeback"}
+WAREHOUSE_SCHEMAS = ("staging", "intermediate", "marts", "reconciliation", "snapshots")
+SCANNED_SCHEMAS = (*WAREHOUSE_SCHEMAS, "exports", "sync")
+#: columns whose name is a sensitivity key but that hold something else (with the reason)
+HOMONYMS = {
+    ("staging", "stg_erp__accounts", "account_name"): "a GL account's name (chart of accounts)",
+    ("staging", "stg_erp__accounts", "account_number"): "a GL account number, not a bank account",
+}
+#: a key this generic only names a sensitive column when it is the whole column name
+#: (`period_name`, `stage_name` are not people)
+WHOLE_NAME_ONLY = {"name"}
+HASHED = re.compile(r"^h:[0-9a-f]+$")
+
+
+def _snake(key: str) -> str:
+    """`FirstName` -> `first_name`, `vatNumber` -> `vat_number`, `line1` -> `line1`."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", key).lower()
+
+
+def _sensitive_class(column: str, keys: dict[str, str]) -> str | None:
+    """The contract class of a column named for one of its keys or field names, else None."""
+    squashed = column.replace("_", "")
+    for key, cls in keys.items():
+        if column == key or squashed == key.replace("_", ""):
+            return cls
+        if key not in WHOLE_NAME_ONLY and column.endswith("_" + key):
+            return cls
+    return None
+
+
+def _treatments(con: duckdb.DuckDBPyConnection) -> tuple[dict[str, str], dict[str, dict]]:
+    """From the seed: key or field name (snake case) -> class, and class -> channel ->
+    treatment (plus `default` from the contract, which the seed expands per channel)."""
+    from q2c.policy.loader import default_contract
+
+    keys: dict[str, str] = {}
+    treatments: dict[str, dict[str, str]] = {}
+    for cls, path, channel, treatment in con.execute(
+        "select class, field_path, channel, treatment from policy.policy__sensitivity"
+    ).fetchall():
+        keys.setdefault(_snake(path.split(".")[-1]), cls)
+        seen = treatments.setdefault(cls, {}).setdefault(channel, treatment)
+        assert seen == treatment, f"{cls} has two treatments in {channel}"
+    for cls, spec in default_contract().sensitivity.classes.items():
+        treatments[cls]["default"] = spec.treatment["default"]
+    return keys, treatments
+
+
+def _pii_values(world: Path) -> set[str]:
+    truth = sqlite3.connect(world / "truth.sqlite")
     try:
-        pii = {v for (v,) in truth.execute("select value from pii") if v and len(v) >= 5}
+        return {v for (v,) in truth.execute("select value from pii") if v}
     finally:
         truth.close()
+
+
+def _is_leak(value: str, text: str, free_text: bool) -> bool:
+    """Does `text` reveal the PII `value`? Whole words always; inside free text (a column
+    with whitespace in its values) any occurrence of a value of 4+ characters. Digits-only
+    values (postal codes, account numbers) count when bounded by non-digits in free text, or
+    as the whole value elsewhere (`JE-PO-20066-USD` names a date, not the postal code 20066)."""
+    if value.isdigit():
+        if free_text:
+            return re.search(rf"(?<!\d){re.escape(value)}(?!\d)", text) is not None
+        return text == value
+    if re.search(rf"(?<!\w){re.escape(value)}(?!\w)", text):
+        return True
+    return free_text and len(value) >= 4
+
+
+def _pii_leaks(con: duckdb.DuckDBPyConnection, pii: set[str]) -> dict[str, list[str]]:
+    """`schema.table.column` -> the PII values of the world found in it."""
+    columns = con.execute(
+        "select table_schema, table_name, column_name from information_schema.columns"
+        f" where table_schema in {SCANNED_SCHEMAS} and data_type = 'VARCHAR'"
+    ).fetchall()
+    assert columns
+    con.execute(
+        "create temp table texts as select distinct * from ("
+        + " union all ".join(
+            f'select \'{s}.{t}.{c}\' as col, "{c}" as v from {s}.{t} where "{c}" is not null'
+            for s, t, c in columns
+        )
+        + ")"
+    )
+    free = {
+        col
+        for (col,) in con.execute(
+            "select col from texts group by col having bool_or(regexp_matches(v, '\\s'))"
+        ).fetchall()
+    }
+    con.execute("create temp table pii(value varchar)")
+    con.executemany("insert into pii values (?)", [(v,) for v in pii])
+    # candidates by plain (case-sensitive) containment, then the word rules on each
+    candidates = con.execute(
+        "select texts.col, texts.v, pii.value from (select distinct v from texts) as distinct_texts"
+        " inner join pii on contains(distinct_texts.v, pii.value)"
+        " inner join texts on texts.v = distinct_texts.v"
+    ).fetchall()
+    leaks: dict[str, list[str]] = {}
+    for col, text, value in candidates:
+        if _is_leak(value, text, col in free):
+            leaks.setdefault(col, []).append(value)
+    return leaks
+
+
+def test_is_leak_finds_values_inside_free_text_and_whole_words_elsewhere() -> None:
+    assert _is_leak("Rossi", "call Mario Rossi back", free_text=True)
+    assert _is_leak("Rossi", "note:Rossi'", free_text=False)
+    assert _is_leak("Rossini", "RossiniCorp paid late", free_text=True)
+    assert not _is_leak("Bush", "ch_3NBushq8", free_text=False)
+    assert _is_leak("Lee", "ask Lee", free_text=True)
+    assert not _is_leak("Lee", "Leeds office", free_text=True)
+    assert _is_leak("20066", "moved to 20066 Milan", free_text=True)
+    assert not _is_leak("20066", "JE-PO-20066-USD", free_text=False)
+    assert _is_leak("20066", "20066", free_text=False)
+
+
+@pytest.fixture(scope="module")
+def pii_leaks(world_s: Path, s_build: tuple[Path, str]) -> dict[str, list[str]]:
+    """The scan of every dbt text column for the world's PII values, once per module."""
     con = duckdb.connect(str(s_build[0]), read_only=True)
     try:
-        columns = con.execute(
-            "select table_schema, table_name, column_name from information_schema.columns"
-            f" where table_schema in {PUBLISHED_SCHEMAS} and data_type = 'VARCHAR'"
-        ).fetchall()
-        con.execute("create temp table pii(value varchar)")
-        con.executemany("insert into pii values (?)", [(v,) for v in pii])
-        leaks = []
-        for schema, table, column in columns:
-            hits = con.execute(
-                f'select count(*) from {schema}.{table} t join pii on t."{column}" = pii.value'
-            ).fetchone()[0]
-            if hits:
-                leaks.append(f"{schema}.{table}.{column}: {hits}")
+        return _pii_leaks(con, _pii_values(world_s))
     finally:
         con.close()
-    assert pii and columns
-    assert not leaks, leaks
+
+
+def test_no_pii_value_of_the_world_reaches_a_dbt_table(
+    world_s: Path, pii_leaks: dict[str, list[str]]
+) -> None:
+    """No PII value of the world's truth table (names, emails, phones, addresses, tax ids, bank
+    numbers) is in any text column of staging, intermediate, marts, reconciliation, snapshots,
+    exports or sync: not as the value, not as a word, not inside free text."""
+    pii = _pii_values(world_s)
+    assert {len(v) for v in pii} & {3}, "the world has 3-letter names: whole-word matching runs"
+    assert not pii_leaks, {col: len(values) for col, values in pii_leaks.items()}
+
+
+def _treatment_violations(
+    con: duckdb.DuckDBPyConnection, leaks: dict[str, list[str]], schemas: tuple[str, ...]
+) -> tuple[list[str], list[str]]:
+    """(columns checked, violations) of the contract's treatment in `schemas`."""
+    from q2c.masking import mask_account_number
+    from q2c.masking.treatments import REDACTED
+
+    keys, treatments = _treatments(con)
+    columns = con.execute(
+        "select table_schema, table_name, column_name from information_schema.columns"
+        f" where table_schema in {(*schemas, '')}"
+    ).fetchall()
+    checked, violations = [], []
+    for schema, table, column in columns:
+        cls = _sensitive_class(column, keys)
+        if cls is None or (schema, table, column) in HOMONYMS:
+            continue
+        treatment = treatments[cls][CHANNEL_OF_SCHEMA.get(schema, "default")]
+        where = f"{schema}.{table}.{column}"
+        checked.append(where)
+        values = [
+            v
+            for (v,) in con.execute(
+                f'select distinct cast("{column}" as varchar) from {schema}.{table}'
+                f' where "{column}" is not null'
+            ).fetchall()
+        ]
+        if treatment == "drop":
+            wrong = values or ["the column exists"]
+        elif treatment == "hash":
+            wrong = [v for v in values if not HASHED.match(v)]
+        elif treatment == "redact":
+            wrong = [v for v in values if v != REDACTED]
+        elif treatment == "mask":
+            wrong = [v for v in values if mask_account_number(v) != v]
+        elif treatment == "scrub":
+            wrong = leaks.get(where, [])
+        else:
+            assert treatment == "allow", treatment
+            wrong = []
+        if wrong:
+            violations.append(f"{where}: {cls} is `{treatment}` there; {len(wrong)} values are not")
+    return checked, violations
+
+
+def test_sensitive_columns_of_published_schemas_are_treated_as_the_contract_says(
+    s_build: tuple[Path, str], pii_leaks: dict[str, list[str]]
+) -> None:
+    """Every column of marts, reconciliation, snapshots, exports and sync named for a sensitive
+    field or key of the contract holds it as the contract's treatment for that schema's channel
+    says: dropped (no such column), hashed (`h:<hex>`), redacted (`[REDACTED]`), masked (at most
+    first six and last four), scrubbed (free text without any PII value of the world) or
+    allowed."""
+    con = duckdb.connect(str(s_build[0]), read_only=True)
+    try:
+        checked, violations = _treatment_violations(
+            con, pii_leaks, ("marts", "reconciliation", "snapshots", "exports", "sync")
+        )
+    finally:
+        con.close()
+    assert "exports.export_erp_journal_lines.memo" in checked  # free text, scrubbed in exports
+    assert not violations, violations
+
+
+def test_sensitive_columns_of_staging_and_intermediate_are_treated_as_the_contract_says(
+    s_build: tuple[Path, str], pii_leaks: dict[str, list[str]]
+) -> None:
+    """The same rule in staging and intermediate, where the contract's default treatment of each
+    class applies (the warehouse is not one of its channels): e.g. an ERP memo (free text,
+    `erp:transaction.memo`) is redacted or left in raw, an ERP customer's entityid (a name,
+    `erp:customer.entityid`) hashed or left in raw."""
+    con = duckdb.connect(str(s_build[0]), read_only=True)
+    try:
+        checked, violations = _treatment_violations(con, pii_leaks, ("staging", "intermediate"))
+    finally:
+        con.close()
+    assert checked
+    assert not violations, violations

@@ -224,8 +224,10 @@ final as (
         periods.period_name as posting_period,
         upper(lines.currency) as currency,
         gl_accounts.acctnumber as account,
-        {{ minor_to_major('lines.debit_minor') }} as debit,
-        {{ minor_to_major('lines.credit_minor') }} as credit,
+        -- the ERP import takes at most 2 decimal places: exact for 0- and 2-decimal
+        -- currencies; assert_export_amounts_fit_the_erp_import fails on a 3-decimal one
+        cast({{ minor_to_major('lines.debit_minor', 'lines.currency') }} as numeric(20, 2)) as debit,
+        cast({{ minor_to_major('lines.credit_minor', 'lines.currency') }} as numeric(20, 2)) as credit,
         lines.memo,
         case when customers.erp_customer_id is not null then lines.customer_id end as entity,
 

@@ -2,7 +2,8 @@
     (crm_account_enrichment): only the fields in the contract's write set
     (policy__write_set, sobject Account), each with the value billing decides, the reference
     of the billing object it came from, the value the CRM holds now, and whether they differ.
-    Values are text in Salesforce's API form (decimals with 2 places, dates YYYY-MM-DD,
+    Values are text in Salesforce's API form (decimals with 2 places, the scale of MRR__c and
+    ARR__c, converted from minor units by the account's currency; dates YYYY-MM-DD,
     empty = null). Live accounts resolved to a billing customer only.
     One row per (account, field). -#}
 with
@@ -40,7 +41,7 @@ proposed as (
         accounts.account_id,
         accounts.billing_customer_id,
         'MRR__c' as field_api_name,
-        cast({{ minor_to_major('accounts.mrr_amount') }} as {{ dbt.type_string() }}) as proposed_value,
+        cast(cast({{ minor_to_major('accounts.mrr_amount', 'accounts.currency') }} as numeric(18, 2)) as {{ dbt.type_string() }}) as proposed_value,
         cast(accounts.crm_mrr as {{ dbt.type_string() }}) as crm_value,
         'billing:customer:' || accounts.billing_customer_id || ':subscription_items' as source_ref
     from accounts
@@ -51,7 +52,7 @@ proposed as (
         accounts.account_id,
         accounts.billing_customer_id,
         'ARR__c',
-        cast({{ minor_to_major('accounts.arr_amount') }} as {{ dbt.type_string() }}),
+        cast(cast({{ minor_to_major('accounts.arr_amount', 'accounts.currency') }} as numeric(18, 2)) as {{ dbt.type_string() }}),
         cast(accounts.crm_arr as {{ dbt.type_string() }}),
         'billing:customer:' || accounts.billing_customer_id || ':subscription_items'
     from accounts
