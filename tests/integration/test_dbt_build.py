@@ -34,12 +34,16 @@ def test_build_runs_every_model_test_and_snapshot_without_error(s_build: tuple[P
         invoices = con.execute("select count(*) from marts.fct_invoices").fetchone()[0]
         raw = con.execute("select count(distinct object_id) from raw.billing__invoice").fetchone()
         snapshots = con.execute(
-            "select count(*) from snapshots.snap_subscription_states"
+            "select (select count(*) from snapshots.snap_subscription_states),"
+            " (select count(*) from marts.fct_subscriptions),"
+            " (select count(*) from snapshots.snap_crm_account_states),"
+            " (select count(*) from staging.stg_salesforce__accounts)"
         ).fetchone()
     finally:
         con.close()
     assert invoices == raw[0] > 0
-    assert snapshots[0] > 0
+    # the first snapshot holds one current version of every row it reads
+    assert snapshots[0] == snapshots[1] > 0 and snapshots[2] == snapshots[3] > 0
 
 
 def test_export_leaves_out_whole_entries_already_in_the_export_ledger(
