@@ -18,7 +18,6 @@ renamed as (
 
         ---------- attributes
         cast({{ json_text('payload', 'linesequencenumber') }} as bigint) as line_sequence_number,
-        {{ json_text('payload', 'memo') }} as memo,
 
         ---------- amounts (exact decimals in major units)
         {{ json_decimal('payload', 'foreignamount') }} as foreign_amount,

@@ -20,7 +20,6 @@ renamed as (
         ---------- attributes
         {{ json_text('payload', 'type') }} as transaction_type,
         {{ json_text('payload', 'status') }} as transaction_status,
-        {{ json_text('payload', 'memo') }} as memo,
 
         ---------- amounts (exact decimals in major units of the transaction currency)
         {{ json_decimal('payload', 'foreigntotal') }} as foreign_total,
