@@ -101,7 +101,7 @@ refunds as (
 payouts as (
 
     select * from {{ ref('stg_billing__payouts') }}
-    where payout_status in ('paid', 'in_transit')
+    where payout_status in {{ payout_statuses_posted_to_erp() }}
         and connected_account_id is null
         and amount > 0
         and not is_deleted
