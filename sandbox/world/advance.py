@@ -13,8 +13,17 @@ Each advanced day (numbered from 1 across calls, so that `advance(d, 2)` equals 
 - people's CRM edits (phones, websites, titles), new and closed support cases, a deleted contact,
   and one late-arriving change: an Opportunity edit whose `SystemModstamp` is older than rows
   already present;
+- the CRM's copy of each changed billing status: the outbound real-time sync that generation
+  already assumes (the integration user writes `Billing_Status__c` `CRM_SYNC_LAG` seconds
+  after the billing change, see `Day.crm_status_sync`);
 - an event for each billing change; every row written is listed in `truth.changes`;
   `truth.counts` and `meta.now` move on.
+
+The truth stays what the world contains (`Truth` below): a dunning case whose invoice gets
+paid is no longer a `case_dunning_without_priority`; a synced account is no longer a
+`crm_billing_status_stale`; a status change whose sync falls after the day's end is one
+until the next day applies it (the CRM really has not seen it at that clock, as a real CRM
+would not within the sync's lag).
 """
 
 from __future__ import annotations
@@ -38,7 +47,15 @@ from sandbox.world.ids import stripe_id
 from sandbox.world.ledger import CURRENCY_IDS, Ledger, erp_ts
 from sandbox.world.people import People
 from sandbox.world.settlement import PAYOUT_HOUR, Settlement, payout_day
-from sandbox.world.store import WorldWriter, connect
+from sandbox.world.store import WorldWriter, connect, dumps
+
+#: seconds from a billing change to the CRM's copy of it: the lag generation gives the
+#: integration user's last sync of an account (company.py, `last_change + 600`)
+CRM_SYNC_LAG = 600
+#: an account's billing status is the first of these among its customer's subscriptions
+#: ('none' without one), the rule of the contract (policy/ownership.yml
+#: `billing_status_precedence`) that the CRM field mirrors
+BILLING_STATUS_PRECEDENCE = ("past_due", "unpaid", "active", "trialing", "canceled")
 
 
 @dataclass(frozen=True)
@@ -136,8 +153,10 @@ def _advance_one_day(world_dir: Path) -> tuple[int, Counter, Counter]:
     day.refunds()
     day.payouts()
     day.crm_activity()
+    pending = day.crm_status_sync(state.get("crm_sync_pending", {}))
     state.update(
         advanced_days=day_no,
+        crm_sync_pending=pending,
         sf_next=sf.next,
         erp_next_txn=ledger.next_txn,
         erp_next_customer=ledger.next_customer,
@@ -188,6 +207,9 @@ class Day:
         self.day_no = day_no
         self.b = ctx.w.cons["billing"]
         self.tax_rates = {r["id"]: r for r in ctx.cat.tax_rates.values()}
+        self.truth = Truth(ctx.w)
+        # customer id -> when its subscription status last changed today (for the CRM sync)
+        self.status_changed: dict[str, int] = {}
 
     def t(self) -> int:
         """A random second of the day (before its last hour, so follow-ups fit)."""
@@ -317,6 +339,7 @@ class Day:
                     sub, customer=sub["customer"], status="canceled", change="updated"
                 )
                 self.event("customer.subscription.deleted", sub, end)
+                self.status_changed[sub["customer"]] = end
                 continue
             c = self.payer(cus, sub)
             months = (
@@ -354,6 +377,8 @@ class Day:
                 status=status,
             )
             self.ctx.w.billing(sub, customer=sub["customer"], status=status, change="updated")
+            if status != before["status"]:
+                self.status_changed[sub["customer"]] = end + 1
             self.event(
                 "customer.subscription.updated",
                 sub,
@@ -404,6 +429,8 @@ class Day:
                 )
                 sub["status"] = "active"
                 self.erp_paid(c, inv, ch)
+                # the case about this invoice's dunning needs no billing priority any more
+                self.truth.resolve_dunning_case(inv["id"])
             elif attempt >= 4:
                 inv.update(
                     status="uncollectible",
@@ -415,6 +442,7 @@ class Day:
                     },
                 )
                 sub["status"] = "unpaid"
+                self.truth.dunning_case_status(inv["id"], "unpaid")
             else:
                 inv["next_payment_attempt"] = t + (5 if attempt == 2 else 7) * DAY
             w.billing(inv, customer=c.cus_id, status=inv["status"], change="updated")
@@ -422,6 +450,7 @@ class Day:
             if sub["status"] != "past_due":
                 w.billing(sub, customer=sub["customer"], status=sub["status"], change="updated")
                 self.event("customer.subscription.updated", sub, t + 3, {"status": "past_due"})
+                self.status_changed[sub["customer"]] = t + 3
                 self.save_customer(c, cus, sub["status"] == "unpaid")
 
     def erp_paid(self, c: Company, inv: dict[str, Any], ch: dict[str, Any]) -> None:
@@ -781,3 +810,137 @@ class Day:
                     SystemModstamp=stamp,
                 )
                 w.salesforce("Opportunity", body, change="updated")
+
+    # ------------------------------------------------------------------ CRM sync
+    def billing_status(self, customer: str) -> str:
+        """The account-level billing status of `customer` now (see BILLING_STATUS_PRECEDENCE)."""
+        statuses = {
+            r[0]
+            for r in self.b.execute(
+                "SELECT status FROM objects WHERE object='subscription' AND customer=?",
+                (customer,),
+            )
+        }
+        return next((s for s in BILLING_STATUS_PRECEDENCE if s in statuses), "none")
+
+    def crm_status_sync(self, pending: dict[str, int]) -> dict[str, int]:
+        """Copy changed billing statuses to their CRM accounts, as the integration user.
+
+        Generation writes every account as its real-time sync last left it (the integration
+        user, `CRM_SYNC_LAG` after the billing change); advanced days keep that sync running
+        instead of leaving every status change of the day unseen by the CRM. A sync due after
+        the day's end has not happened at this clock: the account stays as it is, the
+        difference is recorded as `crm_billing_status_stale` (what a reconciliation run now
+        rightly reports), and the next day applies it and removes that truth row. The sync
+        overwrites the field whatever it held, so it also ends an older stale status of the
+        account (a sync that missed earlier).
+
+        Args:
+            pending: customer id -> when its sync is due, carried from the previous day.
+
+        Returns:
+            The syncs still due after this day's end (customer id -> due time).
+        """
+        w = self.ctx.w
+        w.flush()
+        due = dict(pending)
+        for cus, changed in self.status_changed.items():
+            due[cus] = max(due.get(cus, 0), changed + CRM_SYNC_LAG)
+        if not due:
+            return {}
+        s = w.cons["salesforce"]
+        accounts: dict[str, list[str]] = {}
+        for rid, cus in s.execute(
+            "SELECT id, json_extract(body, '$.Billing_Customer_Id__c') FROM records"
+            " WHERE sobject='Account' AND is_deleted=0 ORDER BY id"
+        ):
+            if cus in due:
+                accounts.setdefault(cus, []).append(rid)
+        stale = self.truth.rows_by("crm_billing_status_stale", "account")
+        still: dict[str, int] = {}
+        for cus in sorted(due):
+            at = due[cus]
+            status = self.billing_status(cus)
+            if at > self.now:
+                still[cus] = at
+            for rid in accounts.get(cus, []):
+                body = json.loads(
+                    s.execute("SELECT body FROM records WHERE id=?", (rid,)).fetchone()[0]
+                )
+                # the sync (re)writes the field, or the account is judged again below
+                self.truth.delete(stale.get(rid, []))
+                if body["Billing_Status__c"] == status:
+                    continue
+                if at > self.now:
+                    w.discrepancy(
+                        "crm_billing_status_stale",
+                        "salesforce",
+                        {"account": rid, "customer": cus},
+                        {
+                            "crm_status": body["Billing_Status__c"],
+                            "billing_status": status,
+                            "sync_due": at,
+                        },
+                    )
+                    continue
+                body["Billing_Status__c"] = status
+                # a person's edit later today already carries the newer stamps
+                if body["SystemModstamp"] < sf_datetime(at):
+                    body.update(
+                        LastModifiedDate=sf_datetime(at),
+                        LastModifiedById=self.ctx.users.integration,
+                        SystemModstamp=sf_datetime(at),
+                    )
+                w.salesforce("Account", body, change="updated")
+        return still
+
+
+class Truth:
+    """Keeps the ground truth equal to what the world contains when a day's activity ends an
+    injected discrepancy (the `discrepancies` rows of earlier days and of generation)."""
+
+    def __init__(self, w: WorldWriter) -> None:
+        self.w = w
+        self.con = w.cons["truth"]
+
+    def rows_by(self, kind: str, key: str) -> dict[str, list[int]]:
+        """Row ids of the `kind` discrepancies by their `object_ids[key]` (one scan)."""
+        self.w.flush()
+        out: dict[str, list[int]] = {}
+        for rid, value in self.con.execute(
+            "SELECT id, json_extract(object_ids, ?) FROM discrepancies WHERE kind=? ORDER BY id",
+            (f"$.{key}", kind),
+        ):
+            out.setdefault(value, []).append(rid)
+        return out
+
+    def _ids(self, kind: str, key: str, value: str) -> list[int]:
+        self.w.flush()
+        return [
+            r[0]
+            for r in self.con.execute(
+                "SELECT id FROM discrepancies WHERE kind=? AND json_extract(object_ids, ?)=?"
+                " ORDER BY id",
+                (kind, f"$.{key}", value),
+            )
+        ]
+
+    def delete(self, ids: list[int]) -> None:
+        """Drop these rows: the world no longer holds their discrepancy."""
+        self.con.executemany("DELETE FROM discrepancies WHERE id=?", [(i,) for i in ids])
+
+    def resolve_dunning_case(self, invoice: str) -> None:
+        """The dunning invoice is paid: its case is no longer about dunning."""
+        self.delete(self._ids("case_dunning_without_priority", "invoice", invoice))
+
+    def dunning_case_status(self, invoice: str, status: str) -> None:
+        """The dunning invoice's subscription moved on (to `unpaid`): still a dunning case."""
+        for rid in self._ids("case_dunning_without_priority", "invoice", invoice):
+            (text,) = self.con.execute(
+                "SELECT detail FROM discrepancies WHERE id=?", (rid,)
+            ).fetchone()
+            detail = {**json.loads(text), "subscription_status": status}
+            self.con.execute(
+                "UPDATE discrepancies SET detail=? WHERE id=?",
+                (dumps(detail), rid),
+            )

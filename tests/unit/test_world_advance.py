@@ -12,6 +12,7 @@ import pytest
 
 from sandbox.world import SCALES, advance, generate
 from sandbox.world.config import DAY
+from sandbox.world.crm import sf_datetime
 from tests.unit.test_world_determinism import TABLES, world_digest
 
 pytestmark = pytest.mark.unit
@@ -148,3 +149,78 @@ def test_advance_rejects_a_missing_world_and_zero_days(tmp_path: Path) -> None:
         advance(tmp_path / "nothing", 1)
     with pytest.raises(ValueError):
         advance(tmp_path, 0)
+
+
+def test_a_status_change_synced_after_the_day_ends_is_stale_until_the_next_day(
+    tmp_path: Path, worlds
+) -> None:
+    """The CRM's copy of a billing status follows CRM_SYNC_LAG after the change: a change in
+    the day's last minutes is not in the CRM at the day's end (truth: stale, sync pending),
+    and the next day's sync writes it as the integration user and ends that truth row."""
+    before_dir, _, _, _ = worlds
+    d = tmp_path / "w"
+    copy_world(before_dir, d)
+    b, s, t = (sqlite3.connect(d / f"{n}.sqlite") for n in ("billing", "salesforce", "truth"))
+    meta = dict(t.execute("SELECT key, value FROM meta"))
+    now, integration = int(meta["now"]), json.loads(meta["state"])["users"]["integration"]
+    stale = {
+        json.loads(i)["account"]
+        for (i,) in t.execute(
+            "SELECT object_ids FROM discrepancies WHERE kind='crm_billing_status_stale'"
+        )
+    }
+    accounts = {
+        body["Billing_Customer_Id__c"]: body
+        for body in (
+            json.loads(r[0])
+            for r in s.execute(
+                "SELECT body FROM records WHERE sobject='Account' AND is_deleted=0 ORDER BY id"
+            )
+        )
+        if body["Billing_Customer_Id__c"] and body["Id"] not in stale
+    }
+    sub = next(
+        sub
+        for sub in (
+            json.loads(r[0])
+            for r in b.execute(
+                "SELECT body FROM objects WHERE object='subscription' AND status='active'"
+                " ORDER BY id"
+            )
+        )
+        if sub["customer"] in accounts
+        and accounts[sub["customer"]]["Billing_Status__c"] == "active"
+    )
+    account = accounts[sub["customer"]]["Id"]
+    # it ends (cancelled at period end) two minutes before the first advanced day ends
+    end = now + DAY - 120
+    sub.update(current_period_end=end, cancel_at_period_end=True)
+    b.execute("UPDATE objects SET body=? WHERE id=?", (json.dumps(sub), sub["id"]))
+    b.commit()
+    for con in (b, s, t):
+        con.close()
+
+    def state() -> tuple[dict, list[dict]]:
+        body = json.loads(
+            sqlite3.connect(d / "salesforce.sqlite")
+            .execute("SELECT body FROM records WHERE id=?", (account,))
+            .fetchone()[0]
+        )
+        rows = [
+            json.loads(detail)
+            for ids, detail in sqlite3.connect(d / "truth.sqlite").execute(
+                "SELECT object_ids, detail FROM discrepancies WHERE kind='crm_billing_status_stale'"
+            )
+            if json.loads(ids)["account"] == account
+        ]
+        return body, rows
+
+    advance(d, 1)
+    body, rows = state()
+    assert body["Billing_Status__c"] == "active"
+    assert rows == [{"crm_status": "active", "billing_status": "canceled", "sync_due": end + 600}]
+    advance(d, 1)
+    body, rows = state()
+    assert body["Billing_Status__c"] == "canceled" and not rows
+    assert body["LastModifiedById"] == integration
+    assert body["SystemModstamp"] == sf_datetime(end + 600)
