@@ -2,7 +2,10 @@
 -- fct_subscriptions (current MRR from the subscription's items and forever coupons) agree per
 -- customer and currency for the month the subscriptions' current period starts in, wherever
 -- both describe the same thing: every subscription of the customer in that currency counts
--- toward MRR (q2c_mrr_statuses), has no temporary (once/repeating) coupon, starts its current
+-- toward MRR (q2c_mrr_statuses), has no temporary (once/repeating) coupon, and no discount on
+-- its billed lines unless a forever coupon is in force now (a temporary coupon that ended
+-- after the period was billed leaves a discounted invoice beside an undiscounted subscription:
+-- a yearly plan billed with 20% off whose three-month coupon has since run out), starts its current
 -- period in the same month, and that month's billed lines are exactly its current items (same
 -- item, price and quantity, no proration; a quantity changed after the last invoice is billed
 -- only next period, so the two legitimately differ then). Each subscription may differ by
@@ -44,7 +47,8 @@ covering_lines as (
         lines.subscription_item_id,
         lines.price_id,
         lines.quantity,
-        lines.is_proration
+        lines.is_proration,
+        lines.discount_amount
     from subscriptions
     inner join {{ ref('int_invoice_lines__spread_to_months') }} as spread
         on subscriptions.subscription_id = spread.subscription_id
@@ -60,6 +64,7 @@ line_match as (
         covering_lines.subscription_id,
         count(*) as line_count,
         sum(case when covering_lines.is_proration then 1 else 0 end) as proration_count,
+        sum(case when covering_lines.discount_amount > 0 then 1 else 0 end) as discounted_count,
         sum(case when items.subscription_item_id is not null then 1 else 0 end) as matched_count
     from covering_lines
     left join items
@@ -83,7 +88,10 @@ comparable_subscriptions as (
     select
         subscriptions.*,
         subscriptions.subscription_status in ({{ "'" ~ var('q2c_mrr_statuses') | join("', '") ~ "'" }})
-            and coalesce(subscriptions.coupon_duration, 'forever') = 'forever'
+            and case
+                when subscriptions.coupon_duration is null then line_match.discounted_count = 0
+                else subscriptions.coupon_duration = 'forever'
+            end
             and line_match.proration_count = 0
             and line_match.line_count = item_counts.item_count
             and line_match.matched_count = item_counts.item_count as is_comparable
