@@ -38,6 +38,10 @@ candidates as (
     where charges.charge_status = 'failed'
         and invoices.subscription_id is not null
     union all
+    -- a renewal: billing creates the cycle invoice and sends the update for the new period
+    select 'customer.subscription.updated', subscription_id, created_at from invoices
+    where billing_reason = 'subscription_cycle' and subscription_id is not null
+    union all
     select 'invoice.created', invoice_id, created_at from invoices
     union all
     select 'invoice.finalized', invoice_id, finalized_at from invoices

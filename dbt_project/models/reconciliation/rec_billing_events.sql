@@ -9,11 +9,9 @@
       event_late          created more than `q2c_event_late_seconds` after the change it
                           reports (no candidate moment in the window before it)
     Events whose type or object has no known moment are not judged for order or lateness.
-    Besides the intermediate model's moments, a renewal is one: when a subscription's period
-    turns, billing creates the cycle invoice (billing_reason `subscription_cycle`) and sends
-    `customer.subscription.updated` for the new period (Stripe does; the sandbox's advanced
-    days do). Without it every renewal's update event would read as late against the
-    subscription's older changes.
+    A renewal is one such moment (the intermediate model dates it at the cycle invoice):
+    without it every renewal's update event would read as late against the subscription's
+    older changes.
     One row per break. -#}
 with
 
@@ -24,29 +22,10 @@ events as (
 
 ),
 
--- TODO(intermediate owner): this candidate belongs in int_billing_events__expected_times;
--- it is added here because the reconciliation may not edit the intermediate layer
-renewals as (
-
-    select
-        'customer.subscription.updated' as event_type,
-        subscription_id as object_id,
-        created_at as expected_at,
-        {{ timestamp_to_epoch('created_at') }} as expected_epoch
-    from {{ ref('stg_billing__invoices') }}
-    where billing_reason = 'subscription_cycle'
-        and subscription_id is not null
-        and created_at is not null
-
-),
-
 expected as (
 
     select event_type, object_id, expected_at, expected_epoch
     from {{ ref('int_billing_events__expected_times') }}
-    union all
-    select event_type, object_id, expected_at, expected_epoch
-    from renewals
 
 ),
 
