@@ -1275,7 +1275,13 @@ class Company:
             pi_body, charge_rows = self.collect(inv, charges, status)
             inv["payment_intent"] = pi_body["id"]
             inv["charge"] = charge_rows[-1]["id"]
-        refunds = self.refunds(inv, charge_rows) if status == "paid" and charge_rows else []
+        refunds = []
+        if status == "paid" and charge_rows:
+            refunds = self.refunds(inv, charge_rows)  # writes the charges after refunding
+        elif charge_rows:
+            # failed attempts of an open or uncollectible invoice: the charges exist all the
+            # same (the invoice's `charge` and the intent's `latest_charge` name the last one)
+            self.write_charges(charge_rows)
         for li in li_bodies:
             w.billing({**li, "_created": created}, parent=inv_id, customer=self.cus_id)
         w.billing(inv, customer=self.cus_id, status=status)
@@ -1760,11 +1766,17 @@ class Company:
                 w.billing(tr, customer=self.cus_id)
                 ctx.settle.partner(self.partner, cur, t, amt)
                 self.event("transfer.created", tr, t)
+        self.write_charges(charge_rows)
+        return out
+
+    def write_charges(self, charge_rows: list[dict[str, Any]]) -> None:
+        """Write an invoice's charges (final state, without the private `_fee`) and their
+        `charge.succeeded` / `charge.failed` events."""
+        w = self.ctx.w
         for c in charge_rows:
             body = {k: v for k, v in c.items() if k != "_fee"}
             w.billing(body, customer=self.cus_id, status=body["status"])
             self.event("charge.succeeded" if c["paid"] else "charge.failed", body, body["created"])
-        return out
 
     def post_invoice(
         self,

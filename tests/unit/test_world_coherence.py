@@ -154,6 +154,59 @@ def test_billing_references_resolve(any_w: World) -> None:
         assert ii["invoice"] is None or ii["invoice"] in o["invoice"]
 
 
+# (object, field) -> the object type its non-null id must name in the same world
+BILLING_REFERENCES = {
+    ("invoice", "charge"): "charge",
+    ("invoice", "payment_intent"): "payment_intent",
+    ("invoice", "subscription"): "subscription",
+    ("invoice", "customer"): "customer",
+    ("charge", "invoice"): "invoice",
+    ("charge", "payment_intent"): "payment_intent",
+    ("charge", "customer"): "customer",
+    ("charge", "balance_transaction"): "balance_transaction",
+    ("refund", "charge"): "charge",
+    ("refund", "payment_intent"): "payment_intent",
+    ("payment_intent", "latest_charge"): "charge",
+    ("payment_intent", "invoice"): "invoice",
+    ("payment_intent", "customer"): "customer",
+}
+
+
+def test_billing_id_references_resolve_and_agree(any_w: World) -> None:
+    # Stripe never returns an id naming an object that does not exist; an invoice's
+    # `charge` is its payment intent's `latest_charge`, and both point back to the invoice
+    o = any_w.by_type
+    dangling = {
+        (obj, field, body["id"], body[field])
+        for (obj, field), target in BILLING_REFERENCES.items()
+        for body in o[obj].values()
+        if body[field] is not None and body[field] not in o[target]
+    }
+    assert not dangling
+    checked = Counter()
+    for inv in o["invoice"].values():
+        # a charge comes with its payment intent, and neither without the other
+        assert (inv["charge"] is None) == (inv["payment_intent"] is None), inv["id"]
+        if inv["charge"] is None:
+            continue
+        ch, pi = o["charge"][inv["charge"]], o["payment_intent"][inv["payment_intent"]]
+        assert pi["latest_charge"] == ch["id"] and pi["invoice"] == inv["id"]
+        assert ch["invoice"] == inv["id"] and ch["payment_intent"] == pi["id"]
+        assert ch["customer"] == pi["customer"] == inv["customer"]
+        assert ch["paid"] == (inv["status"] == "paid"), inv["id"]
+        checked[inv["status"]] += 1
+    for pi in o["payment_intent"].values():
+        # every intent of the sandbox pays an invoice and has at least one attempt
+        assert o["invoice"][pi["invoice"]]["payment_intent"] == pi["id"]
+        assert o["charge"][pi["latest_charge"]]["payment_intent"] == pi["id"]
+    for ch in o["charge"].values():
+        assert o["invoice"][ch["invoice"]]["payment_intent"] == ch["payment_intent"]
+    for re in o["refund"].values():
+        assert re["payment_intent"] == o["charge"][re["charge"]]["payment_intent"]
+    # failed attempts of unpaid invoices are there too, not only paid ones
+    assert checked["paid"] > 100 and checked["uncollectible"] > 5 and checked["open"] > 0
+
+
 def test_invoice_totals_add_up(any_w: World) -> None:
     w = any_w
     for inv in w.by_type["invoice"].values():
