@@ -25,16 +25,11 @@ from pathlib import Path
 import duckdb
 
 from tests.support.raw_from_world import load_raw_from_world, run_dbt
-from tests.support.reconciliation_truth import KEYS, truth_keys
-
-
-def found_keys(rows: list[tuple[str, str, str | None]]) -> set[tuple[str, str, str | None]]:
-    """(kind, source id, target id) of reported breaks, keyed as the truth is."""
-    return {(k, s, t if KEYS[k][1] else None) for k, s, t in rows}
+from tests.support.reconciliation_truth import break_key, truth_keys
 
 
 def score(world_dir: Path, rows: list[tuple]) -> str:
-    truth, found = truth_keys(world_dir), found_keys(rows)
+    truth, found = truth_keys(world_dir), {break_key(*row) for row in rows}
     misses, fps = truth - found, found - truth
     recall = 1 - len(misses) / len(truth) if truth else 1.0
     precision = 1 - len(fps) / len(found) if found else 1.0

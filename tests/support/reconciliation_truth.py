@@ -115,17 +115,23 @@ def truth_keys(
     return out
 
 
-def break_keys(db_path: Path) -> set[tuple[str, str, str | None]]:
-    """(kind, source id, target id) of every reported break."""
+def break_key(kind: str, source: str, target: str | None) -> tuple[str, str, str | None]:
+    """A reported break keyed as the truth is (no target for kinds whose truth has none)."""
+    return (kind, source, target if KEYS[kind][1] else None)
+
+
+def _breaks(db_path: Path, columns: str) -> list[tuple]:
     con = duckdb.connect(str(db_path), read_only=True)
     try:
-        rows = con.execute(
-            "select break_kind, source_object_id, target_object_id"
-            " from reconciliation.rec_breaks"
-        ).fetchall()
+        return con.execute(f"select {columns} from reconciliation.rec_breaks").fetchall()
     finally:
         con.close()
-    return {(k, s, t if KEYS[k][1] else None) for k, s, t in rows}
+
+
+def break_keys(db_path: Path) -> set[tuple[str, str, str | None]]:
+    """(kind, source id, target id) of every reported break."""
+    rows = _breaks(db_path, "break_kind, source_object_id, target_object_id")
+    return {break_key(k, s, t) for k, s, t in rows}
 
 
 def truth_amounts(world_dir: Path) -> dict[tuple[str, str, str | None], dict[str, object]]:
@@ -164,17 +170,14 @@ def truth_amounts(world_dir: Path) -> dict[tuple[str, str, str | None], dict[str
 
 def break_amounts(db_path: Path) -> dict[tuple[str, str, str | None], dict[str, object]]:
     """Per break key (as `break_keys`), its amounts (Decimal) and currencies (lowercase)."""
-    con = duckdb.connect(str(db_path), read_only=True)
-    try:
-        rows = con.execute(
-            "select break_kind, source_object_id, target_object_id, source_amount,"
-            " target_amount, currency, target_currency from reconciliation.rec_breaks"
-        ).fetchall()
-    finally:
-        con.close()
+    rows = _breaks(
+        db_path,
+        "break_kind, source_object_id, target_object_id, source_amount, target_amount,"
+        " currency, target_currency",
+    )
     out: dict[tuple[str, str, str | None], dict[str, object]] = {}
     for kind, source, target, source_amount, target_amount, currency, target_currency in rows:
-        out[(kind, source, target if KEYS[kind][1] else None)] = {
+        out[break_key(kind, source, target)] = {
             "source_amount": source_amount,
             "target_amount": target_amount,
             "currency": currency.lower() if currency else None,
