@@ -149,24 +149,38 @@ def _create_raw_table(wh: Warehouse, table: str) -> None:
     # an ART index would cost memory proportional to the table on every insert.
 
 
-# The page, each record with the hash of the record before it of the same object in the page.
-_PAGE_WITH_PREVIOUS = (
-    "select page_rows.*, lag(page_rows.payload_hash) over"
-    " (partition by page_rows.object_id order by page_rows.ord) as previous_hash"
-    " from {page} page_rows"
-)
-# The latest stored version of each object of the page, ordered as staging's `latest_version`
-# macro orders them (dbt_project/macros/latest_version.sql), so "new" means "staging would see
-# a change".
-_LATEST_STORED = (
-    "select ranked.object_id, ranked.payload_hash from ("
-    " select stored.object_id, stored.payload_hash, row_number() over ("
-    "  partition by stored.object_id order by stored.extracted_at desc,"
-    "  stored.provider_ref desc nulls last, stored.payload_hash desc) as version_rank"
-    " from {table} stored"
-    " where stored.object_id in (select object_id from {page})"
-    ") ranked where ranked.version_rank = 1"
-)
+def _insert_new_versions_sql(table: str, page: str, json_type: str, param: str) -> str:
+    """INSERT of the page's records that differ from their object's latest stored version.
+
+    A record is compared with the record before it of the same object in the page, else with
+    the latest stored version, ordered as staging's `latest_version` macro orders them
+    (dbt_project/macros/latest_version.sql), so "new" means "staging would see a change".
+    `param` is the driver's placeholder (`?` or `%s`) for `extracted_at` and `run_id`.
+    """
+    page_with_previous = (
+        "select page_rows.*, lag(page_rows.payload_hash) over"
+        " (partition by page_rows.object_id order by page_rows.ord) as previous_hash"
+        f" from {page} page_rows"
+    )
+    latest_stored = (
+        "select ranked.object_id, ranked.payload_hash from ("
+        " select stored.object_id, stored.payload_hash, row_number() over ("
+        "  partition by stored.object_id order by stored.extracted_at desc,"
+        "  stored.provider_ref desc nulls last, stored.payload_hash desc) as version_rank"
+        f" from {table} stored"
+        f" where stored.object_id in (select object_id from {page})"
+        ") ranked where ranked.version_rank = 1"
+    )
+    return (
+        f"insert into {table} (object_id, provider_ref, payload, payload_hash, is_deleted,"
+        " extracted_at, run_id)"
+        f" select p.object_id, p.provider_ref, p.payload::{json_type}, p.payload_hash,"
+        f" p.is_deleted, {param}::timestamptz, {param}"
+        f" from ({page_with_previous}) p"
+        f" left join ({latest_stored}) s on s.object_id = p.object_id"
+        " where p.payload_hash is distinct from coalesce(p.previous_hash, s.payload_hash)"
+        " order by p.ord"
+    )
 
 
 def _page_columns(records: Sequence[RawRecord]) -> dict[str, list[Any]]:
@@ -220,15 +234,7 @@ def _insert_duckdb(wh: Warehouse, table: str, cols: dict[str, list[Any]], run_id
     conn.register(view, page)
     try:
         row = conn.execute(
-            f"insert into {table} (object_id, provider_ref, payload, payload_hash, is_deleted,"
-            " extracted_at, run_id)"
-            " select p.object_id, p.provider_ref, p.payload::json, p.payload_hash, p.is_deleted,"
-            " ?::timestamptz, ?"
-            f" from ({_PAGE_WITH_PREVIOUS.format(page=view)}) p"
-            f" left join ({_LATEST_STORED.format(table=table, page=view)}) s"
-            "  on s.object_id = p.object_id"
-            " where p.payload_hash is distinct from coalesce(p.previous_hash, s.payload_hash)"
-            " order by p.ord",
+            _insert_new_versions_sql(table, view, "json", "?"),
             [extracted_at, run_id],
         ).fetchone()
     finally:
@@ -265,15 +271,7 @@ def _insert_postgres(wh: Warehouse, table: str, cols: dict[str, list[Any]], run_
         cur.execute("select pg_advisory_xact_lock(hashtext(%s))", [f"q2c.landing.{table}"])
         extracted_at = datetime.now(UTC)
         cur.execute(
-            f"insert into {table} (object_id, provider_ref, payload, payload_hash, is_deleted,"
-            " extracted_at, run_id)"
-            " select p.object_id, p.provider_ref, p.payload::jsonb, p.payload_hash, p.is_deleted,"
-            " %s, %s"
-            f" from ({_PAGE_WITH_PREVIOUS.format(page='q2c_landing_page')}) p"
-            f" left join ({_LATEST_STORED.format(table=table, page='q2c_landing_page')}) s"
-            "  on s.object_id = p.object_id"
-            " where p.payload_hash is distinct from coalesce(p.previous_hash, s.payload_hash)"
-            " order by p.ord",
+            _insert_new_versions_sql(table, "q2c_landing_page", "jsonb", "%s"),
             [extracted_at, run_id],
         )
         return cur.rowcount
