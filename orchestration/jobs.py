@@ -19,9 +19,9 @@ from orchestration.assets.billing import (
     ALL_KEYS,
     DAILY_KEYS,
     FREQUENT_KEYS,
-    MODE_TAG,
     billing_backfill_job,
 )
+from orchestration.policies import MODE_TAG
 
 billing_frequent_job = dg.define_asset_job(
     "billing_frequent_job",

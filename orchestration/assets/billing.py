@@ -24,25 +24,18 @@ Contract:
 """
 
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import dagster as dg
 
 from extractors.billing import BillingExtractor, ExtractResult
 from extractors.billing.objects import LISTED_OBJECTS, OBJECTS
-from extractors.errors import SystematicError
 from orchestration.freshness import contract_incident_after, freshness_policy
+from orchestration.policies import MODE_TAG, RETRY, WAREHOUSE_POOL, fail_fast_on_systematic
 from orchestration.resources import BillingApiResource, WarehouseResource
 
 GROUP = "raw_billing"
-WAREHOUSE_POOL = "warehouse"
-MODE_TAG = "q2c/billing_mode"
 BILLING_BACKFILL_START = "2024-01-01"
-
-RETRY = dg.RetryPolicy(
-    max_retries=3, delay=10, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
-)
 
 
 def asset_key(object_name: str) -> dg.AssetKey:
@@ -92,17 +85,6 @@ def _run_mode(context: dg.AssetExecutionContext) -> str:
     if mode not in ("incremental", "full"):
         raise dg.Failure(f"tag {MODE_TAG} must be 'incremental' or 'full', got {mode!r}")
     return mode
-
-
-@contextmanager
-def _systematic_errors_fail_without_retry() -> Iterator[None]:
-    """Bad keys, a spent budget or a vanished endpoint: retrying cannot help, so the step fails
-    at once with the extractor's message (which says what to do) instead of burning the
-    RetryPolicy's attempts."""
-    try:
-        yield
-    except SystematicError as err:
-        raise dg.Failure(description=str(err), allow_retries=False) from err
 
 
 def _extractor(
@@ -161,7 +143,7 @@ def build_billing_asset(name: str) -> dg.AssetsDefinition:
         warehouse: WarehouseResource,
     ) -> Iterator[dg.MaterializeResult]:
         mode = _run_mode(context)
-        with _systematic_errors_fail_without_retry(), warehouse.open() as wh:
+        with fail_fast_on_systematic(), warehouse.open() as wh:
             extractor, _ = _extractor(billing, wh, context.run.run_id)
             result = extractor.extract_object(name, mode=mode)  # type: ignore[arg-type]
         context.log.info(
@@ -192,7 +174,7 @@ def raw_billing_event(
     warehouse: WarehouseResource,
 ) -> dg.MaterializeResult:
     """Read the billing events, re-read the objects they changed, land deletions."""
-    with _systematic_errors_fail_without_retry(), warehouse.open() as wh:
+    with fail_fast_on_systematic(), warehouse.open() as wh:
         extractor, _ = _extractor(billing, wh, context.run.run_id)
         result = extractor.extract_events()
     context.log.info(
@@ -245,7 +227,7 @@ def backfill_billing_window(
     window = context.partition_time_window
     gte, lt = int(window.start.timestamp()), int(window.end.timestamp())
     landed = 0
-    with _systematic_errors_fail_without_retry(), warehouse.open() as wh:
+    with fail_fast_on_systematic(), warehouse.open() as wh:
         extractor, _ = _extractor(billing, wh, context.run.run_id)
         for name in BACKFILL_OBJECTS:
             result = extractor.extract_object(name, window=(gte, lt))

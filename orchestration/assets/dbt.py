@@ -28,8 +28,9 @@ import dagster as dg
 from dagster import AssetExecutionContext
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
+from orchestration.policies import WAREHOUSE_POOL
+
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
-WAREHOUSE_POOL = "warehouse"
 RAW_SOURCES = frozenset({"billing", "salesforce", "erp"})
 
 

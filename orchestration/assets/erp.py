@@ -24,17 +24,13 @@ from pydantic import Field
 from extractors.erp import ErpCredentials, ErpExtractor, ErpExtractResult, SuiteQLClient
 from extractors.erp.tables import TABLES
 from extractors.errors import SystematicError
-from orchestration.assets.salesforce import (
-    RETRY,
-    WAREHOUSE_POOL,
-    no_retry,
-    schedule_skipping_in_flight,
-)
+from orchestration.assets.salesforce import schedule_skipping_in_flight
 from orchestration.freshness import (
     DEFAULT_INCIDENT_AFTER,
     contract_incident_after,
     freshness_policy,
 )
+from orchestration.policies import RETRY, WAREHOUSE_POOL, no_retry
 from orchestration.resources import WarehouseResource
 from q2c.settings import Settings, load_settings
 

@@ -45,17 +45,13 @@ from orchestration.freshness import (
     contract_incident_after,
     freshness_policy,
 )
+from orchestration.policies import RETRY, WAREHOUSE_POOL, no_retry
 from orchestration.resources import WarehouseResource
 from q2c.settings import Settings, load_settings
 from q2c.warehouse import Warehouse
 
-WAREHOUSE_POOL = "warehouse"
 GROUP = "raw_salesforce"
 SALESFORCE_BACKFILL_START = "2024-01-01"
-
-RETRY = dg.RetryPolicy(
-    max_retries=3, delay=10, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
-)
 
 DESCRIPTIONS: dict[str, str] = {
     "Account": (
@@ -179,19 +175,6 @@ def result_metadata(result: ExtractResult) -> dict[str, Any]:
     if result.quarantine_reasons:
         meta["quarantine_reasons"] = "; ".join(sorted(set(result.quarantine_reasons))[:10])
     return meta
-
-
-def no_retry(exc: SystematicError) -> dg.Failure:
-    """A failure the RetryPolicy must not repeat: bad credentials, budget, schema gone.
-
-    Transient errors (retries exhausted on rate limits, 5xx, dropped connections) are not
-    wrapped, so the step's RetryPolicy runs them again with backoff.
-    """
-    return dg.Failure(
-        description=str(exc),
-        metadata={"error": type(exc).__name__, "what_to_do": exc.hint},
-        allow_retries=False,
-    )
 
 
 def _extractor(

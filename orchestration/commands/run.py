@@ -29,7 +29,6 @@ from typing import Any
 
 import typer
 
-MODE_TAG = "q2c/billing_mode"
 _QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
@@ -230,6 +229,7 @@ def run(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from orchestration.definitions import defs
+    from orchestration.policies import MODE_TAG
 
     instance = _dagster_instance()
     tags = {MODE_TAG: "full"} if full else {}
