@@ -17,7 +17,7 @@ import io
 from pathlib import Path
 from typing import Any
 
-from q2c.policy.model import CHANNELS, Contract, duration_seconds
+from q2c.policy.model import CANONICAL_VALUES, CHANNELS, Contract, duration_seconds
 
 Table = tuple[list[str], list[list[str]]]
 
@@ -250,6 +250,29 @@ def dbt_vars(contract: Contract) -> dict[str, Any]:
         "q2c_event_late_seconds": r.event_late_seconds,
         "q2c_payment_retry_days": list(r.payment_retry_days),
         "q2c_eu_countries": list(r.reverse_charge_countries),
+        **mapping_vars(contract),
+    }
+
+
+def mapping_vars(contract: Contract) -> dict[str, Any]:
+    """The company mapping (`mapping:`) as the vars the models read.
+
+    `q2c_value_maps`: map name -> {case_insensitive, values: normalized key -> canonical word}
+    (keys normalized as `normalize_value`, canonical words included);
+    `q2c_links`: the link fields; `q2c_matching`: tiers and tolerances.
+    """
+    m = contract.mapping
+    value_maps = {}
+    for name, canonical in CANONICAL_VALUES.items():
+        vmap = m.value_map(name)
+        value_maps[name] = {
+            "case_insensitive": vmap.case_insensitive,
+            "values": dict(sorted(vmap.lookup(canonical).items())),
+        }
+    return {
+        "q2c_value_maps": value_maps,
+        "q2c_links": m.links.model_dump(),
+        "q2c_matching": m.matching.model_dump(),
     }
 
 

@@ -230,6 +230,26 @@ class Reconciliation(_Strict):
     thresholds: dict[str, Threshold]
 
 
+class OutputGate(_Strict):
+    """The gate of one outgoing flow (`q2c.gates`): the rollout flow whose phase and kill switch
+    it obeys, the thresholds `rec_verdict` must meet, and the bounds of the batch it lets out."""
+
+    #: the `rollout` write flow (phase, kill switch, write set of its writeback target)
+    rollout_flow: str
+    #: phases of that flow in which the gate may pass
+    phases: list[Phase] = Field(min_length=1)
+    #: the `reconciliation.thresholds` entry whose every row must hold in rec_verdict
+    thresholds: str
+    #: the dbt models the flow sends from (their error tests must pass)
+    models: list[str] = Field(min_length=1)
+    #: largest amount one outgoing row may carry, in minor units (None: no bound)
+    max_amount_minor: int | None = Field(default=None, ge=0)
+    #: a batch may have at most this percentage of the previous passed batch's rows ...
+    max_rows_vs_previous_pct: int | None = Field(default=None, ge=1)
+    #: ... unless it has at most this many rows (small batches never trip the check)
+    row_count_floor: int = Field(default=0, ge=0)
+
+
 #: Stripe's subscription statuses (https://docs.stripe.com/api/subscriptions/object#subscription_object-status)
 SUBSCRIPTION_STATUSES = (
     "incomplete",
@@ -273,6 +293,151 @@ class Erp(_Strict):
     chart_of_accounts: dict[str, GlAccount] = Field(min_length=1)
 
 
+#: q2c's canonical words per value map: what the models compare after mapping. A map's
+#: canonical words always map to themselves (`past_due`, `Past Due` and `PAST-DUE` are all
+#: `past_due` when the map is case-insensitive).
+CANONICAL_VALUES: dict[str, tuple[str, ...]] = {
+    # Account.Billing_Status__c against billing's status of the account
+    "billing_status": (*SUBSCRIPTION_STATUSES, "none"),
+    # Opportunity.StageName (a stage no map names falls back to IsWon/IsClosed)
+    "opportunity_stage": ("open", "closed_won", "closed_lost"),
+    # Case.Status and Case.Priority
+    "case_status": ("new", "working", "waiting", "escalated", "closed"),
+    "case_priority": ("low", "medium", "high", "critical"),
+}
+
+
+def normalize_value(value: str, *, case_insensitive: bool = True) -> str:
+    """The key a picklist value is looked up by: trimmed, every run of characters other than
+    letters and digits one space, lowercased when the map is case-insensitive.
+
+    The SQL side (`normalized_value` in dbt_project/macros/value_maps.sql) does the same.
+    """
+    key = re.sub(r"[^A-Za-z0-9]+", " ", value).strip()
+    return key.lower() if case_insensitive else key
+
+
+class ValueMap(_Strict):
+    """One picklist or status: the org's labels or API values -> q2c's canonical word.
+
+    `values` lists only what differs from the canonical words (`Cancelled: canceled`); the
+    canonical words themselves always match. A value the map does not name is a data-quality
+    finding, never a mismatch.
+    """
+
+    values: dict[str, str] = {}
+    case_insensitive: bool = True
+
+    def lookup(self, canonical: tuple[str, ...]) -> dict[str, str]:
+        """Normalized key -> canonical word, canonical words included."""
+        norm = {"case_insensitive": self.case_insensitive}
+        table = {normalize_value(word, **norm): word for word in canonical}
+        table.update({normalize_value(k, **norm): v for k, v in self.values.items()})
+        return table
+
+
+def _default_value_maps() -> dict[str, ValueMap]:
+    return {
+        "billing_status": ValueMap(
+            values={
+                "Cancelled": "canceled",
+                "Overdue": "past_due",
+                "Delinquent": "past_due",
+                "Trial": "trialing",
+                "In Trial": "trialing",
+                "No Subscription": "none",
+            }
+        ),
+        "opportunity_stage": ValueMap(
+            values={"Won": "closed_won", "Closed - Won": "closed_won", "Lost": "closed_lost"}
+        ),
+        "case_status": ValueMap(
+            values={
+                "In Progress": "working",
+                "On Hold": "waiting",
+                "Waiting on Customer": "waiting",
+                "Resolved": "closed",
+            }
+        ),
+        "case_priority": ValueMap(values={"Urgent": "critical", "Normal": "medium"}),
+    }
+
+
+class BillingCrmLink(_Strict):
+    """The id fields that link a billing object and a CRM record (either may be missing)."""
+
+    #: key of the billing object's `metadata` naming the CRM record
+    billing_metadata_key: str = Field(pattern=r"^[A-Za-z0-9_.\-]+$")
+    #: API name of the CRM field naming the billing object
+    crm_field: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*$")
+
+
+class ErpLink(_Strict):
+    """How an ERP record names its billing object."""
+
+    #: ERP customer column holding the billing customer id
+    customer_field: str = Field(default="externalid", pattern=r"^[a-z][a-z0-9_]*$")
+    #: ERP transaction column holding the billing object id (`externalid`, or a custom body
+    #: field such as `custbody_stripe_id`)
+    transaction_field: str = Field(default="externalid", pattern=r"^[a-z][a-z0-9_]*$")
+    #: prefix of the external ids of the journals q2c exports (`q2c:<kind>:<billing id>`)
+    export_prefix: str = Field(default="q2c", pattern=r"^[a-z0-9_]+$")
+    #: a billing id written in the memo (hand-keyed postings); the memo itself never leaves
+    #: staging, only the id this pattern finds (POSIX regex, the whole match is the id)
+    memo_id_pattern: str | None = "(in|ch|re|cn|po)_[A-Za-z0-9]+"
+
+
+class Links(_Strict):
+    customer_account: BillingCrmLink = BillingCrmLink(
+        billing_metadata_key="salesforce_account_id", crm_field="Billing_Customer_Id__c"
+    )
+    subscription_deal: BillingCrmLink = BillingCrmLink(
+        billing_metadata_key="salesforce_opportunity_id", crm_field="Billing_Subscription_Id__c"
+    )
+    #: the Case field naming its Account
+    case_account_field: str = Field(default="AccountId", pattern=r"^[A-Za-z][A-Za-z0-9_]*$")
+    erp: ErpLink = ErpLink()
+
+
+MatchTier = Literal["explicit_id", "external_id", "rule"]
+
+
+class Matching(_Strict):
+    """How records without a shared id are matched, tier by tier.
+
+    explicit_id: a CRM field or billing metadata key names the other side (`links`);
+    external_id: the ERP record's external id (or document number, or an id in its memo);
+    rule: same account and currency, amount within tolerance, dates within the window. Two
+    candidates for one record is an `ambiguous_match` break, never a pick.
+    """
+
+    tiers: list[MatchTier] = Field(default=["explicit_id", "external_id", "rule"], min_length=1)
+    #: amounts equal within this many minor units ...
+    amount_tolerance_minor: int = Field(default=0, ge=0)
+    #: ... or within this many basis points of the billing amount (whichever is larger)
+    amount_tolerance_bps: int = Field(default=0, ge=0, le=10_000)
+    #: a deal's close date and its subscription's start (or an ERP posting's date and its
+    #: invoice's date) at most this many days apart
+    date_window_days: int = Field(default=45, ge=0, le=366)
+    #: two ERP postings of the same type, customer, amount and currency this many days apart
+    #: or less are one duplicated
+    duplicate_window_days: int = Field(default=0, ge=0, le=31)
+    #: how a deal's Amount compares with its subscription: `annual` (12 x monthly value of
+    #: the subscription's items) or `monthly`
+    deal_amount_basis: Literal["annual", "monthly"] = "annual"
+
+
+class CompanyMapping(_Strict):
+    """Everything that differs between orgs' systems: values, link fields, matching."""
+
+    value_maps: dict[str, ValueMap] = Field(default_factory=_default_value_maps)
+    links: Links = Links()
+    matching: Matching = Matching()
+
+    def value_map(self, name: str) -> ValueMap:
+        return self.value_maps.get(name) or _default_value_maps()[name]
+
+
 class Contract(_Strict):
     """The whole ownership contract."""
 
@@ -287,8 +452,12 @@ class Contract(_Strict):
     compliance: Compliance
     rollout: dict[str, Flow] = Field(min_length=1)
     reconciliation: Reconciliation
+    #: one gate per outgoing flow (q2c.gates.FLOWS); a flow without one never passes
+    output_gates: dict[str, OutputGate] = {}
     rules: Rules
     erp: Erp
+    #: how this company's fields, values and records map onto q2c's (defaults suit most orgs)
+    mapping: CompanyMapping = CompanyMapping()
 
     # ---- effective values (defaults resolved) ------------------------------------------
     def field_owner(self, entity: str, field: str) -> str | None:

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 from q2c.policy.errors import ContractIssue
 from q2c.policy.model import (
+    CANONICAL_VALUES,
     CHANNELS,
     INVOICE_STATUSES,
     PHASES,
@@ -19,6 +20,7 @@ from q2c.policy.model import (
     Contract,
     Sync,
     duration_seconds,
+    normalize_value,
 )
 from q2c.policy.yaml_source import Loc, LocatedDocument, where
 
@@ -45,8 +47,10 @@ def check_rules(contract: Contract, doc: LocatedDocument) -> list[ContractIssue]
     _gates(contract, report)
     _rollout(contract, report, systems)
     _reconciliation(contract, report)
+    _output_gates(contract, report)
     _chart_of_accounts(contract, report)
     _finance_rules(contract, report)
+    _mapping(contract, report)
     return report.issues
 
 
@@ -367,6 +371,20 @@ def _reconciliation(contract: Contract, report: _Reporter) -> None:
             )
 
 
+def _output_gates(contract: Contract, report: _Reporter) -> None:
+    writes = {n for n, f in contract.rollout.items() if f.kind == "write"}
+    for gname, gate in contract.output_gates.items():
+        loc: Loc = ("output_gates", gname)
+        _known(report, (*loc, "rollout_flow"), gate.rollout_flow, writes, "write flow")
+        _known(
+            report,
+            (*loc, "thresholds"),
+            gate.thresholds,
+            set(contract.reconciliation.thresholds),
+            "reconciliation threshold",
+        )
+
+
 #: the roles the journal export posts to; each must be mapped
 REQUIRED_GL_ROLES = (
     "accounts_receivable",
@@ -422,6 +440,37 @@ def _finance_rules(contract: Contract, report: _Reporter) -> None:
                 f"'{code}' is not an ISO country.",
                 "write two upper-case letters (GR for Greece).",
             )
+
+
+def _mapping(contract: Contract, report: _Reporter) -> None:
+    """Value maps name known maps and map onto q2c's canonical words; no two labels of one
+    map collide once normalized onto different words."""
+    for name, vmap in contract.mapping.value_maps.items():
+        if name not in CANONICAL_VALUES:
+            report(
+                ("mapping", "value_maps", name),
+                f"'{name}' is not a value map q2c compares.",
+                f"use one of: {', '.join(CANONICAL_VALUES)}.",
+            )
+            continue
+        canonical = CANONICAL_VALUES[name]
+        seen: dict[str, str] = {}
+        for label, word in vmap.values.items():
+            if word not in canonical:
+                report(
+                    ("mapping", "value_maps", name, "values", label),
+                    f"'{word}' is not a canonical {name} word.",
+                    f"map '{label}' to one of: {', '.join(canonical)}.",
+                )
+            key = normalize_value(label, case_insensitive=vmap.case_insensitive)
+            if seen.get(key, word) != word:
+                report(
+                    ("mapping", "value_maps", name, "values", label),
+                    f"'{label}' and another label are the same value once case and spacing"
+                    f" are ignored, but map to '{seen[key]}' and '{word}'.",
+                    "map them to one word, or set case_insensitive: false for this map.",
+                )
+            seen.setdefault(key, word)
 
 
 def _written_ids(contract: Contract) -> set[str]:
