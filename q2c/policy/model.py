@@ -34,6 +34,8 @@ CHANNELS: tuple[str, ...] = (
     "writeback",
     "dlq",
     "audit",
+    # the finance report, its workbook and the evidence pack (q2c.reports)
+    "reports",
 )
 
 _DURATION = re.compile(r"^(\d+)(s|m|h|d)$")
@@ -293,6 +295,19 @@ class Erp(_Strict):
     chart_of_accounts: dict[str, GlAccount] = Field(min_length=1)
 
 
+class Reporting(_Strict):
+    """The period report (`q2c report`): the reporting currency, materiality per currency and
+    who prepares and reviews it (keys of `stakeholders`)."""
+
+    #: lowercase ISO code; amounts stay in their own currency (the report converts nothing)
+    currency: str = Field(pattern=r"^[a-z]{3}$")
+    #: a tie-out difference at or under this many minor units of its currency is immaterial;
+    #: a currency not listed has no materiality (every difference is material)
+    materiality_minor: dict[str, int] = Field(min_length=1)
+    preparer: str | None = None
+    reviewer: str | None = None
+
+
 #: q2c's canonical words per value map: what the models compare after mapping. A map's
 #: canonical words always map to themselves (`past_due`, `Past Due` and `PAST-DUE` are all
 #: `past_due` when the map is case-insensitive).
@@ -458,6 +473,8 @@ class Contract(_Strict):
     erp: Erp
     #: how this company's fields, values and records map onto q2c's (defaults suit most orgs)
     mapping: CompanyMapping = CompanyMapping()
+    #: the period report; without it the report shows no materiality and no sign-off names
+    reporting: Reporting | None = None
 
     # ---- effective values (defaults resolved) ------------------------------------------
     def field_owner(self, entity: str, field: str) -> str | None:
