@@ -17,6 +17,9 @@ Endpoints (all JSON unless said otherwise):
 - `POST /services/rest/q2c/v1/journal-import[?atomic=true]` with the CSV export as the body:
   validates line by line and posts balanced `Journal` entries idempotently by external id. The
   file format and the answers are in `sandbox.erp.journal_import`.
+- `PUT /services/rest/record/v1/journalEntry/eid:<external id>` (and the batch upsert, the async
+  job service under `/services/rest/async/v1/job`): NetSuite's REST record service for journal
+  entries, see `sandbox.erp.record_service`; its write journal is `GET /__sandbox/record-journal`.
 - `POST /vies/check-vat-number` (and `GET /vies/ms/{cc}/vat/{number}`): the VIES stand-in,
   see `sandbox.vies`.
 - `GET|PUT /__sandbox/faults`, `GET /__sandbox/fault-counts`, `GET /__sandbox/health`: sandbox
@@ -52,7 +55,7 @@ from starlette.responses import Response
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from sandbox.erp import auth, journal_import, suiteql
+from sandbox.erp import auth, journal_import, record_service, suiteql
 from sandbox.erp.faults import FaultError, FaultState
 
 SUITEQL_PATH = "/services/rest/query/v1/suiteql"
@@ -552,6 +555,9 @@ def create_app(
         Route("/__sandbox/faults", faults_endpoint, methods=["GET", "PUT"]),
         Route("/__sandbox/fault-counts", fault_counts, methods=["GET"]),
         Route("/__sandbox/health", health, methods=["GET"]),
+        *record_service.routes(
+            db_path, authenticate, netsuite_error, lambda: state.get("concurrency_limit")
+        ),
         Mount("/vies", app=vies.create_app(world_dir, fault_state=state)),
     ]
     app = Starlette(routes=routes)

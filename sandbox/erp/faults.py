@@ -16,6 +16,8 @@ Fault names (all default off; rates are probabilities per request, 0..1):
 | | edited, stamped `late_update_lag_s` (default 3600) before the newest `lastmodifieddate` |
 | | in the table: a change a strict `>` cursor misses |
 | `vies_unavailable` | the VIES check answers `MS_UNAVAILABLE` (member state service down) |
+| `concurrency_limit` | record/async service requests in flight at once (default 5, NetSuite's |
+| | account governance); one more answers 429 `CONCURRENCY_LIMIT_EXCEEDED`; 0: no limit |
 | `seed` | seeds the fault dice, so a run is repeatable |
 
 Faults apply to the API paths, never to `/__sandbox/*`. Every response a fault produced carries
@@ -44,6 +46,7 @@ DEFAULTS: dict[str, Any] = {
     "late_update": 0.0,
     "late_update_lag_s": 3600,
     "vies_unavailable": 0.0,
+    "concurrency_limit": 5,
     "seed": 0,
 }
 _RATES = {
@@ -80,7 +83,13 @@ def validate(update: dict[str, Any]) -> dict[str, Any]:
             raise FaultError(f"fault {name!r} is a probability between 0 and 1")
         if value < 0:
             raise FaultError(f"fault {name!r} must not be negative")
-        if name in ("server_error_burst", "seed", "slow_ms", "late_update_lag_s"):
+        if name in (
+            "server_error_burst",
+            "seed",
+            "slow_ms",
+            "late_update_lag_s",
+            "concurrency_limit",
+        ):
             out[name] = int(value)
         else:
             out[name] = float(value)

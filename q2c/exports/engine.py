@@ -1,0 +1,276 @@
+"""The ERP export of one day, exactly once: heal, cut, gate, paper trail, outbox, send, ledger.
+
+`run_export(wh, poster, partition=D, ...)`:
+1. Heal: every outbox entry without a ledger row (a run that crashed between sending and
+   recording) is looked up in the ERP by external id; one it holds is ledgered
+   `already_posted`, the others are sent again (the upsert by external id makes a resend
+   harmless).
+2. A day already delivered (`ops.export_batches` row `sent`/`empty` for D): its files are
+   rewritten from the stored batch, byte for byte, and nothing is sent.
+3. Cut: the lines of `exports.export_erp_journal_lines` dated on or before D, grouped into
+   entries, minus entries the ERP accepted or an outbox holds, minus rejected entries whose
+   content is unchanged (retried only once their cause changed, e.g. re-extracted periods).
+4. Gate: `gate(batch_frame, run_id)` (the `erp_export` gate) plus the wire's own rule: an
+   amount in a currency with more decimals than the ERP takes (`erp_decimal_places`, 2) is
+   refused with that reason, never rounded. The decision is recorded (`record_gate`).
+5. Files under `<out_root>/<D>/`: the CSV and `manifest.json` (with the gate decision). A
+   refused batch is kept (`ops.export_batches` status `refused` with its reasons) and nothing
+   is marked exported.
+6. Outbox (batch row and every entry in one transaction), then send through `poster`, each
+   answer recorded in `ops.export_ledger` (flushed every `flush_every` answers).
+`dry_run` evaluates and writes the files under `<D>/dry-run/` and records nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from q2c.exports import ledger
+from q2c.exports.entries import JournalEntry, JournalPoster, PostResult, entries_from_rows
+from q2c.exports.files import build_manifest, render_csv, write_files
+from q2c.warehouse import Warehouse
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from q2c.gates import GateDecision
+
+LINES_TABLE = "exports.export_erp_journal_lines"
+Gate = Callable[["pd.DataFrame", str], "GateDecision"]
+RecordGate = Callable[["GateDecision"], None]
+
+
+@dataclass
+class ExportOutcome:
+    """What one run did for one day."""
+
+    partition: str
+    status: str  # sent | refused | empty | delivered_before | dry_run
+    batch_id: str | None = None
+    entries: int = 0
+    lines: int = 0
+    posted: int = 0
+    already_posted: int = 0
+    rejected: int = 0
+    pending: int = 0
+    healed: int = 0
+    held_rejected: int = 0
+    reasons: tuple[str, ...] = ()
+    files: tuple[str, ...] = ()
+    manifest: str | None = None
+    errors: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out.pop("manifest")
+        return out
+
+
+def load_lines(wh: Warehouse, partition: date) -> list[dict[str, Any]]:
+    """The export model's lines dated on or before `partition`, as dicts."""
+    if not wh.table_exists("exports", "export_erp_journal_lines"):
+        raise RuntimeError(
+            "exports.export_erp_journal_lines is not built: run the dbt assets first (q2c run)"
+        )
+    sql = f"select * from {LINES_TABLE} where trandate <= cast(? as date)"
+    if wh.is_postgres:
+        cur = wh.connection.execute(sql.replace("?", "%s"), [partition.isoformat()])
+        names = [d.name for d in cur.description]
+    else:
+        cur = wh.connection.execute(sql, [partition.isoformat()])
+        names = [d[0] for d in cur.description]
+    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+
+def precision_reasons(entries: Sequence[JournalEntry], erp_decimal_places: int) -> list[str]:
+    """Why the ERP cannot hold some amounts exactly (currencies with more decimals)."""
+    bad = sorted({e.currency for e in entries if e.currency_decimals > erp_decimal_places})
+    return [
+        f"currency {c} has 3 decimal places and the ERP takes {erp_decimal_places}: "
+        "refused rather than rounded"
+        if any(e.currency == c and e.currency_decimals == 3 for e in entries)
+        else f"currency {c} has more decimal places than the ERP's {erp_decimal_places}"
+        for c in bad
+    ]
+
+
+def _send(
+    wh: Warehouse,
+    poster: JournalPoster,
+    batch_of: dict[str, str],
+    entries: Sequence[JournalEntry],
+    run_id: str,
+    flush_every: int,
+) -> list[PostResult]:
+    sent = {e.idempotency_key: (batch_of[e.idempotency_key], e.content_hash) for e in entries}
+    results: list[PostResult] = []
+    buffer: list[PostResult] = []
+    for result in poster.post(entries):
+        buffer.append(result)
+        if len(buffer) >= flush_every:
+            ledger.record_results(wh, sent, buffer, run_id)
+            results += buffer
+            buffer = []
+    ledger.record_results(wh, sent, buffer, run_id)
+    return results + buffer
+
+
+def heal(wh: Warehouse, poster: JournalPoster, run_id: str, flush_every: int = 200) -> int:
+    """Record or resend every outbox entry a crashed run left without an answer."""
+    waiting = ledger.pending(wh)
+    if not waiting:
+        return 0
+    batch_of = {p.entry.idempotency_key: p.batch_id for p in waiting}
+    held = poster.existing([p.entry.external_id for p in waiting])
+    found = [
+        PostResult(p.entry.external_id, p.entry.idempotency_key, "already_posted", held[eid])
+        for p in waiting
+        if (eid := p.entry.external_id) in held
+    ]
+    sent = {p.entry.idempotency_key: (p.batch_id, p.entry.content_hash) for p in waiting}
+    ledger.record_results(wh, sent, found, run_id)
+    resend = [p.entry for p in waiting if p.entry.external_id not in held]
+    _send(wh, poster, batch_of, resend, run_id, flush_every)
+    return len(waiting)
+
+
+def _count(outcome: ExportOutcome, results: Sequence[PostResult]) -> None:
+    for r in results:
+        if r.status == "posted":
+            outcome.posted += 1
+        elif r.status == "already_posted":
+            outcome.already_posted += 1
+        else:
+            outcome.rejected += 1
+            outcome.errors[r.error_code or "?"] = outcome.errors.get(r.error_code or "?", 0) + 1
+
+
+def run_export(
+    wh: Warehouse,
+    poster: JournalPoster | None,
+    *,
+    partition: date,
+    gate: Gate,
+    record_gate: RecordGate,
+    run_id: str,
+    out_root: Path,
+    dry_run: bool = False,
+    erp_decimal_places: int = 2,
+    flush_every: int = 200,
+) -> ExportOutcome:
+    """Export the day `partition` (see the module docstring).
+
+    Args:
+        wh: the warehouse (the export model and the ops tables).
+        poster: the ERP sender (None only with `dry_run`).
+        partition: the day D: entries dated on or before it that no earlier batch holds.
+        gate: the `erp_export` gate over the batch's rows.
+        record_gate: records a decision (`ops.gate_decisions`).
+        run_id: the Dagster run id (or the command's own).
+        out_root: `$Q2C_HOME/exports`.
+        dry_run: decide and write the files under `<D>/dry-run/`; record and send nothing.
+        erp_decimal_places: the most decimals the ERP holds for an amount.
+        flush_every: answers per ledger transaction.
+    """
+    day = partition.isoformat()
+    out_dir = out_root / day
+    outcome = ExportOutcome(partition=day, status="empty")
+    ledger.ensure_tables(wh)
+    if not dry_run:
+        if poster is None:
+            raise ValueError("a poster is needed unless dry_run")
+        outcome.healed = heal(wh, poster, run_id, flush_every)
+        before = ledger.delivered_batch(wh, day)
+        if before is not None:
+            entries = ledger.batch_entries(wh, before.batch_id)
+            csv_bytes = render_csv(entries)
+            assert before.manifest is not None
+            outcome.files = tuple(str(p) for p in write_files(out_dir, csv_bytes, before.manifest))
+            counts = ledger.ledger_counts(wh, before.batch_id)
+            outcome.status, outcome.batch_id = "delivered_before", before.batch_id
+            outcome.entries, outcome.lines = len(entries), sum(len(e.lines) for e in entries)
+            outcome.posted = counts.get("posted", 0)
+            outcome.already_posted = counts.get("already_posted", 0)
+            outcome.rejected = counts.get("rejected", 0)
+            outcome.manifest = before.manifest
+            return outcome
+
+    rows = load_lines(wh, partition)
+    accepted, rejected = ledger.claimed(wh)
+    entries = []
+    for entry in entries_from_rows(rows):
+        if entry.external_id in accepted:
+            continue
+        if rejected.get(entry.external_id) == entry.content_hash:
+            outcome.held_rejected += 1
+            continue
+        entries.append(entry)
+    keep = {e.external_id for e in entries}
+    batch_rows = [r for r in rows if r["external_id"] in keep]
+    # the day's first batch is -1; each refused one before it moves the number on
+    batch_id = f"erp-{day}-{ledger.refused_batches(wh, day) + 1}"
+    outcome.batch_id = batch_id
+    outcome.entries, outcome.lines = len(entries), len(batch_rows)
+    if dry_run:
+        out_dir = out_dir / "dry-run"
+
+    gate_meta: dict[str, Any] | None = None
+    reasons: tuple[str, ...] = ()
+    if entries:
+        import pandas as pd
+
+        decision = gate(pd.DataFrame(batch_rows), run_id)
+        extra = precision_reasons(entries, erp_decimal_places)
+        if extra:
+            decision = dataclasses.replace(
+                decision, passed=False, reasons=(*decision.reasons, *extra)
+            )
+        if not dry_run:
+            record_gate(decision)
+        reasons = decision.reasons
+        gate_meta = {
+            "passed": decision.passed,
+            "reasons": list(decision.reasons),
+            "validation_id": decision.validation_id,
+            "decided_at": decision.decided_at.isoformat(),
+        }
+    csv_bytes = render_csv(entries)
+    manifest = build_manifest(
+        batch_id=batch_id,
+        partition=day,
+        entries=entries,
+        csv_bytes=csv_bytes,
+        run_id=run_id,
+        gate=gate_meta,
+    )
+    outcome.files = tuple(str(p) for p in write_files(out_dir, csv_bytes, manifest))
+    outcome.manifest, outcome.reasons = manifest, reasons
+    passed = gate_meta is None or gate_meta["passed"]
+    status = "empty" if not entries else ("sent" if passed else "refused")
+    if dry_run:
+        outcome.status = "dry_run"
+        return outcome
+    if status == "refused":
+        # kept with its reasons; nothing in the outbox, nothing marked exported
+        ledger.record_batch(wh, batch_id, day, "refused", entries, reasons, manifest, run_id)
+        outcome.status = "refused"
+        return outcome
+    ledger.record_batch(wh, batch_id, day, status, entries, reasons, manifest, run_id)
+    outcome.status = status
+    assert poster is not None
+    results = _send(
+        wh,
+        poster,
+        dict.fromkeys([e.idempotency_key for e in entries], batch_id),
+        entries,
+        run_id,
+        flush_every,
+    )
+    _count(outcome, results)
+    outcome.pending = len(entries) - len(results)
+    return outcome
