@@ -1,0 +1,201 @@
+"""Sections on what the pipeline did and decided: data-quality findings, compliance holds,
+ERP export batches and gate decisions. Other parts of q2c write these tables at run time
+(q2c/gates, q2c/exports, the dbt findings); a table that is not there is reported as such.
+
+Runs happen after the period they close, so export batches and gate decisions are those
+recorded since the period began (the close of 2026-10 runs in November).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from q2c.policy.model import Contract
+from q2c.reports.model import Column, Section
+from q2c.reports.period import Period
+from q2c.reports.reader import WarehouseReader
+from q2c.reports.sections import REC_BREAKS, table_section
+
+#: compliance break kind -> the contract's compliance check it reports on
+HOLD_CHECKS = {"payout_to_unverified_account": "kyc", "invalid_eu_vat": "vat"}
+
+
+def dq_findings(reader: WarehouseReader, period: Period) -> Section:
+    description = (
+        "Input checks that warn (dbt tests on raw, staging and marts): they never stop the "
+        "reconciliation and are listed here for the source's owner."
+    )
+    if reader.columns("reconciliation", "dq_findings"):
+        return table_section(
+            reader,
+            "dq_findings",
+            "Data-quality findings",
+            description,
+            "reconciliation",
+            "dq_findings",
+            time_column=None,
+            period=period,
+        )
+    section = Section(
+        "dq_findings", "Data-quality findings", description, [], sources=(REC_BREAKS,)
+    )
+    section.status = "unavailable"
+    section.note = "no reconciliation.dq_findings table"
+    return section
+
+
+def compliance_holds(reader: WarehouseReader, period: Period, contract: Contract) -> Section:
+    description = (
+        "What compliance holds (the contract's compliance gates): the reason, since when, "
+        "the status that caused it and the next step."
+    )
+    if reader.columns("reconciliation", "compliance_holds"):
+        return table_section(
+            reader,
+            "compliance_holds",
+            "Compliance holds",
+            description,
+            "reconciliation",
+            "compliance_holds",
+            time_column=None,
+            period=period,
+        )
+    rows: list[dict[str, Any]] = []
+    kinds = "', '".join(HOLD_CHECKS)
+    for r in reader.rows(
+        "select break_kind, entity, source_object_id, target_object_id, source_amount,"
+        f" currency, occurred_at, detail from {REC_BREAKS}"
+        f" where break_kind in ('{kinds}') and occurred_at < ?"
+        " order by occurred_at, break_id",
+        [
+            "break_kind",
+            "subject",
+            "subject_id",
+            "payout_id",
+            "amount",
+            "currency",
+            "since",
+            "status",
+        ],
+        [period.end],
+    ):
+        r["gate"], r["next_step"] = _gate(contract, HOLD_CHECKS[r.pop("break_kind")])
+        rows.append(r)
+    sources = [REC_BREAKS]
+    if reader.has("intermediate", "int_customers__payout_holds", "is_payout_held"):
+        sources.append("intermediate.int_customers__payout_holds")
+        gate, step = _gate(contract, "kyc")
+        for r in reader.rows(
+            "select connected_account_id, payout_hold_reason"
+            " from intermediate.int_customers__payout_holds where is_payout_held"
+            " order by connected_account_id",
+            ["subject_id", "status"],
+        ):
+            rows.append(
+                {
+                    "subject": "connected_account",
+                    "subject_id": r["subject_id"],
+                    "payout_id": None,
+                    "amount": None,
+                    "currency": None,
+                    "since": None,
+                    "status": f"payouts held: {r['status']}",
+                    "gate": gate,
+                    "next_step": step,
+                }
+            )
+    return Section(
+        "compliance_holds",
+        "Compliance holds",
+        description + " Since: when the held money moved or the customer was created; "
+        "blank where the billing platform does not say.",
+        [
+            Column("subject", "Subject"),
+            Column("subject_id", "Id"),
+            Column("gate", "Gate"),
+            Column("status", "Status and reason"),
+            Column("since", "Since", "datetime"),
+            Column("payout_id", "Payout"),
+            Column("amount", "Amount", "money"),
+            Column("currency", "Currency"),
+            Column("next_step", "Next step"),
+        ],
+        rows,
+        "ok" if rows else "none",
+        "" if rows else "no compliance hold",
+        tuple(sources),
+    )
+
+
+def _gate(contract: Contract, check: str) -> tuple[str, str]:
+    for name, gate in contract.compliance.gates.items():
+        if gate.check == check:
+            return name, gate.next_step
+    return "-", "No gate of the contract checks this status."
+
+
+def export_batches(reader: WarehouseReader, period: Period) -> Section:
+    """ERP export batches from `ops.export_ledger` (one row per entry sent and the ERP's
+    answer): entries per status and the rejections' error codes per batch."""
+    description = (
+        "Journal entries the export step sent to the ERP since the period began, per batch: "
+        "how many the ERP posted, had already posted, or rejected (with its error codes)."
+    )
+    cols = reader.columns("ops", "export_ledger")
+    section = Section(
+        "export_batches", "ERP export batches", description, [], sources=("ops.export_ledger",)
+    )
+    if not cols:
+        section.status = "unavailable"
+        section.note = "no ops.export_ledger table"
+        return section
+    if not {"batch_id", "status", "recorded_at"} <= set(cols):
+        section.status = "unavailable"
+        section.note = "ops.export_ledger has no batch_id/status/recorded_at columns"
+        return section
+    section.columns = [
+        Column("batch_id", "Batch"),
+        Column("run_id", "Run"),
+        Column("entries", "Entries", "int"),
+        Column("posted", "Posted", "int"),
+        Column("already_posted", "Already posted", "int"),
+        Column("rejected", "Rejected", "int"),
+        Column("rejection_codes", "Rejection codes"),
+        Column("first_recorded_at", "First answer", "datetime"),
+        Column("last_recorded_at", "Last answer", "datetime"),
+    ]
+    section.rows = reader.rows(
+        "select batch_id, min(run_id), cast(count(*) as bigint),"
+        " cast(sum(case when status = 'posted' then 1 else 0 end) as bigint),"
+        " cast(sum(case when status = 'already_posted' then 1 else 0 end) as bigint),"
+        " cast(sum(case when status = 'rejected' then 1 else 0 end) as bigint),"
+        " string_agg(distinct error_code, ', '),"
+        " min(recorded_at), max(recorded_at)"
+        " from ops.export_ledger where recorded_at >= ?"
+        " group by batch_id order by min(recorded_at), batch_id",
+        [c.key for c in section.columns],
+        [period.start],
+    )
+    section.note = (
+        "control totals (debits, credits per currency) are in each batch's manifest "
+        "(evidence pack); the ledger holds the ERP's answers"
+    )
+    if not section.rows:
+        section.status = "none"
+    return section
+
+
+def gate_decisions(reader: WarehouseReader, period: Period) -> Section:
+    section = table_section(
+        reader,
+        "gate_decisions",
+        "Gate decisions",
+        "Every go/no-go of an outgoing flow's gate (q2c.gates) since the period began: "
+        "passed or not, every reason, and the validation result's id.",
+        "ops",
+        "gate_decisions",
+        time_column="decided_at",
+        period=period,
+        since_start=True,
+    )
+    return section
