@@ -14,8 +14,9 @@ the others (`services=("erp",)`). It returns a `RunningSandbox` (also a context 
 `Q2C_BILLING_API_BASE`, `Q2C_BILLING_API_KEY`, `Q2C_SALESFORCE_LOGIN_URL`,
 `Q2C_SALESFORCE_CLIENT_ID`, `Q2C_SALESFORCE_CLIENT_SECRET`, `Q2C_SALESFORCE_USERNAME`,
 `Q2C_SALESFORCE_PASSWORD`, `Q2C_SALESFORCE_CA_BUNDLE`, `Q2C_ERP_BASE_URL`, `Q2C_ERP_TOKEN`,
-`Q2C_VIES_URL` (the last four only for the services started). `stop()` shuts every server down
-and joins its thread; no server outlives the sandbox.
+`Q2C_VIES_URL` (the last four only for the services started), plus `Q2C_POLICY_FILE` for a
+world of a profile with its own contract (`sandbox.world.profiles`, e.g. `messy`). `stop()`
+shuts every server down and joins its thread; no server outlives the sandbox.
 
 `faults` is `{"billing": {...}, "salesforce": {...}, "erp": {...}}` (a profile from
 `sandbox.faults`, or hand-made); `RunningSandbox.set_faults(service, update)` changes them at
@@ -39,6 +40,8 @@ from typing import Any
 
 import httpx
 import uvicorn
+
+from sandbox.world.profiles import profile_of_world
 
 SERVICES = ("billing", "salesforce", "erp")
 BILLING_API_KEY = "sk_test_q2c_sandbox_0000000000000000"
@@ -295,6 +298,9 @@ def start_services(
     except BaseException:
         sandbox.stop()
         raise
+    contract = profile_of_world(world_dir).contract
+    if contract is not None:  # a company of its own: the pipeline reads its contract
+        sandbox.env["Q2C_POLICY_FILE"] = str(contract)
     return sandbox
 
 

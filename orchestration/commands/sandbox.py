@@ -1,11 +1,14 @@
 """`q2c sandbox` commands: run the local stand-ins for billing, Salesforce and the ERP.
 
-- `q2c sandbox up [--scale S|M|L] [--seed N] [--faults none|flaky|hostile] [--json]
-  [--dir DIR] [--services billing,salesforce,erp]`: generate the world in `DIR/world` if it is
-  absent, start a detached server process (`python -m sandbox.serve`) that serves every
-  stand-in on free loopback ports, wait until each answers, and print the environment the
-  pipeline needs (a table, or JSON with `--json`). The same variables are written to
-  `DIR/sandbox.env` (dotenv format). Running `up` while the sandbox runs prints its env again.
+- `q2c sandbox up [--scale S|M|L] [--seed N] [--profile default|messy]
+  [--faults none|flaky|hostile] [--json] [--dir DIR] [--services billing,salesforce,erp]`:
+  generate the world in `DIR/world` if it is absent (`--profile messy`: the same business set
+  up as real orgs are, with its own contract, see `sandbox/world/profiles`), start a
+  detached server process (`python -m sandbox.serve`) that serves every stand-in on free
+  loopback ports, wait until each answers, and print the environment the pipeline needs (a
+  table, or JSON with `--json`; with `Q2C_POLICY_FILE` for a profile with its own contract).
+  The same variables are written to `DIR/sandbox.env` (dotenv format). Running `up` while
+  the sandbox runs prints its env again.
 - `q2c sandbox down [--dir DIR]`: stop the server process (SIGTERM to its process group,
   SIGKILL after 15 s) and wait until no process of it is left.
 - `q2c sandbox status [--dir DIR] [--json]`: is it running, and does each stand-in answer.
@@ -112,23 +115,26 @@ def _world_meta(world_dir: Path) -> dict[str, str]:
         conn.close()
 
 
-def _ensure_world(world_dir: Path, scale: str, seed: int, services: list[str]) -> None:
+def _ensure_world(
+    world_dir: Path, scale: str, seed: int, services: list[str], profile: str = "default"
+) -> None:
     needed = [f"{s}.sqlite" for s in services]
     if all((world_dir / name).exists() for name in needed):
         meta = _world_meta(world_dir)
-        if meta and (meta.get("scale"), meta.get("seed")) != (scale, str(seed)):
+        have = (meta.get("scale"), meta.get("seed"), meta.get("profile", "default"))
+        if meta and have != (scale, str(seed), profile):
             err_console.print(
                 f"note: using the existing world in {world_dir} "
-                f"(scale {meta.get('scale')}, seed {meta.get('seed')}); "
+                f"(scale {have[0]}, seed {have[1]}, profile {have[2]}); "
                 "delete it to generate another"
             )
         return
     from sandbox import world
 
     started = time.monotonic()
-    with console.status(f"generating the {scale} world (seed {seed}) in {world_dir}"):
+    with console.status(f"generating the {scale} {profile} world (seed {seed}) in {world_dir}"):
         world_dir.mkdir(parents=True, exist_ok=True)
-        world.generate(world_dir, seed=seed, scale=scale)
+        world.generate(world_dir, seed=seed, scale=scale, profile=profile)
     err_console.print(f"world generated in {time.monotonic() - started:.1f} s")
 
 
@@ -136,6 +142,9 @@ def _ensure_world(world_dir: Path, scale: str, seed: int, services: list[str]) -
 def up(
     scale: str = typer.Option("S", "--scale", help="World size: S, M or L."),
     seed: int = typer.Option(7, "--seed", help="World seed."),
+    profile: str = typer.Option(
+        "default", "--profile", help="World profile: default, or messy (an org set up its own way)."
+    ),
     faults: str = typer.Option("none", "--faults", help="Fault profile: none, flaky, hostile."),
     as_json: bool = JsonOpt,
     root: Path | None = DirOpt,
@@ -146,12 +155,17 @@ def up(
     """Start the stand-ins in the background and print the environment the pipeline needs."""
     from sandbox.faults import PROFILES
     from sandbox.services import SERVICES
+    from sandbox.world.profiles import PROFILES as WORLD_PROFILES
 
     root = (root or _default_dir()).absolute()
     if scale not in ("S", "M", "L"):
         raise typer.BadParameter("scale is S, M or L", param_hint="--scale")
     if faults not in PROFILES:
         raise typer.BadParameter(f"known profiles: {', '.join(PROFILES)}", param_hint="--faults")
+    if profile not in WORLD_PROFILES:
+        raise typer.BadParameter(
+            f"known world profiles: {', '.join(WORLD_PROFILES)}", param_hint="--profile"
+        )
     wanted = [s for s in services.split(",") if s]
     if not wanted or set(wanted) - set(SERVICES):
         raise typer.BadParameter(f"services among {', '.join(SERVICES)}", param_hint="--services")
@@ -162,7 +176,7 @@ def up(
         return
     world_dir = root / "world"
     root.mkdir(parents=True, exist_ok=True)
-    _ensure_world(world_dir, scale, seed, wanted)
+    _ensure_world(world_dir, scale, seed, wanted, profile)
     (root / STATE_FILE).unlink(missing_ok=True)
     log_path = root / "serve.log"
     with open(log_path, "ab") as log:
@@ -263,7 +277,7 @@ def status(root: Path | None = DirOpt, as_json: bool = JsonOpt) -> None:
         report["pid"] = state["pid"]
         report["faults"] = state["faults"]
         meta = _world_meta(Path(state["world_dir"]))
-        report["world"] = {k: meta.get(k) for k in ("scale", "seed", "now")}
+        report["world"] = {k: meta.get(k) for k in ("scale", "seed", "now", "profile")}
         with _client(state) as client:
             for name, url in state["urls"].items():
                 try:

@@ -10,7 +10,8 @@ Serve it over TLS (simple-salesforce only builds `https://` URLs). Endpoints:
   needs `Authorization: Bearer <token>` (401 `INVALID_SESSION_ID`), counts against the daily
   API budget (403 `REQUEST_LIMIT_EXCEEDED` "TotalRequests Limit exceeded." once spent) and
   answers with `Sforce-Limit-Info: api-usage=N/M`. See `rest` and `bulk` for the resources.
-- `GET|PUT /__sandbox/faults` (see `faults` for the names) and `GET /__sandbox/journal`
+- `GET|PUT /__sandbox/faults` (see `faults` for the names), `GET /__sandbox/faults/fired` (how
+  often each fired, per record for record faults) and `GET /__sandbox/journal`
   (`?since_seq=&sobject=&record_id=&limit=`: the write journal, oldest first, with
   `before`/`after` bodies). These need no token and cost no API calls.
 - URI plus headers above 16,384 bytes: 414 `URI_TOO_LONG` (split long `IN (...)` lists).
@@ -44,6 +45,7 @@ from sandbox.salesforce import bulk, rest
 from sandbox.salesforce.context import Context
 from sandbox.salesforce.describe import supported_version, versions
 from sandbox.salesforce.faults import FaultError, Faults
+from sandbox.salesforce.org import Org, org_of_world, serving
 from sandbox.salesforce.store import Store
 from sandbox.world.salesforce_schema import INTEGRATION_USER_USERNAME
 
@@ -61,6 +63,18 @@ log = logging.getLogger(__name__)
 
 def _error_bytes(code: str, message: str) -> bytes:
     return json.dumps([{"message": message, "errorCode": code}]).encode()
+
+
+class _ServeOrg:
+    """Every request of this app answers for its world's org (`sandbox.salesforce.org`)."""
+
+    def __init__(self, app: ASGIApp, org: Org) -> None:
+        self.app = app
+        self.org = org
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        with serving(self.org):
+            await self.app(scope, receive, send)
 
 
 class _Gate:
@@ -183,7 +197,9 @@ def create_app(world_dir: Path, faults: dict[str, Any] | None = None) -> Starlet
     Returns:
         A Starlette app; serve it with uvicorn over TLS.
     """
-    ctx = Context(Store(Path(world_dir)), Faults(faults))
+    org = org_of_world(Path(world_dir))
+    with serving(org):  # the store indexes the external-id fields of this world's org
+        ctx = Context(Store(Path(world_dir)), Faults(faults))
 
     async def token(request: Request) -> Response:
         # application/x-www-form-urlencoded, parsed by hand (no python-multipart here)
@@ -281,6 +297,9 @@ def create_app(world_dir: Path, faults: dict[str, Any] | None = None) -> Starlet
                 return JSONResponse({"error": str(exc)}, status_code=400)
         return JSONResponse(ctx.faults.snapshot())
 
+    async def sandbox_faults_fired(request: Request) -> Response:
+        return JSONResponse(ctx.faults.fired())
+
     async def sandbox_journal(request: Request) -> Response:
         q = request.query_params
         try:
@@ -301,9 +320,11 @@ def create_app(world_dir: Path, faults: dict[str, Any] | None = None) -> Starlet
             Route("/services/data/v{version}/{rest:path}", api, methods=methods),
             Route("/services/data/v{version}", api, methods=methods),
             Route("/__sandbox/faults", sandbox_faults, methods=["GET", "PUT"]),
+            Route("/__sandbox/faults/fired", sandbox_faults_fired, methods=["GET"]),
             Route("/__sandbox/journal", sandbox_journal, methods=["GET"]),
         ]
     )
     app.state.ctx = ctx
     app.add_middleware(_Gate, ctx=ctx)
+    app.add_middleware(_ServeOrg, org=org)
     return app

@@ -1,4 +1,5 @@
-"""`python -m sandbox.world generate --dir D --scale S --seed 7` and `advance --dir D --days N`."""
+"""`python -m sandbox.world generate --dir D --scale S --seed 7 [--profile messy]` and
+`advance --dir D --days N`."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from datetime import datetime
 from pathlib import Path
 
 from sandbox.world.config import DEFAULT_NOW, SCALES
+from sandbox.world.profiles import PROFILES
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -18,6 +20,12 @@ def main(argv: list[str] | None = None) -> int:
     gen.add_argument("--dir", required=True, type=Path)
     gen.add_argument("--scale", default="S", choices=sorted(SCALES))
     gen.add_argument("--seed", default=7, type=int)
+    gen.add_argument(
+        "--profile",
+        default="default",
+        choices=sorted(PROFILES),
+        help="how the company's systems are set up (sandbox/world/profiles)",
+    )
     gen.add_argument(
         "--now", default=DEFAULT_NOW.isoformat(), help="the world's clock, ISO 8601 with offset"
     )
@@ -31,8 +39,8 @@ def main(argv: list[str] | None = None) -> int:
         now = datetime.fromisoformat(args.now)
         if now.tzinfo is None:
             parser.error("--now needs a UTC offset, e.g. 2026-11-01T00:00:00+00:00")
-        s = generate(args.dir, seed=args.seed, scale=args.scale, now=now)
-        print(f"world {s.scale} seed {s.seed} in {s.world_dir}: {s.seconds:.1f} s")
+        s = generate(args.dir, seed=args.seed, scale=args.scale, now=now, profile=args.profile)
+        print(f"world {s.scale} seed {s.seed} ({s.profile}) in {s.world_dir}: {s.seconds:.1f} s")
         for (system, obj), n in sorted(s.counts.items()):
             print(f"  {system:<10} {obj:<28} {n:>10,}")
         print(f"  discrepancies: {sum(s.discrepancies.values())} of {len(s.discrepancies)} kinds")

@@ -39,6 +39,7 @@ from sandbox.world.people import (
     us_ein,
     valid_vat,
 )
+from sandbox.world.profiles import DEFAULT, UNMAPPED_STATUS, Profile
 from sandbox.world.settlement import Settlement
 from sandbox.world.store import WorldWriter
 
@@ -95,6 +96,7 @@ class Ctx:
     ev_start: int
     coupon_uses: Counter[str] = field(default_factory=Counter)
     flags: dict[str, bool] = field(default_factory=dict)
+    profile: Profile = DEFAULT
 
 
 def add_months(anchor: int, n: int) -> int:
@@ -154,6 +156,16 @@ class Company:
             elif r < 0.105:
                 self.link_break = "subscription_without_deal"
         self.events_late = 0
+        # the org's mess draws from its own stream: the business is the same in every profile
+        self.mrng = random.Random(f"{ctx.seed}:mess:{index}")
+        prof = ctx.profile
+        self.account_only_link = (
+            not prof.is_default
+            and self.is_customer
+            and window is None
+            and self.link_break in (None, "deal_without_subscription")
+            and self.mrng.random() < prof.account_only_link_share
+        )
 
     # ------------------------------------------------------------------ helpers
     def event(
@@ -284,6 +296,31 @@ class Company:
                 },
                 {"crm_status": stale, "billing_status": status},
             )
+        prof = ctx.profile
+        if (
+            not prof.is_default
+            and billing
+            and self.link_break is None
+            and shown_status == status
+            and self.mrng.random() < prof.unmapped_status_share
+        ):
+            shown_status = UNMAPPED_STATUS
+            w.dq_problem(
+                "unmapped_value",
+                "salesforce",
+                "Account",
+                self.account_id,
+                "Billing_Status__c",
+                UNMAPPED_STATUS,
+                {"value_map": "billing_status", "billing_status": status},
+            )
+        self.won_not_billed = (
+            not prof.is_default
+            and not billing
+            and delete_at is None
+            and self.window is None
+            and self.mrng.random() < prof.won_not_billed_share
+        )
         # the last edit: a person's, or the previous billing sync's for customers
         modified = rng.randint(self.account_created, ctx.now - 60)
         if billing:
@@ -302,7 +339,7 @@ class Company:
             deleted=delete_at is not None,
             OwnerId=self.owner,
             Name=co.name,
-            Type="Customer" if billing else "Prospect",
+            Type="Customer" if billing or self.won_not_billed else "Prospect",
             Industry=rng.choice(INDUSTRIES),
             BillingStreet=co.street,
             BillingCity=co.city,
@@ -401,12 +438,24 @@ class Company:
                 "Closed Won",
                 billing["start"],
                 billing["acv"],
-                billing["subscription"],
+                None if self.account_only_link else billing["subscription"],
                 "New Business",
                 billing["start"] - 30 * DAY,
             )
         elif self.opp_id:
             self.opp_id = None
+        if self.account_only_link and billing and self.opp_id:
+            w.mess(
+                "account_only_link",
+                {
+                    "opportunity": self.opp_id,
+                    "subscription": billing["subscription"],
+                    "account": self.account_id,
+                },
+                {"amount": money(billing["acv"]), "currency": self.currency},
+            )
+        if self.won_not_billed:
+            self.won_deal_not_billed()
         if billing and self.link_break == "deal_without_subscription":
             oid = ctx.sf.new("Opportunity")
             close = rng.randint(max(billing["start"], ctx.now - 120 * DAY), ctx.now - DAY)
@@ -452,6 +501,44 @@ class Company:
                 rng.choice(("Upsell", "Renewal", "New Business", "Pilot")),
                 created,
             )
+
+    def won_deal_not_billed(self) -> None:
+        """A deal won in the last weeks whose customer billing has not set up yet (messy)."""
+        ctx, mrng = self.ctx, self.mrng
+        oid = ctx.sf.new("Opportunity")
+        close = ctx.now - mrng.randint(2, 25) * DAY - mrng.randint(0, DAY - 1)
+        close = max(close, self.account_created + DAY)
+        created = max(self.account_created, close - mrng.randint(15, 60) * DAY)
+        amount = mrng.randint(6, 240) * 1000_00
+        ctx.w.salesforce(
+            "Opportunity",
+            record(
+                "Opportunity",
+                oid,
+                created=created,
+                created_by=self.owner,
+                modified=min(ctx.now - 60, close + mrng.randint(60, DAY)),
+                modified_by=self.owner,
+                OwnerId=self.owner,
+                AccountId=self.account_id,
+                Name=f"{self.co.name} - New Business",
+                StageName="Closed Won",
+                Amount=money(amount),
+                CloseDate=sf_date(close),
+                CurrencyIsoCode=self.currency.upper(),
+            ),
+        )
+        ctx.w.discrepancy(
+            "deal_without_subscription",
+            "salesforce",
+            {"opportunity": oid, "account": self.account_id},
+            {
+                "amount": money(amount),
+                "currency": self.currency,
+                "close_date": sf_date(close),
+                "billing_customer": None,
+            },
+        )
 
     def cases(self, billing: dict[str, Any] | None, delete_at: int | None) -> None:
         """Write support cases; a company in dunning has an open billing case."""
@@ -621,7 +708,7 @@ class Company:
         info = self.subscription(cus_created)
         self.one_off()
         delinquent = info["status"] in ("past_due", "unpaid")
-        meta = {"salesforce_account_id": self.account_id}
+        meta = {ctx.profile.customer_account_key: self.account_id}
         if self.link_break == "customer_without_account":
             meta = {}
             w.discrepancy(
@@ -735,7 +822,9 @@ class Company:
         n_invoices = 0
         qty_history = [(start, qty)]
         opp = self.opp_id if self.link_break != "subscription_without_deal" else None
-        sub_meta = {"salesforce_opportunity_id": opp} if opp else {}
+        if self.account_only_link:
+            opp = None
+        sub_meta = {ctx.profile.subscription_opportunity_key: opp} if opp else {}
         if self.link_break == "subscription_without_deal":
             w.discrepancy(
                 "subscription_without_deal",
@@ -1769,6 +1858,95 @@ class Company:
         self.write_charges(charge_rows)
         return out
 
+    def hand_keying(self, r: float, total: int) -> str | None:
+        """Whether finance keys this invoice by hand (`only`), or again by hand (`duplicate`).
+
+        Only invoices the integration would post cleanly (`r` past every injected ERP break)
+        and that bill something.
+        """
+        prof = self.ctx.profile
+        if prof.is_default or r < 0.065 or total <= 0:
+            return None
+        m = self.mrng.random()
+        if m < prof.hand_keyed_share:
+            return "only"
+        if m < prof.hand_keyed_share + prof.hand_keyed_duplicate_share:
+            return "duplicate"
+        return None
+
+    def post_by_hand(
+        self,
+        inv: dict[str, Any],
+        finalize_at: int,
+        status: str,
+        lines: list[tuple[str, int, str]],
+        recorded: int,
+        *,
+        duplicate_of: int | None,
+    ) -> int:
+        """Post `inv` as finance keys it by hand: no external id, a NetSuite document number or
+        the billing invoice number, the invoice id in the memo or not; dated the invoice's day.
+
+        A second posting of an invoice already posted (`duplicate_of`) is an
+        `erp_duplicate_posting`; an invoice's only posting is mess to match by content. A few
+        hand-keyed income lines hit an account the contract does not map (a data problem).
+        """
+        ctx, mrng, w = self.ctx, self.mrng, self.ctx.w
+        led = ctx.ledger
+        total = inv["total"]
+        tid_next = led.next_txn
+        tranid = inv["number"] if mrng.random() < 0.5 else f"INV{tid_next}"
+        memo = mrng.choice(
+            (
+                f"Stripe {inv['id']}",
+                f"Manual entry {inv['number']}",
+                None,
+                f"keyed by AR {tid_next % 97}",
+            )
+        )
+        misposted = duplicate_of is None and mrng.random() < ctx.profile.misposted_share
+        if misposted:
+            lines = [
+                ("misc_income", amt, text) if k in ("revenue", "services") else (k, amt, text)
+                for k, amt, text in lines
+            ]
+        tid = led.post(
+            type_="CustInvc",
+            tranid=tranid,
+            when=finalize_at,
+            entity=self.erp_id,
+            currency=CURRENCY_IDS[self.currency],
+            total=total,
+            externalid=None,
+            memo=memo,
+            status=status,
+            lines=lines,
+            recorded=recorded + mrng.randint(DAY, 5 * DAY),
+        )
+        ids = {"invoice": inv["id"], "customer": self.cus_id, "erp_transaction": tid}
+        detail = {"amount": total, "currency": self.currency, "tranid": tranid, "memo": memo}
+        if duplicate_of is not None:
+            w.discrepancy(
+                "erp_duplicate_posting",
+                "erp",
+                {**ids, "erp_transaction": duplicate_of, "erp_duplicate": tid},
+                {**detail, "postings": 2, "hand_keyed": True},
+            )
+        else:
+            w.mess("hand_keyed_posting", ids, detail)
+        if misposted:
+            number = ctx.profile.chart["misc_income"][1]
+            w.dq_problem(
+                "unmapped_gl_account",
+                "erp",
+                "transactionline",
+                f"{tid}:1",
+                "account",
+                number,
+                {"invoice": inv["id"], "expected_role": "revenue", "acctnumber": number},
+            )
+        return tid
+
     def write_charges(self, charge_rows: list[dict[str, Any]]) -> None:
         """Write an invoice's charges (final state, without the private `_fee`) and their
         `charge.succeeded` / `charge.failed` events."""
@@ -1823,20 +2001,26 @@ class Company:
         if tax:
             lines.append(("tax", -tax, "Tax"))
         status = "Paid In Full" if paid_charge else "Open"
-        tid = led.post(
-            type_="CustInvc",
-            tranid=inv["number"],
-            when=finalize_at,
-            entity=self.erp_id,
-            currency=erp_cur,
-            total=erp_total,
-            externalid=inv["id"],
-            memo=f"Stripe invoice {inv['number']}",
-            status=status,
-            lines=lines,
-            period_shift=shift,
-            recorded=recorded,
-        )
+        hand = self.hand_keying(r, total)
+        if hand == "only":
+            tid = self.post_by_hand(inv, finalize_at, status, lines, recorded, duplicate_of=None)
+        else:
+            tid = led.post(
+                type_="CustInvc",
+                tranid=inv["number"],
+                when=finalize_at,
+                entity=self.erp_id,
+                currency=erp_cur,
+                total=erp_total,
+                externalid=inv["id"],
+                memo=f"Stripe invoice {inv['number']}",
+                status=status,
+                lines=lines,
+                period_shift=shift,
+                recorded=recorded,
+            )
+        if hand == "duplicate":
+            self.post_by_hand(inv, finalize_at, "Open", lines, recorded, duplicate_of=tid)
         ids = {**base, "erp_transaction": tid}
         if erp_total != total:
             w.discrepancy(

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import zlib
 from datetime import UTC, datetime
 from typing import Any
 
 from sandbox.world.ids import salesforce_id
+from sandbox.world.profiles import UNMAPPED_STATUS, Profile
 from sandbox.world.salesforce_schema import KEY_PREFIXES, SOBJECTS
 
 FIELD_NAMES = {name: [f.name for f in fields] for name, fields in SOBJECTS.items()}
@@ -78,3 +80,34 @@ def record(
     if sobject == "User":
         body["Name"] = f"{body['FirstName']} {body['LastName']}".strip()
     return body
+
+
+def _variant(label: str, key: str) -> str:
+    """`label` as an import with the picklist unrestricted typed it (case or spacing)."""
+    return (label.upper(), label.lower(), label + " ", " " + label.lower())[
+        zlib.crc32(key.encode()) % 4
+    ]
+
+
+def present_record(profile: Profile, sobject: str, body: dict[str, Any]) -> dict[str, Any]:
+    """A record body as `profile`'s org stores it: its field names and picklist labels.
+
+    Which labels come out in another case or spacing (`variant_share`) depends only on the
+    record id and field, so the same world always gets the same bytes.
+    """
+    renames = profile.field_renames.get(sobject, {})
+    labels = profile.labels.get(sobject, {})
+    out: dict[str, Any] = {}
+    for name, value in body.items():
+        mapping = labels.get(name)
+        if mapping is not None and value in mapping:
+            value = mapping[value]
+            key = f"{body['Id']}:{name}"
+            if value is not None and zlib.crc32(key[::-1].encode()) % 10_000 < (
+                profile.variant_share * 10_000
+            ):
+                value = _variant(value, key)
+        elif mapping is not None and value is not None and value != UNMAPPED_STATUS:
+            raise ValueError(f"{sobject}.{name}: no {profile.name} label for {value!r}")
+        out[renames.get(name, name)] = value
+    return out

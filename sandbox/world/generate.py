@@ -11,6 +11,7 @@ import random
 import time
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +29,11 @@ from sandbox.world.config import (
     Scale,
     epoch,
 )
-from sandbox.world.crm import SalesforceIds, record
+from sandbox.world.crm import SalesforceIds, present_record, record
 from sandbox.world.ids import B62, stripe_id
 from sandbox.world.ledger import Ledger, month_index, write_reference
 from sandbox.world.people import People, bank_account
+from sandbox.world.profiles import Profile, resolve_profile
 from sandbox.world.salesforce_schema import INTEGRATION_USER_USERNAME
 from sandbox.world.settlement import Settlement
 from sandbox.world.store import WorldWriter, connect
@@ -60,6 +62,7 @@ class WorldSummary:
     counts: dict[tuple[str, str], int]
     discrepancies: dict[str, int]
     seconds: float
+    profile: str = "default"
 
 
 def resolve_scale(scale: str | Scale) -> Scale:
@@ -77,7 +80,11 @@ def resolve_scale(scale: str | Scale) -> Scale:
 
 
 def generate(
-    world_dir: Path, seed: int = 7, scale: str | Scale = "S", now: datetime = DEFAULT_NOW
+    world_dir: Path,
+    seed: int = 7,
+    scale: str | Scale = "S",
+    now: datetime = DEFAULT_NOW,
+    profile: str | Profile = "default",
 ) -> WorldSummary:
     """Generate a world into `world_dir` (replacing any world there).
 
@@ -86,20 +93,26 @@ def generate(
         seed: the seed; the same (seed, scale, now) gives the same bytes.
         scale: "S", "M", "L" (see `SCALES`) or a `Scale`.
         now: the world's clock; history covers the 730 days before it.
+        profile: how the company's systems are set up (`sandbox.world.profiles`): `default`
+            (the shipped contract's org) or `messy`; the same seed gives the same business.
 
     Returns:
         A summary with the counts and the discrepancies by kind.
     """
     t0 = time.perf_counter()
     sc = resolve_scale(scale)
+    prof = resolve_profile(profile)
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware (UTC)")
     world_dir = Path(world_dir)
     now_ts = epoch(now)
     start = now_ts - HISTORY_DAYS * DAY
-    w = WorldWriter(world_dir, create=True, batch=sc.batch)
+    present = None if prof.is_default else partial(present_record, prof)
+    w = WorldWriter(world_dir, create=True, batch=sc.batch, present=present)
     w.listable_from = now_ts - EVENT_LISTABLE_DAYS * DAY
-    periods = write_reference(w, month_index(start - 365 * DAY), month_index(now_ts) + 24, now_ts)
+    periods = write_reference(
+        w, month_index(start - 365 * DAY), month_index(now_ts) + 24, now_ts, prof
+    )
     cat = build_catalog(seed, start)
     people = People()
     sf = SalesforceIds()
@@ -109,7 +122,9 @@ def generate(
     for acct, info in connected.items():
         partners[info["currency"]].append(acct)
     settle = Settlement(seed, now_ts, connected)
-    ledger = Ledger(w, periods, now=now_ts)
+    ledger = Ledger(
+        w, periods, prof.erp_first_transaction, prof.erp_first_customer, now=now_ts, profile=prof
+    )
     ctx = Ctx(
         seed=seed,
         scale=sc.name,
@@ -124,6 +139,7 @@ def generate(
         partners=partners,
         settle=settle,
         ev_start=now_ts - EVENT_DAYS * DAY,
+        profile=prof,
     )
     for i in range(sc.accounts):
         Company(ctx, i).run()
@@ -147,9 +163,15 @@ def generate(
         "partners": partners,
         "connected": connected,
     }
-    w.set_meta(
-        {"seed": str(seed), "scale": sc.name, "now": str(now_ts), "generator": "sandbox.world 1"}
-    )
+    meta = {"seed": str(seed), "scale": sc.name, "now": str(now_ts), "generator": "sandbox.world 1"}
+    if not prof.is_default:  # a default world stays byte for byte what it always was
+        meta["profile"] = prof.name
+    w.set_meta(meta)
+    if prof.erp_date_format:
+        # the ERP account's date-format preference: how SuiteQL answers plain date columns
+        w.cons["erp"].execute(
+            "INSERT OR REPLACE INTO meta VALUES ('date_format', ?)", (prof.erp_date_format,)
+        )
     w.cons["truth"].execute(
         "INSERT OR REPLACE INTO meta VALUES ('state', ?)", (json.dumps(state, sort_keys=True),)
     )
@@ -164,6 +186,7 @@ def generate(
         counts=counts,
         discrepancies=discrepancy_counts(world_dir),
         seconds=time.perf_counter() - t0,
+        profile=prof.name,
     )
 
 

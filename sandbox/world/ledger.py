@@ -8,26 +8,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from sandbox.world.profiles import DEFAULT, Profile
 from sandbox.world.store import WorldWriter
 
 CURRENCY_IDS = {"usd": 1, "eur": 2, "gbp": 3}
 SUBSIDIARY_IDS = {"US": 1, "EU": 2, "UK": 3}
 SUBSIDIARY_CURRENCY = {1: 1, 2: 2, 3: 3}
-# chart of accounts: key -> (id, number, name, type)
-ACCOUNTS = {
-    "bank_usd": (1, "1000", "Operating Bank USD", "Bank"),
-    "bank_eur": (2, "1010", "Operating Bank EUR", "Bank"),
-    "bank_gbp": (3, "1020", "Operating Bank GBP", "Bank"),
-    "ar": (4, "1200", "Accounts Receivable", "AcctRec"),
-    "clearing": (5, "1300", "Stripe Clearing", "OthCurrAsset"),
-    "tax": (6, "2200", "Sales Tax and VAT Payable", "OthCurrLiab"),
-    "deferred": (7, "2300", "Deferred Revenue", "OthCurrLiab"),
-    "revenue": (8, "4000", "Subscription Revenue", "Income"),
-    "services": (9, "4100", "Services Revenue", "Income"),
-    "fees": (10, "6100", "Payment Processing Fees", "Expense"),
-    "commissions": (11, "6200", "Partner Commissions", "Expense"),
-}
-ACCT = {k: v[0] for k, v in ACCOUNTS.items()}
 
 
 def amount(minor: int) -> str:
@@ -53,8 +39,10 @@ def month_index(ts: int) -> int:
     return d.year * 12 + d.month - 1
 
 
-def write_reference(w: WorldWriter, first_month: int, last_month: int, now: int) -> dict[int, int]:
-    """Subsidiaries, currencies, chart of accounts and accounting periods.
+def write_reference(
+    w: WorldWriter, first_month: int, last_month: int, now: int, profile: Profile = DEFAULT
+) -> dict[int, int]:
+    """Subsidiaries, currencies, chart of accounts (the profile's) and accounting periods.
 
     Returns:
         month index -> id of its monthly accounting period.
@@ -67,7 +55,7 @@ def write_reference(w: WorldWriter, first_month: int, last_month: int, now: int)
         w.erp("currency", (cid, symbol, name))
     for sid, name in ((1, "Q2C Inc."), (2, "Q2C Europe B.V."), (3, "Q2C Ltd")):
         w.erp("subsidiary", (sid, name, SUBSIDIARY_CURRENCY[sid]))
-    for aid, number, name, kind in ACCOUNTS.values():
+    for aid, number, name, kind in profile.chart.values():
         w.erp("account", (aid, number, name, kind))
     periods: dict[int, int] = {}
     pid = 0
@@ -113,7 +101,7 @@ def _month_bounds(mi: int) -> tuple[str, str]:
 
 
 class Ledger:
-    """Posts transactions with sequential ids."""
+    """Posts transactions with sequential ids (sparse ones under a profile that says so)."""
 
     def __init__(
         self,
@@ -122,8 +110,11 @@ class Ledger:
         next_txn: int = 1,
         next_customer: int = 1,
         now: int | None = None,
+        profile: Profile = DEFAULT,
     ) -> None:
         self.now = now
+        self.profile = profile
+        self.acct = {k: v[0] for k, v in profile.chart.items()}
         self.w = w
         self.periods = periods
         self.next_txn = next_txn
@@ -140,7 +131,7 @@ class Ledger:
     ) -> int:
         """Add an ERP customer; returns its internal id."""
         cid = self.next_customer
-        self.next_customer += 1
+        self.next_customer = self.profile.erp_next_id(cid)
         if self.now is not None:
             created = min(created, self.now)
         self.w.erp(
@@ -168,8 +159,8 @@ class Ledger:
         entity: int | None,
         currency: int,
         total: int,
-        externalid: str,
-        memo: str,
+        externalid: str | None,
+        memo: str | None,
         status: str,
         lines: list[tuple[str, int, str]],
         period_shift: int = 0,
@@ -181,7 +172,7 @@ class Ledger:
             the transaction's internal id.
         """
         tid = self.next_txn
-        self.next_txn += 1
+        self.next_txn = self.profile.erp_next_id(tid)
         rec_ts = recorded if recorded is not None else when
         if self.now is not None:  # finance cannot have recorded it after the world's now
             rec_ts = min(rec_ts, self.now)
@@ -211,7 +202,7 @@ class Ledger:
                     seq,
                     tid,
                     seq,
-                    ACCT[acct],
+                    self.acct[acct],
                     amount(minor),
                     amount(minor) if minor > 0 else None,
                     amount(-minor) if minor < 0 else None,

@@ -7,7 +7,9 @@ Field types use Salesforce's `describe` type names.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+
+from sandbox.world.profiles import UNMAPPED_STATUS, Profile
 
 
 @dataclass(frozen=True)
@@ -184,3 +186,26 @@ KEY_PREFIXES: dict[str, str] = {
 
 #: The user the pipeline logs in as; its writes are told apart from people's edits by this id.
 INTEGRATION_USER_USERNAME = "integration@q2c.example"
+
+
+def sobjects_for(profile: Profile) -> dict[str, list[Field]]:
+    """The org of `profile`: its custom field names and picklist values (labels)."""
+    if profile.is_default:
+        return SOBJECTS
+    out: dict[str, list[Field]] = {}
+    for sobject, fields in SOBJECTS.items():
+        renames = profile.field_renames.get(sobject, {})
+        labels = profile.labels.get(sobject, {})
+        mine = []
+        for f in fields:
+            changes: dict[str, object] = {}
+            if f.name in renames:
+                changes["name"] = renames[f.name]
+            if f.name in labels:
+                values = [v for v in labels[f.name].values() if v is not None]
+                if f.name == "Billing_Status__c":
+                    values.append(UNMAPPED_STATUS)  # a value an admin added for an old plan
+                changes["picklist"] = tuple(values)
+            mine.append(replace(f, **changes) if changes else f)
+        out[sobject] = mine
+    return out

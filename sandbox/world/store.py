@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +58,13 @@ SCHEMAS: dict[str, list[str]] = {
         "CREATE TABLE counts(system TEXT, object TEXT, n INTEGER, PRIMARY KEY (system, object))",
         "CREATE TABLE changes(day INTEGER, system TEXT, object TEXT, id TEXT, change TEXT)",
         "CREATE TABLE pii(system TEXT, object TEXT, id TEXT, field TEXT, value TEXT)",
+        # what the input checks must report (messy profile): one row per offending value
+        """CREATE TABLE dq_problems(id INTEGER PRIMARY KEY, problem TEXT NOT NULL,
+            system TEXT NOT NULL, object TEXT NOT NULL, object_id TEXT NOT NULL,
+            field TEXT NOT NULL, value TEXT, detail TEXT NOT NULL)""",
+        # injected mess that is neither a break nor a data-quality problem (messy profile)
+        """CREATE TABLE mess(id INTEGER PRIMARY KEY, kind TEXT NOT NULL,
+            object_ids TEXT NOT NULL, detail TEXT NOT NULL)""",
     ],
 }
 
@@ -87,6 +95,9 @@ _INSERTS: dict[tuple[str, str], str] = {
     " VALUES (?,?,?,?,?)",
     ("truth", "changes"): "INSERT INTO changes VALUES (?,?,?,?,?)",
     ("truth", "pii"): "INSERT INTO pii VALUES (?,?,?,?,?)",
+    ("truth", "dq_problems"): "INSERT INTO dq_problems(problem, system, object, object_id,"
+    " field, value, detail) VALUES (?,?,?,?,?,?,?)",
+    ("truth", "mess"): "INSERT INTO mess(kind, object_ids, detail) VALUES (?,?,?)",
 }
 _ERP_WIDTH = {
     "subsidiary": 3,
@@ -135,8 +146,18 @@ class WorldWriter:
         day: 0 while generating; the advanced day number while advancing (changes are recorded).
     """
 
-    def __init__(self, world_dir: Path, *, create: bool, batch: int = 5_000, day: int = 0):
+    def __init__(
+        self,
+        world_dir: Path,
+        *,
+        create: bool,
+        batch: int = 5_000,
+        day: int = 0,
+        present: Callable[[str, dict[str, Any]], dict[str, Any]] | None = None,
+    ):
         self.world_dir = world_dir
+        # how this org shows a Salesforce record (field names, picklist labels); None: as built
+        self.present = present
         self.batch = batch
         self.day = day
         self.cons: dict[str, sqlite3.Connection] = {}
@@ -245,6 +266,8 @@ class WorldWriter:
     # -- salesforce ------------------------------------------------------------------------
     def salesforce(self, sobject: str, body: dict[str, Any], change: str | None = "created"):
         """Store one Salesforce record (`body`: every field by API name)."""
+        if self.present is not None:
+            body = self.present(sobject, body)
         deleted = 1 if body["IsDeleted"] else 0
         self._put(
             ("salesforce", "records"),
@@ -280,6 +303,25 @@ class WorldWriter:
             (kind, system, dumps(object_ids), dumps(detail), self.day),
         )
         self.discrepancy_count += 1
+
+    def dq_problem(
+        self,
+        problem: str,
+        system: str,
+        obj: str,
+        oid: str,
+        field: str,
+        value: str | None,
+        detail: dict,
+    ) -> None:
+        """Record one injected data-quality problem (what an input check must report)."""
+        self._put(
+            ("truth", "dq_problems"), (problem, system, obj, oid, field, value, dumps(detail))
+        )
+
+    def mess(self, kind: str, object_ids: dict, detail: dict) -> None:
+        """Record injected mess that is neither a break nor a data-quality problem."""
+        self._put(("truth", "mess"), (kind, dumps(object_ids), dumps(detail)))
 
     def pii(self, system: str, obj: str, oid: str, field: str, value: str | None) -> None:
         """Record one generated PII or tax value."""
