@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from orchestration.commands import demo, policy, run, sandbox
+from orchestration.commands import demo, policy, report, run, sandbox
 
 app = typer.Typer(
     name="q2c",
@@ -23,6 +23,8 @@ app.command("run", help="Materialize every asset through Dagster, with progress 
 app.command("demo", help="Run the whole pipeline against the local sandbox and print the outputs.")(
     demo.demo
 )
+
+app.command("report", help="The period reconciliation report: HTML, XLSX, JSON.")(report.report)
 
 if __name__ == "__main__":
     app()

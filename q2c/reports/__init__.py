@@ -8,7 +8,7 @@ items, break trend, data-quality findings, compliance holds, ERP export batches,
 decisions. A section whose table the warehouse lacks says so; none invents a number.
 """
 
-from q2c.reports.build import build_report
+from q2c.reports.build import build_report, closed_period
 from q2c.reports.model import NONE_RECORDED, NOT_AVAILABLE, Column, Report, Section
 from q2c.reports.period import Period
 from q2c.reports.render import render_html, write_report, write_xlsx
@@ -21,6 +21,7 @@ __all__ = [
     "Report",
     "Section",
     "build_report",
+    "closed_period",
     "render_html",
     "write_report",
     "write_xlsx",

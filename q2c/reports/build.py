@@ -67,6 +67,23 @@ def build_report(
     return Report(header, built, charts.build_charts(by_key))
 
 
+def closed_period(warehouse: WarehouseLike) -> Period:
+    """The last whole month before the warehouse's as-of time (as of 2026-11-01 -> 2026-10).
+
+    Raises:
+        ValueError: the warehouse has no as-of time (never built).
+    """
+    reader = WarehouseReader(warehouse)
+    if not reader.has("intermediate", "int_warehouse__as_of", "as_of_at"):
+        raise ValueError("the warehouse has no intermediate.int_warehouse__as_of: build it first")
+    rows = reader.rows("select as_of_at from intermediate.int_warehouse__as_of", ["as_of_at"])
+    if not rows or rows[0]["as_of_at"] is None:
+        raise ValueError("the warehouse holds no data yet (no as-of time)")
+    as_of = rows[0]["as_of_at"]
+    index = as_of.year * 12 + as_of.month - 1 - 1
+    return Period(index // 12, index % 12 + 1)
+
+
 def break_trend(reader: WarehouseReader, period: Period) -> Section:
     """Open breaks per month of origin and kind, the period and the months before it."""
     index = period.year * 12 + period.month - 1 - (TREND_MONTHS - 1)

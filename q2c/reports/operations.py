@@ -2,12 +2,14 @@
 ERP export batches and gate decisions. Other parts of q2c write these tables at run time
 (q2c/gates, q2c/exports, the dbt findings); a table that is not there is reported as such.
 
-Runs happen after the period they close, so export batches and gate decisions are those
-recorded since the period began (the close of 2026-10 runs in November).
+Export batches are those of the period's days; gate decisions are those recorded since the
+period began (runs happen after the period they close: the close of 2026-10 runs in November).
 """
 
 from __future__ import annotations
 
+import json
+from decimal import Decimal
 from typing import Any
 
 from q2c.policy.model import Contract
@@ -135,53 +137,72 @@ def _gate(contract: Contract, check: str) -> tuple[str, str]:
 
 
 def export_batches(reader: WarehouseReader, period: Period) -> Section:
-    """ERP export batches from `ops.export_ledger` (one row per entry sent and the ERP's
-    answer): entries per status and the rejections' error codes per batch."""
-    description = (
-        "Journal entries the export step sent to the ERP since the period began, per batch: "
-        "how many the ERP posted, had already posted, or rejected (with its error codes)."
-    )
-    cols = reader.columns("ops", "export_ledger")
-    section = Section(
-        "export_batches", "ERP export batches", description, [], sources=("ops.export_ledger",)
-    )
-    if not cols:
-        section.status = "unavailable"
-        section.note = "no ops.export_ledger table"
-        return section
-    if not {"batch_id", "status", "recorded_at"} <= set(cols):
-        section.status = "unavailable"
-        section.note = "ops.export_ledger has no batch_id/status/recorded_at columns"
-        return section
-    section.columns = [
+    """ERP export batches of the period's days (`ops.export_batches`, written by q2c/exports):
+    status, entries, the manifest's control totals per currency, and the ERP's answers
+    (`ops.export_ledger`): posted, already posted, rejected with its error codes."""
+    columns = [
         Column("batch_id", "Batch"),
-        Column("run_id", "Run"),
+        Column("partition_date", "Day"),
+        Column("status", "Status"),
         Column("entries", "Entries", "int"),
+        Column("currency", "Currency"),
+        Column("debit", "Control total debit", "money"),
+        Column("credit", "Control total credit", "money"),
         Column("posted", "Posted", "int"),
         Column("already_posted", "Already posted", "int"),
         Column("rejected", "Rejected", "int"),
         Column("rejection_codes", "Rejection codes"),
-        Column("first_recorded_at", "First answer", "datetime"),
-        Column("last_recorded_at", "Last answer", "datetime"),
+        Column("reasons", "Gate reasons"),
     ]
-    section.rows = reader.rows(
-        "select batch_id, min(run_id), cast(count(*) as bigint),"
-        " cast(sum(case when status = 'posted' then 1 else 0 end) as bigint),"
-        " cast(sum(case when status = 'already_posted' then 1 else 0 end) as bigint),"
-        " cast(sum(case when status = 'rejected' then 1 else 0 end) as bigint),"
-        " string_agg(distinct error_code, ', '),"
-        " min(recorded_at), max(recorded_at)"
-        " from ops.export_ledger where recorded_at >= ?"
-        " group by batch_id order by min(recorded_at), batch_id",
-        [c.key for c in section.columns],
-        [period.start],
+    section = Section(
+        "export_batches",
+        "ERP export batches",
+        "Journal batches the export step cut for the period's days: the gate's status, the "
+        "manifest's control totals per currency and the ERP's answer to each entry.",
+        columns,
+        sources=("ops.export_batches", "ops.export_ledger"),
     )
-    section.note = (
-        "control totals (debits, credits per currency) are in each batch's manifest "
-        "(evidence pack); the ledger holds the ERP's answers"
-    )
+    if not reader.has("ops", "export_batches", "batch_id", "partition_date", "manifest"):
+        section.status = "unavailable"
+        section.note = "no ops.export_batches table"
+        return section
+    answers: dict[str, dict[str, Any]] = {}
+    if reader.has("ops", "export_ledger", "batch_id", "status", "error_code"):
+        for r in reader.rows(
+            "select batch_id,"
+            " cast(sum(case when status = 'posted' then 1 else 0 end) as bigint),"
+            " cast(sum(case when status = 'already_posted' then 1 else 0 end) as bigint),"
+            " cast(sum(case when status = 'rejected' then 1 else 0 end) as bigint),"
+            " string_agg(distinct error_code, ', ')"
+            " from ops.export_ledger group by batch_id",
+            ["batch_id", "posted", "already_posted", "rejected", "rejection_codes"],
+        ):
+            answers[r["batch_id"]] = r
+    for b in reader.rows(
+        "select batch_id, partition_date, status, entries, reasons, manifest"
+        " from ops.export_batches where partition_date >= ? and partition_date < ?"
+        " order by partition_date, batch_id",
+        ["batch_id", "partition_date", "status", "entries", "reasons", "manifest"],
+        [period.start.date(), period.end.date()],
+    ):
+        totals = json.loads(b.pop("manifest") or "{}").get("totals_by_currency") or {"": {}}
+        answer = answers.get(b["batch_id"], {})
+        for currency, t in sorted(totals.items()):
+            section.rows.append(
+                {
+                    **b,
+                    "currency": currency.lower() or None,
+                    "debit": Decimal(t["debit"]) if "debit" in t else None,
+                    "credit": Decimal(t["credit"]) if "credit" in t else None,
+                    "posted": answer.get("posted", 0),
+                    "already_posted": answer.get("already_posted", 0),
+                    "rejected": answer.get("rejected", 0),
+                    "rejection_codes": answer.get("rejection_codes"),
+                }
+            )
     if not section.rows:
         section.status = "none"
+        section.note = f"no export batch for a day of {period}"
     return section
 
 

@@ -1,0 +1,66 @@
+"""`q2c report`: the period reconciliation report finance reads and signs.
+
+- `q2c report [--period 2026-10] [--out DIR] [--json]`: read the warehouse
+  (`Q2C_WAREHOUSE_URL`) and write `report-<period>.html` (one self-contained page with inline
+  SVG charts), `.xlsx` (one sheet per section) and `.json` under DIR (default
+  `$Q2C_HOME/reports`). Without `--period`: the last whole month before the data's as-of time.
+- Prints the paths and a one-line summary per section, or with `--json` one JSON object
+  (paths, header, section statuses and row counts). Exits 1 with the reason when the
+  warehouse was never built or the period is malformed.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from q2c.policy import load_contract
+from q2c.reports import Period, build_report, closed_period, write_report
+from q2c.settings import load_settings
+from q2c.warehouse import Warehouse
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def report(
+    period: str | None = typer.Option(
+        None, "--period", "-p", help="Month YYYY-MM (default: the last whole month of data)."
+    ),
+    out: Path | None = typer.Option(
+        None, "--out", "-o", help="Output directory (default: $Q2C_HOME/reports)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the outcome as JSON."),
+) -> None:
+    """Write the period's reconciliation report: HTML with charts, XLSX workbook, JSON."""
+    settings = load_settings()
+    out_dir = out or settings.home / "reports"
+    run_id = f"cli-{uuid.uuid4()}"
+    try:
+        with Warehouse.from_url(settings.warehouse_url) as wh:
+            chosen = Period.parse(period) if period else closed_period(wh)
+            built = build_report(wh, load_contract(), chosen, run_id=run_id)
+    except ValueError as exc:
+        err_console.print(f"q2c report: {exc}", markup=False, highlight=False)
+        raise typer.Exit(1) from None
+    paths = write_report(built, out_dir)
+    summary = {
+        "period": str(chosen),
+        "run_id": run_id,
+        "paths": {k: str(v) for k, v in paths.items()},
+        "verdict": built.header["verdict"],
+        "sections": {s.key: {"status": s.status, "rows": len(s.rows)} for s in built.sections},
+    }
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2))
+        return
+    console.print(f"[bold]Reconciliation report {chosen}[/bold] ({built.header['verdict']})")
+    for s in built.sections:
+        state = f"{len(s.rows)} rows" if s.status == "ok" else s.message
+        console.print(f"  {s.title}: {state}", markup=False, highlight=False)
+    for kind, path in paths.items():
+        console.print(f"  {kind}: {path}", markup=False, highlight=False)
