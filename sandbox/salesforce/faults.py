@@ -4,7 +4,10 @@ Faults come as a JSON object (at `create_app(faults=...)` and merged by
 `PUT /__sandbox/faults`; a key set to null is removed). Triggered faults take a *trigger*:
 `{"count": n}` fires on the next n matching occasions, `{"rate": p}` on each with probability p
 (seeded by `"seed"`, default 0); both may be given. An optional `"path"` (substring of the URL
-path) narrows request-level faults.
+path) narrows request-level faults; an optional `"record_ids"` (a list of record Ids) narrows the
+record-written faults to those records (poison rows: `{"rate": 1, "record_ids": [...]}` fails
+every write of them and nothing else). `fired()` (`GET /__sandbox/faults/fired`) counts how
+often each fault fired, per record for the record-written ones.
 
 Name (occasion): effect.
 
@@ -49,7 +52,9 @@ TRIGGERED = frozenset(
     }
 )
 SETTINGS = frozenset({"daily_api_limit", "api_usage", "session_lifetime_seconds", "seed"})
-_TRIGGER_KEYS = frozenset({"count", "rate", "path", "status", "seconds", "lag_seconds"})
+_TRIGGER_KEYS = frozenset(
+    {"count", "rate", "path", "status", "seconds", "lag_seconds", "record_ids"}
+)
 
 
 class FaultError(ValueError):
@@ -71,6 +76,9 @@ def _check(name: str, spec: Any) -> None:
         raise FaultError(f"{name}.count must be a non-negative integer")
     if not 0 <= float(spec.get("rate", 0)) <= 1:
         raise FaultError(f"{name}.rate must be within 0..1")
+    ids = spec.get("record_ids")
+    if ids is not None and not (isinstance(ids, list) and all(isinstance(i, str) for i in ids)):
+        raise FaultError(f"{name}.record_ids must be a list of record Ids")
 
 
 class Faults:
@@ -80,6 +88,7 @@ class Faults:
         self._lock = threading.Lock()
         self._specs: dict[str, Any] = {}
         self._rng = random.Random(0)
+        self._fired: dict[str, int] = {}
         self.update(initial or {})
 
     def update(self, changes: dict[str, Any]) -> dict[str, Any]:
@@ -120,7 +129,9 @@ class Faults:
             value = self._specs.pop(name, None)
         return None if value is None else float(value)
 
-    def fire(self, name: str, path: str = "") -> dict[str, Any] | None:
+    def fire(
+        self, name: str, path: str = "", record_id: str | None = None
+    ) -> dict[str, Any] | None:
         """The fault's spec if it fires on this occasion (consuming one `count`), else None."""
         with self._lock:
             spec = self._specs.get(name)
@@ -128,13 +139,26 @@ class Faults:
                 return None
             if spec.get("path") and spec["path"] not in path:
                 return None
+            if spec.get("record_ids") is not None and record_id not in spec["record_ids"]:
+                return None
+            fired: dict[str, Any] | None = None
             if spec.get("count", 0) > 0:
                 spec["count"] -= 1
                 fired = dict(spec)
                 if spec["count"] == 0 and "rate" not in spec:
                     del self._specs[name]
-                return fired
-            rate = float(spec.get("rate", 0))
-            if rate and self._rng.random() < rate:
-                return dict(spec)
-            return None
+            else:
+                rate = float(spec.get("rate", 0))
+                if rate and self._rng.random() < rate:
+                    fired = dict(spec)
+            if fired is not None:
+                self._fired[name] = self._fired.get(name, 0) + 1
+                if record_id:
+                    key = f"{name}:{record_id}"
+                    self._fired[key] = self._fired.get(key, 0) + 1
+            return fired
+
+    def fired(self) -> dict[str, int]:
+        """How often each fault fired (`<name>` and `<name>:<record id>`), since the start."""
+        with self._lock:
+            return dict(self._fired)

@@ -53,12 +53,12 @@ def writer(ctx: Context, request: Request, request_id: str | None = None) -> Wri
     """A `Writer` for the authenticated user, with the row faults wired in."""
 
     def row_fault(record_id: str) -> RowError | None:
-        if ctx.faults.fire("unable_to_lock_row", request.url.path):
+        if ctx.faults.fire("unable_to_lock_row", request.url.path, record_id):
             return RowError(
                 "UNABLE_TO_LOCK_ROW",
                 f"unable to obtain exclusive access to this record or 1 records: {record_id}",
             )
-        if ctx.faults.fire("ingest_row_invalid", request.url.path):
+        if ctx.faults.fire("ingest_row_invalid", request.url.path, record_id):
             return RowError(
                 "FIELD_CUSTOM_VALIDATION_EXCEPTION",
                 "Billing fields can only change through the billing sync (validation rule)",
