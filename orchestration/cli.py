@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from orchestration.commands import demo, policy, report, run, sandbox
+from orchestration.commands import demo, policy, report, run, sandbox, writeback
 
 app = typer.Typer(
     name="q2c",
@@ -23,6 +23,11 @@ app.command("run", help="Materialize every asset through Dagster, with progress 
 app.command("demo", help="Run the whole pipeline against the local sandbox and print the outputs.")(
     demo.demo
 )
+
+app.command("trace", help="The chain of any billing, CRM or ERP id across systems.")(
+    writeback.trace
+)
+app.add_typer(writeback.dlq_app, name="dlq", help="The write-back's dead-letter queue.")
 
 app.command("report", help="The period reconciliation report: HTML, XLSX, JSON.")(report.report)
 
