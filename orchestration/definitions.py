@@ -15,6 +15,7 @@ import dagster as dg
 from orchestration.assets.billing import billing_assets
 from orchestration.assets.dbt import build_dbt_resource, dbt_assets_list
 from orchestration.assets.erp import erp_assets, erp_jobs, erp_schedules
+from orchestration.assets.reports import report_assets
 from orchestration.assets.salesforce import (
     salesforce_assets,
     salesforce_jobs,
@@ -29,7 +30,7 @@ from orchestration.schedules import billing_schedules
 def build_definitions(environment: Environment) -> dg.Definitions:
     """Every asset, job, schedule and resource of q2c, wired for `environment`."""
     return dg.Definitions(
-        assets=[*billing_assets, *salesforce_assets, *erp_assets, *dbt_assets_list],
+        assets=[*billing_assets, *salesforce_assets, *erp_assets, *dbt_assets_list, *report_assets],
         jobs=[*billing_jobs, *salesforce_jobs, *erp_jobs],
         schedules=[*billing_schedules, *salesforce_schedules, *erp_schedules],
         resources={
