@@ -71,7 +71,13 @@ def test_pause_stops_one_write_flow_and_resume_restores_it(tmp_path: Path) -> No
 
 
 def test_read_only_flows_never_write_and_ingestion_cannot_be_paused(tmp_path: Path) -> None:
-    assert not may_write("support_case_priority", home=tmp_path)
+    contract = load_contract()
+    rollout = dict(contract.rollout)
+    rollout["support_case_priority"] = rollout["support_case_priority"].model_copy(
+        update={"phase": "read_only"}
+    )
+    read_only = contract.model_copy(update={"rollout": rollout})
+    assert not may_write("support_case_priority", home=tmp_path, contract=read_only)
     with pytest.raises(ValueError, match="ingestion keeps running"):
         pause("ingest_crm", home=tmp_path)
     with pytest.raises(ValueError, match="unknown flow 'crm_acount_enrichment'"):
