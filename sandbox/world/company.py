@@ -168,6 +168,13 @@ class Company:
         )
 
     # ------------------------------------------------------------------ helpers
+    def first(self, what: str) -> bool:
+        """True the first time a company of this world asks about `what`."""
+        if self.ctx.flags.get(what):
+            return False
+        self.ctx.flags[what] = True
+        return True
+
     def event(
         self,
         type_: str,
@@ -302,7 +309,8 @@ class Company:
             and billing
             and self.link_break is None
             and shown_status == status
-            and self.mrng.random() < prof.unmapped_status_share
+            # the first candidate always, so small worlds have one
+            and (self.first("unmapped_status") or self.mrng.random() < prof.unmapped_status_share)
         ):
             shown_status = UNMAPPED_STATUS
             w.dq_problem(
@@ -319,7 +327,7 @@ class Company:
             and not billing
             and delete_at is None
             and self.window is None
-            and self.mrng.random() < prof.won_not_billed_share
+            and (self.first("won_not_billed") or self.mrng.random() < prof.won_not_billed_share)
         )
         # the last edit: a person's, or the previous billing sync's for customers
         modified = rng.randint(self.account_created, ctx.now - 60)
