@@ -1,3 +1,5 @@
+-- An input check (the ERP's data): it warns, and the reconciliation reports the breaks.
+{{ config(severity='warn') }}
 -- The ERP's own postings balance: per transaction, debits = credits. Rows returned are
 -- unbalanced ERP transactions (a broken extract or a broken ledger).
 select

@@ -1,3 +1,6 @@
+-- An input check (the ERP's chart) that concerns only the export: it warns, and the
+-- erp_export gate (a Dagster check on export_erp_journal_lines) refuses while it fails.
+{{ config(severity='warn', meta={'dagster': {'ref': {'name': 'export_erp_journal_lines'}}}) }}
 -- Every account the journal export posts to exists in the ERP's chart of accounts; otherwise
 -- the ERP rejects the entry (INVALID_KEY_OR_REF). Rows returned are GL roles whose account
 -- number the ERP does not have (a stale policy__gl_accounts), or one row when the landed

@@ -1,3 +1,5 @@
+-- An input check (billing's data): it warns, and the reconciliation reports the breaks.
+{{ config(severity='warn') }}
 -- Accounting identity of every billing invoice: total = sum of its lines + tax - discounts,
 -- and subtotal = sum of its lines. An invoice without any line counts its lines as 0 (left
 -- join), so a total with no lines behind it is a break, not skipped. Rows returned are

@@ -8,7 +8,8 @@ Contract:
   (a) no `error` dbt test on the flow's models failed in this run (`failed_tests`, gathered by
       the caller: Dagster's asset check results),
   (b) the flow's Great Expectations suite (`q2c.gates.suites`) accepts the batch,
-  (c) `reconciliation.rec_verdict` holds every threshold the gate names,
+  (c) `reconciliation.rec_verdict` holds every threshold the gate names, and
+      `reconciliation.dq_findings` has no finding on the gate's `input_systems`,
   (d) the rollout flow's kill switch is off, and
   (e) the rollout flow's phase is one of the gate's phases.
   Every failing condition is a reason; an unreadable verdict is a reason (fail closed).
@@ -114,6 +115,7 @@ def evaluate_gate(
         )
         reasons += [f"batch: {failure}" for failure in outcome.failures]
         reasons += verdict_reasons(wh, gate.thresholds)
+        reasons += finding_reasons(wh, gate.input_systems)
     finally:
         if owned and wh is not None:
             wh.close()
@@ -160,12 +162,30 @@ def verdict_reasons(warehouse: Warehouse | None, thresholds: str) -> list[str]:
     return reasons
 
 
+def finding_reasons(warehouse: Warehouse | None, systems: Sequence[str]) -> list[str]:
+    """The data-quality findings on the flow's input systems, counted per check (no values)."""
+    if warehouse is None or not systems:
+        return []
+    if not warehouse.table_exists("reconciliation", "dq_findings"):
+        return ["dq_findings not built: the input checks have not run"]
+    marks = ", ".join("?" for _ in systems)
+    rows = warehouse.fetchall(
+        "select system, check_name, count(*) from reconciliation.dq_findings "
+        f"where system in ({marks}) group by system, check_name order by system, check_name",
+        list(systems),
+    )
+    return [
+        f"data-quality finding on {system} input: {check} ({n} rows)" for system, check, n in rows
+    ]
+
+
 __all__ = [
     "FLOWS",
     "GateDecision",
     "decisions_of_run",
     "evaluate_gate",
     "evidence_dir",
+    "finding_reasons",
     "record_gate_decision",
     "verdict_reasons",
 ]

@@ -244,6 +244,8 @@ class OutputGate(_Strict):
     thresholds: str
     #: the dbt models the flow sends from (their error tests must pass)
     models: list[str] = Field(min_length=1)
+    #: systems whose data-quality findings (reconciliation.dq_findings) stop the flow
+    input_systems: list[str] = []
     #: largest amount one outgoing row may carry, in minor units (None: no bound)
     max_amount_minor: int | None = Field(default=None, ge=0)
     #: a batch may have at most this percentage of the previous passed batch's rows ...

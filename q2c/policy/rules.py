@@ -383,6 +383,8 @@ def _output_gates(contract: Contract, report: _Reporter) -> None:
             set(contract.reconciliation.thresholds),
             "reconciliation threshold",
         )
+        for i, system in enumerate(gate.input_systems):
+            _known(report, (*loc, "input_systems", i), system, set(contract.systems), "system")
 
 
 #: the roles the journal export posts to; each must be mapped

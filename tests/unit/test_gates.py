@@ -34,6 +34,10 @@ def warehouse(tmp_path: Path) -> Iterator[Warehouse]:
         ") as t(threshold_id, phase, metric, currency, break_kind, max_value, measured_value, "
         "is_passing)"
     )
+    wh.execute(
+        "create table reconciliation.dq_findings (finding_id varchar, check_name varchar, "
+        "system varchar, object_id varchar)"
+    )
     yield wh
     wh.close()
 
@@ -283,3 +287,23 @@ def test_decisions_are_recorded_once_and_bound_the_next_batch(
     assert second.reasons == (
         "batch: at most 5000 rows (200% of the previous batch's 1, or 5000): observed 5001",
     )
+
+
+def test_a_data_quality_finding_stops_only_the_flows_that_read_its_system(
+    open_contract: Contract, warehouse: Warehouse, tmp_path: Path
+) -> None:
+    warehouse.execute(
+        "insert into reconciliation.dq_findings values ('f1', "
+        "'accepted_values:stg_salesforce__accounts.crm_billing_status', 'crm', '001A')"
+    )
+    decisions = decide_all(open_contract, warehouse, tmp_path)
+    reason = (
+        "data-quality finding on crm input: "
+        "accepted_values:stg_salesforce__accounts.crm_billing_status (1 rows)"
+    )
+    assert {f: d.reasons for f, d in decisions.items()} == {
+        "erp_export": (),
+        "crm_account_sync": (reason,),
+        "crm_case_sync": (reason,),
+        "automations": (reason,),
+    }

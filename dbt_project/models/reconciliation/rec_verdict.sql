@@ -15,9 +15,11 @@ thresholds as (
 
 ),
 
+-- data-quality findings gate each flow through its own inputs (q2c.gates), not the verdict
 breaks as (
 
     select * from {{ ref('rec_breaks') }}
+    where break_kind <> 'data_quality'
 
 ),
 

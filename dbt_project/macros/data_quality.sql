@@ -1,0 +1,142 @@
+{#-
+  Data-quality findings: the same checks as the `warn` data tests, row by row.
+
+  Input tests (accepted_values, not_null, relationships, unique on the staging models) are
+  `severity: warn` (dbt_project.yml): they report and never stop the build. dq_findings turns
+  each failing row of each of them into a finding, reading the tests themselves from the graph
+  (`test_metadata`: name, column, values, `to`/`field`, and the test's `where`), so a test
+  added to a staging model's YAML becomes a finding with no second copy of its rule.
+
+  dq_test_findings(folders)   one `select` per warn generic test on a model under `folders`,
+                              unioned; columns as dq_finding_columns below
+  dq_masked(column, value)    the offending value as the contract's `reports` channel allows
+                              (policy__sensitivity): a column named for a sensitive field or
+                              key shows `[<treatment>: <class>]` instead of the value
+
+  The object id of a finding is the checked model's primary key: the column that has both a
+  `unique` and a `not_null` test on that model (every staging model has one).
+-#}
+
+{% macro dq_primary_key(model_id) -%}
+    {%- set unique_cols = [] -%}
+    {%- set not_null_cols = [] -%}
+    {%- for node in graph.nodes.values() if node.resource_type == 'test' and node.attached_node == model_id and node.test_metadata -%}
+        {%- if node.test_metadata.name == 'unique' -%}{%- do unique_cols.append(node.column_name) -%}{%- endif -%}
+        {%- if node.test_metadata.name == 'not_null' -%}{%- do not_null_cols.append(node.column_name) -%}{%- endif -%}
+    {%- endfor -%}
+    {%- for col in unique_cols if col in not_null_cols -%}
+        {%- if loop.first %}{{ col }}{% endif -%}
+    {%- endfor -%}
+{%- endmacro %}
+
+{% macro dq_masked(column, value) -%}
+    {%- set sensitive = dq_sensitive_columns() -%}
+    {%- if column | lower in sensitive -%}
+        '[{{ sensitive[column | lower] }}]'
+    {%- else -%}
+        cast({{ value }} as {{ dbt.type_string() }})
+    {%- endif -%}
+{%- endmacro %}
+
+{#- column name (lowercase, underscores) -> "<treatment>: <class>" for every field or key the
+    contract does not allow in reports; read from the policy__sensitivity seed at run time. -#}
+{% macro dq_sensitive_columns() -%}
+    {%- set found = {} -%}
+    {%- if execute -%}
+        {%- set rows = run_query(
+            "select field_path, class, treatment from " ~ ref('policy__sensitivity')
+            ~ " where channel = 'reports' and treatment <> 'allow'"
+        ) -%}
+        {%- for row in rows -%}
+            {%- set leaf = row[0].split('.')[-1] -%}
+            {%- set snake = modules.re.sub('([a-z0-9])([A-Z])', '\\1_\\2', leaf) | lower -%}
+            {%- do found.update({snake: row[2] ~ ': ' ~ row[1], leaf | lower: row[2] ~ ': ' ~ row[1]}) -%}
+        {%- endfor -%}
+    {%- endif -%}
+    {{ return(found) }}
+{%- endmacro %}
+
+{% macro dq_ref_name(to) -%}
+    {#- `ref('stg_x')` (a relationships test's `to`) -> stg_x -#}
+    {{- modules.re.search("ref\\(\\s*['\"]([^'\"]+)['\"]", to).group(1) -}}
+{%- endmacro %}
+
+{% macro dq_test_findings(folders) -%}
+    {%- set selects = [] -%}
+    {%- if execute -%}
+    {%- for node in graph.nodes.values() | sort(attribute='unique_id')
+        if node.resource_type == 'test' and node.test_metadata
+        and node.config.severity | lower == 'warn'
+        and node.test_metadata.name in ('not_null', 'unique', 'accepted_values', 'relationships') -%}
+        {%- set model = graph.nodes.get(node.attached_node) -%}
+        {%- if model and model.resource_type == 'model' and model.fqn[1] in folders -%}
+            {%- set kind = node.test_metadata.name -%}
+            {%- set kwargs = node.test_metadata.kwargs -%}
+            {%- set column = node.column_name -%}
+            {%- set pk = q2c.dq_primary_key(model.unique_id) | trim -%}
+            {%- set raw_sources = [] -%}
+            {%- for dep in model.depends_on.nodes if dep.startswith('source.') -%}{%- do raw_sources.append(dep) -%}{%- endfor -%}
+            {%- set source_parts = (raw_sources[0].split('.') if raw_sources else ['', '', 'q2c', model.name]) -%}
+            {%- set checked = 'checked.' ~ column -%}
+            {%- if kind == 'not_null' -%}
+                {%- set condition = checked ~ ' is null' -%}
+            {%- elif kind == 'accepted_values' -%}
+                {%- set quote = kwargs.get('quote', true) -%}
+                {%- set values = kwargs['values'] -%}
+                {%- set listed = [] -%}
+                {%- for v in values -%}{%- do listed.append(("'" ~ v | replace("'", "''") ~ "'") if quote else v) -%}{%- endfor -%}
+                {%- set condition = checked ~ ' is not null and ' ~ checked ~ ' not in (' ~ listed | join(', ') ~ ')' -%}
+            {%- elif kind == 'unique' -%}
+                {%- set condition = checked ~ ' in (select ' ~ column ~ ' from ' ~ ref(model.name) ~ ' group by ' ~ column ~ ' having count(*) > 1)' -%}
+            {%- else -%}
+                {%- set parent = ref(q2c.dq_ref_name(kwargs['to']) | trim) -%}
+                {%- set condition = checked ~ ' is not null and not exists (select 1 from ' ~ parent ~ ' as parent where parent.' ~ kwargs['field'] ~ ' = ' ~ checked ~ ')' -%}
+            {%- endif -%}
+            {%- if node.config.get('where') -%}
+                {%- set condition = condition ~ ' and (' ~ node.config.where ~ ')' -%}
+            {%- endif -%}
+            {%- set columns = adapter.get_columns_in_relation(ref(model.name)) | map(attribute='name') | map('lower') | list -%}
+            {%- set sql -%}
+    select
+        cast('{{ kind }}:{{ model.name }}.{{ column }}' as {{ dbt.type_string() }}) as check_name,
+        cast('{{ kind }}' as {{ dbt.type_string() }}) as check_kind,
+        cast('{{ model.name }}' as {{ dbt.type_string() }}) as model_name,
+        cast('{{ column }}' as {{ dbt.type_string() }}) as column_name,
+        cast('{{ source_parts[2] }}' as {{ dbt.type_string() }}) as source_name,
+        cast('{{ source_parts[3] }}' as {{ dbt.type_string() }}) as source_object,
+        cast({{ ('checked.' ~ pk) if pk else 'null' }} as {{ dbt.type_string() }}) as object_id,
+        {{ q2c.dq_masked(column, checked) }} as offending_value,
+        {{ q2c.timestamptz_to_utc('checked.extracted_at') if 'extracted_at' in columns else 'cast(null as timestamp)' }} as since,
+        cast(null as {{ dbt.type_string() }}) as reason
+    from {{ ref(model.name) }} as checked
+    where {{ condition }}
+            {%- endset -%}
+            {%- do selects.append(sql) -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {%- endif -%}
+    {%- if selects -%}
+        {{ selects | join('\n    union all\n') }}
+    {%- else -%}
+    select
+        {%- for name in ['check_name', 'check_kind', 'model_name', 'column_name', 'source_name', 'source_object', 'object_id', 'offending_value'] %}
+        cast(null as {{ dbt.type_string() }}) as {{ name }},
+        {%- endfor %}
+        cast(null as timestamp) as since,
+        cast(null as {{ dbt.type_string() }}) as reason
+    where 1 = 0
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The `id` (or Salesforce `Id`) of a quarantined record's raw text, when it has one. -#}
+{% macro dq_raw_id(raw) -%}
+    {{ return(adapter.dispatch('dq_raw_id', 'q2c')(raw)) }}
+{%- endmacro %}
+
+{% macro duckdb__dq_raw_id(raw) -%}
+    nullif(regexp_extract({{ raw }}, '"[Ii]d"\s*:\s*"([^"]+)"', 1), '')
+{%- endmacro %}
+
+{% macro postgres__dq_raw_id(raw) -%}
+    substring({{ raw }} from '"[Ii]d"\s*:\s*"([^"]+)"')
+{%- endmacro %}
