@@ -8,6 +8,9 @@ from __future__ import annotations
 import typer
 
 from orchestration.commands import demo, policy, report, run, sandbox, writeback
+from orchestration.log_masking import install as install_log_masking
+
+install_log_masking()  # what the commands log is masked as the contract says
 
 app = typer.Typer(
     name="q2c",

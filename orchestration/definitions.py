@@ -21,8 +21,10 @@ from orchestration.assets.salesforce import (
     salesforce_jobs,
     salesforce_schedules,
 )
+from orchestration.assets.writeback import writeback_definitions
 from orchestration.environment import Environment, current_environment
 from orchestration.jobs import billing_jobs
+from orchestration.log_masking import install as install_log_masking
 from orchestration.resources import build_resources
 from orchestration.schedules import billing_schedules
 
@@ -30,7 +32,14 @@ from orchestration.schedules import billing_schedules
 def build_definitions(environment: Environment) -> dg.Definitions:
     """Every asset, job, schedule and resource of q2c, wired for `environment`."""
     return dg.Definitions(
-        assets=[*billing_assets, *salesforce_assets, *erp_assets, *dbt_assets_list, *report_assets],
+        assets=[
+            *billing_assets,
+            *salesforce_assets,
+            *erp_assets,
+            *dbt_assets_list,
+            *report_assets,
+            *writeback_definitions,  # CRM write-back after the sync models (eager), DLQ checks
+        ],
         jobs=[*billing_jobs, *salesforce_jobs, *erp_jobs],
         schedules=[*billing_schedules, *salesforce_schedules, *erp_schedules],
         resources={
@@ -40,4 +49,5 @@ def build_definitions(environment: Environment) -> dg.Definitions:
     )
 
 
+install_log_masking()  # every log record of the code location, Dagster's included, is masked
 defs = build_definitions(current_environment())
