@@ -23,6 +23,7 @@ from orchestration.assets.salesforce import (
 )
 from orchestration.assets.writeback import writeback_definitions
 from orchestration.environment import Environment, current_environment
+from orchestration.gates import gate_checks
 from orchestration.jobs import billing_jobs
 from orchestration.log_masking import install as install_log_masking
 from orchestration.resources import build_resources
@@ -39,6 +40,7 @@ def build_definitions(environment: Environment) -> dg.Definitions:
             *dbt_assets_list,
             *report_assets,
             *writeback_definitions,  # CRM write-back after the sync models (eager), DLQ checks
+            *gate_checks,  # blocking output gates on the outgoing dbt models
         ],
         jobs=[*billing_jobs, *salesforce_jobs, *erp_jobs],
         schedules=[*billing_schedules, *salesforce_schedules, *erp_schedules],

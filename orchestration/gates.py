@@ -1,0 +1,112 @@
+"""The output gates as blocking Dagster asset checks on the outgoing dbt models.
+
+Contract:
+- `gate_checks`: one `@dg.asset_check(blocking=True)` per flow of `q2c.gates.FLOWS`, on the dbt
+  asset the flow sends from (`exports/export_erp_journal_lines`, `sync/sync_salesforce_account_
+  fields`, `sync/sync_salesforce_case_fields`; `automations` sits beside `crm_case_sync` on the
+  case model). `orchestration/definitions.py` adds them to its assets.
+- Each check reads the model's rows from the warehouse as the batch, gathers the dbt tests on
+  that model that failed in this run (Dagster's own check evaluations), and asks
+  `q2c.gates.evaluate_gate`; the decision goes to `ops.gate_decisions` and, as plain values
+  (flow, reasons, validation id, row count; never row values), into the check's metadata.
+- A refused gate is a failed ERROR check: Dagster does not start the assets downstream of that
+  model in the same run (the ERP export, the CRM write-back), and every other asset runs on.
+- The checks write the warehouse (`ops.gate_decisions`), so they run in the `warehouse` pool.
+- (No `from __future__ import annotations` here: Dagster inspects the `context` annotation.)
+"""
+
+from typing import Any
+
+import dagster as dg
+from dagster import AssetCheckExecutionContext
+
+from orchestration.policies import WAREHOUSE_POOL
+from orchestration.resources import WarehouseResource
+from q2c.gates import FLOWS, evaluate_gate, record_gate_decision
+from q2c.policy import default_contract
+from q2c.warehouse import Warehouse, quote_identifier
+
+#: flow -> the dbt model (schema, table) whose rows are the flow's outgoing batch
+FLOW_MODELS: dict[str, tuple[str, str]] = {
+    "erp_export": ("exports", "export_erp_journal_lines"),
+    "crm_account_sync": ("sync", "sync_salesforce_account_fields"),
+    "crm_case_sync": ("sync", "sync_salesforce_case_fields"),
+    "automations": ("sync", "sync_salesforce_case_fields"),
+}
+
+
+def read_batch(wh: Warehouse, schema: str, table: str) -> Any:
+    """Every row of `schema.table` as a pandas DataFrame (DuckDB or Postgres)."""
+    import pandas as pd
+
+    sql = f"select * from {quote_identifier(schema)}.{quote_identifier(table)}"
+    if wh.dialect == "duckdb":
+        return wh.connection.execute(sql).df()
+    cursor = wh.connection.execute(sql)
+    return pd.DataFrame(cursor.fetchall(), columns=[c.name for c in cursor.description])
+
+
+def failed_checks_in_run(
+    instance: dg.DagsterInstance, run_id: str, asset_key: dg.AssetKey
+) -> list[str]:
+    """Names of the checks on `asset_key` that failed earlier in this run (the dbt tests),
+    leaving out the gates themselves."""
+    records = instance.get_records_for_run(
+        run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
+    ).records
+    failed = []
+    for record in records:
+        event = record.event_log_entry.dagster_event
+        evaluation = event.event_specific_data if event else None
+        if (
+            evaluation is not None
+            and evaluation.asset_key == asset_key
+            and not evaluation.passed
+            and not evaluation.check_name.endswith("_gate_passes")
+        ):
+            failed.append(evaluation.check_name)
+    return sorted(set(failed))
+
+
+def build_gate_check(flow: str) -> dg.AssetChecksDefinition:
+    """The blocking check of `flow` on the dbt model it sends from."""
+    schema, table = FLOW_MODELS[flow]
+    asset_key = dg.AssetKey([schema, table])
+
+    @dg.asset_check(
+        asset=asset_key,
+        name=f"{flow}_gate_passes",
+        blocking=True,
+        pool=WAREHOUSE_POOL,
+        description=(
+            f"The {flow} gate (q2c.gates): the model's tests passed in this run, the Great "
+            "Expectations suite accepts its rows, rec_verdict holds the contract's thresholds, "
+            "no data-quality finding on its inputs, kill switch off, rollout phase allows it."
+        ),
+    )
+    def _gate(
+        context: AssetCheckExecutionContext, warehouse: WarehouseResource
+    ) -> dg.AssetCheckResult:
+        failed = failed_checks_in_run(context.instance, context.run.run_id, asset_key)
+        with warehouse.open() as wh:
+            decision = evaluate_gate(
+                flow,
+                read_batch(wh, schema, table),
+                contract=default_contract(),
+                run_id=context.run.run_id,
+                warehouse=wh,
+                failed_tests=failed,
+            )
+            record_gate_decision(wh, decision)
+        meta = decision.metadata()
+        return dg.AssetCheckResult(
+            passed=decision.passed,
+            severity=dg.AssetCheckSeverity.ERROR,
+            metadata={**meta, "reasons": dg.MetadataValue.json(meta["reasons"])},
+            description="; ".join(decision.reasons)[:2000] or f"{flow} may send",
+        )
+
+    return _gate
+
+
+gate_checks: list[dg.AssetChecksDefinition] = [build_gate_check(flow) for flow in FLOWS]
