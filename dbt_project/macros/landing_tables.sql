@@ -3,9 +3,9 @@
   - `raw.<source>__<object>` tables with the landing columns of docs/INTERFACES.md section 3,
     created empty when the extractors have not landed that object yet (an object with no rows
     is a real state, e.g. no disputes yet), so staging builds instead of failing.
-  - `ops.export_ledger`: what the ERP export step has already sent, one row per journal line.
-    The export step (q2c/exports) inserts into it after the ERP accepted a file; the
-    `export_*` models leave out every line listed here.
+  - `ops.export_ledger`: the ERP's answer to each journal entry the export step sent (the same
+    DDL as q2c/exports/ledger.py LEDGER_DDL; a unit test keeps them equal). The `export_*`
+    models leave out entries the ERP accepted.
   `create ... if not exists` never touches an existing table.
 -#}
 {% macro create_landing_tables() %}
@@ -27,9 +27,10 @@
         {% do run_query('create schema if not exists ops') %}
         {% do run_query(
             'create table if not exists ops.export_ledger ('
-            ~ 'line_external_id text not null primary key, external_id text not null, '
-            ~ 'source_ref text not null, exported_at timestamptz not null, '
-            ~ 'export_file text, run_id text not null)'
+            ~ 'idempotency_key text not null primary key, external_id text not null, '
+            ~ 'batch_id text not null, content_hash text not null, status text not null, '
+            ~ 'erp_transaction_id text, error_code text, error_detail text, '
+            ~ 'recorded_at timestamptz not null, run_id text not null)'
         ) %}
     {% endif %}
     select 1 as landing_tables_ready

@@ -82,7 +82,11 @@ def _int(meta: dict[str, Any], key: str) -> int | None:
 def _selected_keys(defs: Any, prefixes: Sequence[str] | None) -> list[Any]:
     """Materializable asset keys of `defs`, optionally under `prefixes` (`raw/billing`)."""
     graph = defs.resolve_asset_graph()
-    keys = sorted(graph.materializable_asset_keys, key=lambda k: k.to_user_string())
+    # partitioned assets (the daily ERP export) run per partition: `q2c export erp --date D`
+    keys = sorted(
+        (k for k in graph.materializable_asset_keys if not graph.get(k).is_partitioned),
+        key=lambda k: k.to_user_string(),
+    )
     if not prefixes:
         return keys
     wanted = [tuple(p.strip("/").split("/")) for p in prefixes]

@@ -49,10 +49,9 @@ def test_build_runs_every_model_test_and_snapshot_without_error(s_build: tuple[P
 def test_export_leaves_out_whole_entries_already_in_the_export_ledger(
     s_build: tuple[Path, str], tmp_path: Path
 ) -> None:
-    """An entry the ledger holds is left out whole, also when the ledger has only one of its
-    lines (a crash between the ERP's answer and the ledger write): the ERP posts entries
-    atomically, so one accepted line means the entry was posted; every other entry goes out
-    with all its lines, balanced."""
+    """An entry the ERP accepted (ledger status posted or already_posted) is left out whole;
+    one it rejected goes out again with all its lines, balanced (q2c/exports resends it once its
+    content changed); every other entry goes out whole."""
     db = tmp_path / "copy.duckdb"
     shutil.copy(s_build[0], db)
     con = duckdb.connect(str(db))
@@ -66,10 +65,14 @@ def test_export_leaves_out_whole_entries_already_in_the_export_ledger(
         for line in lines:
             entries.setdefault(line[1], []).append(line)
         multi = [e for e, ls in entries.items() if len(ls) > 1]
-        whole, partial = multi[0], multi[1]
-        ledger = [r[:3] for r in entries[whole]] + [entries[partial][0][:3]]
+        posted, already, rejected = multi[0], multi[1], multi[2]
         con.executemany(
-            "insert into ops.export_ledger values (?, ?, ?, now(), 'f.csv', 'run-1')", ledger
+            "insert into ops.export_ledger values (?, ?, 'b-1', 'h', ?, null, ?, null, now(), 'r')",
+            [
+                (f"k-{posted}", posted, "posted", None),
+                (f"k-{already}", already, "already_posted", None),
+                (f"k-{rejected}", rejected, "rejected", "INVALID_KEY_OR_REF"),
+            ],
         )
     finally:
         con.close()
@@ -83,7 +86,7 @@ def test_export_leaves_out_whole_entries_already_in_the_export_ledger(
     finally:
         con.close()
     left = {e: (d, c, n) for e, d, c, n in after}
-    assert set(left) == set(entries) - {whole, partial}
+    assert set(left) == set(entries) - {posted, already}
     for entry, (debits, credits, n) in left.items():
         assert (debits, credits, n) == (
             sum(r[3] for r in entries[entry]),

@@ -8,20 +8,23 @@
       payout   Dr bank / Cr stripe_clearing                           (platform payout)
     Accounts come from the contract's GL mapping (policy__gl_accounts, by role; invoices
     without a subscription credit `services_revenue`, payouts the bank of their currency).
-    External ids are stable: `q2c:<kind>:<billing id>` per entry, `...:<line number>` per line;
-    the ERP imports idempotently by entry external id. `source_ref` names the billing object
-    each line comes from, `billing:<object>:<id>` with Stripe's object name (invoice, charge,
-    refund, payout; a fee entry: the payout's balance_transaction, whose fee_details it posts).
+    External ids are stable: `q2c-<kind>-<billing id>` per entry, `...-<line number>` per line
+    (NetSuite external ids take letters, digits, `_` and `-` only; billing ids have no `-`); the
+    ERP upserts by entry external id (PUT .../journalEntry/eid:<external id>). `source_ref`
+    names the billing object each line comes from, `billing:<object>:<id>` with Stripe's object
+    name (invoice, charge, refund, payout; a fee entry: the payout's balance_transaction, whose
+    fee_details it posts). The ERP's internal ids of the references the REST record service
+    takes (`erp_*_id`: subsidiary of the entry's currency, currency, period, account, customer)
+    come from the landed ERP tables; null when the ERP lacks it (the ERP then refuses the
+    entry with its own error). Amounts are exact in the currency's own decimals (3 for kwd):
+    never rounded here; the erp_export gate refuses what the ERP cannot hold.
     An entry whose accounting period is closed posts to the first open period after it.
 
-    Not yet exported is decided per ENTRY, never per line: an entry with any row in
-    ops.export_ledger is left out whole. The ERP posts an entry atomically, so a ledger row
-    for one of its lines means the ERP accepted the whole entry (a partial ledger is a crash
-    between the ERP's answer and the ledger write); resending it would at best answer
-    `already_posted` and at worst be rejected `DUP_RCRD` (its lines can differ by now, e.g. its
-    period closed). Leaving out single lines would send an unbalanced entry, which the ERP
-    rejects. Currency is the uppercase ISO code the import takes (`USD`); `currency_code`
-    keeps the lowercase billing form. One row per journal line. -#}
+    Not yet exported is decided per ENTRY: an entry the ERP accepted (a row of
+    ops.export_ledger with status posted or already_posted, written by q2c/exports) is left
+    out whole; a rejected entry stays in (q2c/exports resends it only once its content changed).
+    Currency is the uppercase ISO code the ERP takes (`USD`); `currency_code` keeps the
+    lowercase billing form. One row per journal line. -#}
 with
 
 -- the contract's GL mapping: one account per role; banks per currency (`bank_<currency>`)
@@ -194,19 +197,40 @@ entry_periods as (
 
 ),
 
--- entries the export step sent and the ERP accepted: any ledger row of an entry (by its
--- external id, or by one of its line ids) marks the whole entry as exported
+-- entries the ERP accepted (q2c/exports writes the ledger)
 exported_entries as (
 
-    select ledger.external_id
-    from {{ source('ops', 'export_ledger') }} as ledger
-    union
-    select 'q2c:' || lines.entry_kind || ':' || lines.billing_id
-    from lines
-    inner join {{ source('ops', 'export_ledger') }} as ledger
-        on ledger.line_external_id
-            = 'q2c:' || lines.entry_kind || ':' || lines.billing_id || ':'
-                || cast(lines.line_number as {{ dbt.type_string() }})
+    select external_id
+    from {{ source('ops', 'export_ledger') }}
+    where status in ('posted', 'already_posted')
+
+),
+
+erp_accounts as (
+
+    select account_number, min(erp_account_id) as erp_account_id
+    from {{ ref('stg_erp__accounts') }}
+    where not is_deleted
+    group by account_number
+
+),
+
+erp_currencies as (
+
+    select currency, min(currency_id) as currency_id
+    from {{ ref('stg_erp__currencies') }}
+    where not is_deleted
+    group by currency
+
+),
+
+-- the subsidiary that keeps its books in the entry's currency
+erp_subsidiaries as (
+
+    select currency_id, min(subsidiary_id) as subsidiary_id
+    from {{ ref('stg_erp__subsidiaries') }}
+    where not is_deleted
+    group by currency_id
 
 ),
 
@@ -214,8 +238,8 @@ final as (
 
     select
         ---------- ids
-        'q2c:' || lines.entry_kind || ':' || lines.billing_id as external_id,
-        'q2c:' || lines.entry_kind || ':' || lines.billing_id || ':'
+        'q2c-' || lines.entry_kind || '-' || lines.billing_id as external_id,
+        'q2c-' || lines.entry_kind || '-' || lines.billing_id || '-'
             || cast(lines.line_number as {{ dbt.type_string() }}) as line_external_id,
         'billing:' || lines.source_object || ':' || lines.source_id as source_ref,
 
@@ -224,10 +248,9 @@ final as (
         periods.period_name as posting_period,
         upper(lines.currency) as currency,
         gl_accounts.acctnumber as account,
-        -- the ERP import takes at most 2 decimal places: exact for 0- and 2-decimal
-        -- currencies; assert_export_amounts_fit_the_erp_import fails on a 3-decimal one
-        cast({{ minor_to_major('lines.debit_minor', 'lines.currency') }} as numeric(20, 2)) as debit,
-        cast({{ minor_to_major('lines.credit_minor', 'lines.currency') }} as numeric(20, 2)) as credit,
+        -- exact in the currency's decimals (3 for kwd); the gate refuses what the ERP cannot hold
+        {{ minor_to_major('lines.debit_minor', 'lines.currency') }} as debit,
+        {{ minor_to_major('lines.credit_minor', 'lines.currency') }} as credit,
         lines.memo,
         case when customers.erp_customer_id is not null then lines.customer_id end as entity,
 
@@ -237,6 +260,14 @@ final as (
         lines.line_number,
         lines.account_role,
         lower(lines.currency) as currency_code,
+        {{ currency_decimals('lines.currency') }} as currency_decimals,
+
+        ---------- the ERP's internal ids of the references (REST record service)
+        erp_subsidiaries.subsidiary_id as erp_subsidiary_id,
+        erp_currencies.currency_id as erp_currency_id,
+        periods.accounting_period_id as erp_period_id,
+        erp_accounts.erp_account_id as erp_account_id,
+        customers.erp_customer_id as erp_entity_id,
 
         ---------- amounts (integer minor units)
         lines.debit_minor,
@@ -252,7 +283,13 @@ final as (
         on lines.customer_id = customers.customer_id
     left join gl_accounts
         on lines.account_role = gl_accounts.role
-    where 'q2c:' || lines.entry_kind || ':' || lines.billing_id not in (
+    left join erp_accounts
+        on gl_accounts.acctnumber = erp_accounts.account_number
+    left join erp_currencies
+        on lower(lines.currency) = erp_currencies.currency
+    left join erp_subsidiaries
+        on erp_currencies.currency_id = erp_subsidiaries.currency_id
+    where 'q2c-' || lines.entry_kind || '-' || lines.billing_id not in (
         select exported.external_id from exported_entries as exported
     )
 

@@ -46,17 +46,19 @@ final as (
         transactions.erp_transaction_id,
         transactions.tran_id,
         transactions.external_id,
+        transactions.typed_billing_id,
         -- the billing object a posting is for: the external id itself for finance's own
-        -- postings (in_..., ch_..., fee_<txn>, po_...), or without the `q2c:<kind>:` prefix
-        -- for the journals the pipeline exported (export_erp_journal_lines)
+        -- postings (in_..., ch_..., fee_<txn>, po_...), or without the `q2c-<kind>-` prefix
+        -- for the journals the pipeline exported (export_erp_journal_lines; billing ids have
+        -- no `-`)
         case
-            when transactions.external_id like 'q2c:%'
-                then split_part(transactions.external_id, ':', 3)
+            when transactions.external_id like '{{ link_field('erp.export_prefix') }}-%'
+                then split_part(transactions.external_id, '-', 3)
             else transactions.external_id
         end as billing_object_id,
         case
-            when transactions.external_id like 'q2c:%'
-                then split_part(transactions.external_id, ':', 2)
+            when transactions.external_id like '{{ link_field('erp.export_prefix') }}-%'
+                then split_part(transactions.external_id, '-', 2)
         end as q2c_export_kind,
         transactions.erp_customer_id,
         customers.billing_customer_id,

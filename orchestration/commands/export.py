@@ -1,0 +1,88 @@
+"""`q2c export erp --date D [--dry-run] [--json]`: one day's ERP export from the command line.
+
+The same runner as the Dagster asset (`orchestration.assets.erp_export.export_day`): heal
+pending entries, rewrite a delivered day's files and send nothing, or cut, gate, write
+`$Q2C_HOME/exports/<D>/journal_lines.csv` and `manifest.json`, queue and upsert. `--dry-run`
+decides and writes the files under `<D>/dry-run/` without recording or sending. Prints the
+batch's control totals (or one JSON object with `--json`); exits 1 when the gate refused the
+batch or entries are left pending.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import typer
+
+app = typer.Typer(no_args_is_help=True)
+
+
+def print_outcome(outcome: Any) -> None:
+    """The outcome and the manifest's control totals as rich tables."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    console.print(
+        f"[bold]ERP export {outcome.partition}[/bold] batch {outcome.batch_id}: {outcome.status}; "
+        f"{outcome.entries:,} entries, {outcome.lines:,} lines; posted {outcome.posted:,}, "
+        f"already posted {outcome.already_posted:,}, rejected {outcome.rejected:,}, "
+        f"pending {outcome.pending:,}"
+    )
+    for reason in outcome.reasons:
+        console.print(f"  [red]refused:[/red] {reason}")
+    if not outcome.manifest:
+        return
+    manifest = json.loads(outcome.manifest)
+    table = Table(title=f"control totals ({manifest['file']['sha256'][:12]}...)")
+    for col in ("currency", "debit", "credit"):
+        table.add_column(col, justify="right" if col != "currency" else "left")
+    for currency, totals in manifest["totals_by_currency"].items():
+        table.add_row(currency, totals.get("debit", "0"), totals.get("credit", "0"))
+    console.print(table)
+    for path in outcome.files:
+        console.print(f"  {path}")
+
+
+@app.command("erp")
+def erp(
+    day: str = typer.Option(
+        None, "--date", help="The day D (YYYY-MM-DD, UTC): entries dated on or before it."
+    ),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Decide and write files; send nothing."),
+    json_output: bool = typer.Option(False, "--json", help="Print the outcome as JSON."),
+    max_in_flight: int = typer.Option(5, "--max-in-flight", help="ERP requests at once."),
+) -> None:
+    """Export one day's journal entries to the ERP (NetSuite REST record service)."""
+    from extractors.erp import ErpCredentials
+    from extractors.erp.records import RecordServiceClient
+    from orchestration.assets.erp_export import export_day, new_run_id
+    from q2c.settings import load_settings
+    from q2c.warehouse import Warehouse
+
+    settings = load_settings()
+    when = date.fromisoformat(day) if day else datetime.now(UTC).date() - timedelta(days=1)
+    poster = None
+    if not dry_run:
+        if not settings.erp_base_url or not settings.erp_token:
+            raise typer.BadParameter("set Q2C_ERP_BASE_URL and Q2C_ERP_TOKEN (or use --dry-run)")
+        creds = ErpCredentials(settings.erp_base_url, settings.erp_token)
+        poster = RecordServiceClient(creds, max_in_flight=max_in_flight)
+    try:
+        with Warehouse.from_url(settings.warehouse_url) as wh:
+            outcome = export_day(
+                wh, poster, when, run_id=new_run_id(), settings=settings, dry_run=dry_run
+            )
+    finally:
+        if poster is not None:
+            poster.close()
+    if json_output:
+        out = outcome.as_dict()
+        out["manifest"] = json.loads(outcome.manifest) if outcome.manifest else None
+        typer.echo(json.dumps(out, indent=2, default=str))
+    else:
+        print_outcome(outcome)
+    if outcome.status == "refused" or outcome.pending:
+        raise typer.Exit(code=1)

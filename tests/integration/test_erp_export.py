@@ -1,0 +1,193 @@
+"""The ERP export at S, end to end over real parts: a dbt-built DuckDB warehouse of a copy of the
+S world, the ERP stand-in serving that copy, the REST record adapter, the outbox and ledger.
+
+What the ERP received is read from the stand-in's write journal, never from our counters. The
+delivery tests pass a gate that lets the batch through (they test delivery, not the gate);
+`test_the_contracts_gate_decides_before_anything_is_sent` runs the real `erp_export` gate.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import shutil
+from collections import Counter, defaultdict
+from collections.abc import Iterator, Sequence
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+import pytest
+
+from extractors.erp import ErpCredentials
+from extractors.erp.records import RecordServiceClient
+from q2c.exports import JournalEntry, PostResult, run_export
+from q2c.exports.files import CSV_COLUMNS
+from q2c.gates import GateDecision, record_gate_decision
+from q2c.warehouse import Warehouse
+from sandbox.erp.journal_import import COLUMNS as IMPORT_COLUMNS
+from sandbox.services import RunningSandbox, start_services
+from tests.support.raw_from_world import load_raw_from_world, run_dbt
+
+pytestmark = pytest.mark.integration
+
+
+class Env:
+    def __init__(self, world: Path, url: str, sandbox: RunningSandbox, root: Path) -> None:
+        self.world, self.url, self.sandbox, self.root = world, url, sandbox, root
+
+    def client(self, **kwargs: object) -> RecordServiceClient:
+        creds = ErpCredentials(
+            self.sandbox.env["Q2C_ERP_BASE_URL"], self.sandbox.env["Q2C_ERP_TOKEN"]
+        )
+        return RecordServiceClient(
+            creds, base_wait=0.01, max_wait=0.5, poll_interval=0.02, **kwargs
+        )
+
+    def journal(self) -> list[dict]:
+        url = self.sandbox.env["Q2C_ERP_BASE_URL"] + "/__sandbox/record-journal"
+        return httpx.get(url, timeout=60).json()["items"]
+
+    def export(self, day: date, poster: object, **kwargs: object):
+        with Warehouse.from_url(self.url) as wh:
+            return run_export(
+                wh,
+                poster,
+                partition=day,
+                gate=passing_gate,
+                record_gate=lambda d: record_gate_decision(wh, d),
+                run_id=f"test-{day}",
+                out_root=self.root / "exports",
+                **kwargs,
+            )
+
+
+def passing_gate(batch, run_id: str) -> GateDecision:
+    return GateDecision("erp_export", run_id, True, (), None, datetime.now(UTC), len(batch))
+
+
+@pytest.fixture(scope="module")
+def env(world_s: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+    root = tmp_path_factory.mktemp("erp-export")
+    world = root / "world"
+    shutil.copytree(world_s, world)
+    url = f"duckdb:///{root / 'warehouse.duckdb'}"
+    load_raw_from_world(world, url)
+    # models, seeds and snapshots only: the dbt tests have their own suite (test_dbt_build)
+    run_dbt(["build", "--exclude-resource-type", "test", "unit_test"], url, root / "dbt")
+    with start_services(world, None, root / "state", services=("erp",)) as sandbox:
+        yield Env(world, url, sandbox, root)
+
+
+def lines_by_day(env: Env) -> list[tuple[date, int]]:
+    with Warehouse.from_url(env.url) as wh:
+        return [
+            (d, n)
+            for d, n in wh.fetchall(
+                "select trandate, count(distinct external_id) from "
+                "exports.export_erp_journal_lines group by 1 order by 1"
+            )
+        ]
+
+
+class CrashAfter:
+    """The real adapter, but the process 'dies' after `n` answers: sent, not recorded."""
+
+    def __init__(self, inner: RecordServiceClient, n: int) -> None:
+        self.inner, self.n = inner, n
+
+    def post(self, entries: Sequence[JournalEntry]) -> Iterator[PostResult]:
+        for i, result in enumerate(self.inner.post(entries)):
+            if i == self.n:
+                raise KeyboardInterrupt("killed between send and record")
+            yield result
+
+    def existing(self, external_ids: Sequence[str]) -> dict[str, str]:
+        return self.inner.existing(external_ids)
+
+
+def created_per_entry(env: Env) -> Counter:
+    return Counter(r["external_id"] for r in env.journal() if r["operation"] == "created")
+
+
+def test_import_csv_columns_are_the_erp_imports() -> None:
+    assert CSV_COLUMNS == IMPORT_COLUMNS
+
+
+def test_killed_after_send_before_record_then_rerun_posts_nothing_twice(env: Env) -> None:
+    days = lines_by_day(env)
+    cutoff = days[len(days) // 3][0]  # about a third of the backlog
+    poster = env.client()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            env.export(cutoff, CrashAfter(poster, 25))
+        sent_before = created_per_entry(env)
+        assert len(sent_before) >= 25
+        with Warehouse.from_url(env.url) as wh:
+            (ledgered,) = wh.fetchone("select count(*) from ops.export_ledger")
+        assert ledgered == 0  # nothing recorded: every sent entry is pending in the outbox
+        outcome = env.export(cutoff, poster)
+    finally:
+        poster.close()
+    assert outcome.status == "delivered_before" and outcome.healed > 0
+    created = created_per_entry(env)
+    assert max(created.values()) == 1  # no entry posted twice
+    with Warehouse.from_url(env.url) as wh:
+        statuses = dict(wh.fetchall("select status, count(*) from ops.export_ledger group by 1"))
+        (outbox,) = wh.fetchone("select count(*) from ops.export_outbox")
+    assert statuses.get("already_posted", 0) >= len(sent_before)
+    assert sum(statuses.values()) == outbox == len(created)
+
+
+def test_two_runs_post_each_entry_once_and_rewrite_identical_files(env: Env) -> None:
+    today = lines_by_day(env)[-1][0]
+    poster = env.client(async_threshold=20)  # the backlog goes as async batch upserts
+    try:
+        first = env.export(today, poster)
+        files = {p: Path(p).read_bytes() for p in first.files}
+        journal_rows = len(env.journal())
+        second = env.export(today, poster)
+    finally:
+        poster.close()
+    assert first.status == "sent" and first.posted == first.entries > 20
+    assert second.status == "delivered_before"
+    assert len(env.journal()) == journal_rows  # the second run sent nothing
+    assert {p: Path(p).read_bytes() for p in second.files} == files
+    assert max(created_per_entry(env).values()) == 1
+
+
+def test_manifest_totals_equal_the_files_lines_and_the_marts(env: Env) -> None:
+    today = lines_by_day(env)[-1][0]
+    out = env.root / "exports" / today.isoformat()
+    manifest = json.loads((out / "manifest.json").read_text())
+    data = (out / "journal_lines.csv").read_bytes()
+    import hashlib
+
+    assert manifest["file"]["sha256"] == hashlib.sha256(data).hexdigest()
+    rows = list(csv.DictReader(io.StringIO(data.decode())))
+    totals: dict = defaultdict(lambda: {"debit": Decimal(0), "credit": Decimal(0)})
+    for row in rows:
+        totals[row["currency"]]["debit"] += Decimal(row["debit"] or 0)
+        totals[row["currency"]]["credit"] += Decimal(row["credit"] or 0)
+    assert {c: {k: str(v) for k, v in t.items()} for c, t in totals.items()} == {
+        c: {"debit": t["debit"], "credit": t["credit"]}
+        for c, t in manifest["totals_by_currency"].items()
+    }
+    assert manifest["lines"] == len(rows)
+    assert manifest["entries"] == len({r["external_id"] for r in rows})
+    # invoices: the receivable debits of the batch equal the marts' invoice totals
+    invoices = manifest["billing_objects"].get("invoice", [])
+    assert invoices
+    receivable = defaultdict(Decimal)
+    for row in rows:
+        if row["external_id"].startswith("q2c-invoice-") and row["line_external_id"].endswith("-1"):
+            receivable[row["currency"].lower()] += Decimal(row["debit"])
+    with Warehouse.from_url(env.url) as wh:
+        marts = wh.fetchall(
+            "select currency, sum(total_amount) from marts.fct_invoices where invoice_id in "
+            "(select unnest(?::varchar[])) group by 1",
+            [invoices],
+        )
+    assert {c: Decimal(int(n)).scaleb(-2) for c, n in marts} == dict(receivable)
