@@ -89,6 +89,7 @@ def demo(
     os.environ.setdefault("DAGSTER_HOME", str(settings.dagster_home))
     Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
 
+    from orchestration.commands import export as export_command
     from orchestration.commands.run import run
 
     with start_services(world_dir, None, settings.home / "sandbox" / "demo") as sandbox:
@@ -99,6 +100,8 @@ def demo(
             failed = False
         except typer.Exit:
             failed = True
+        if not failed:
+            failed = not export_command.demo_export()  # sends the S world's ERP export
 
     from orchestration.commands.policy import sheet
 

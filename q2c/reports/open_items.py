@@ -58,6 +58,10 @@ ACTIONS: dict[str, tuple[str, str]] = {
         "Treasury: hold further payouts until verification completes.",
     ),
     "invalid_eu_vat": (INVESTIGATION, "Tax: obtain a valid VAT number or charge VAT."),
+    "ambiguous_match": (
+        INVESTIGATION,
+        "Pick the counterpart by hand: several records match equally well.",
+    ),
     "data_quality": (INVESTIGATION, "Fix the source record; the finding clears on the next run."),
 }
 

@@ -14,11 +14,12 @@ period's end; the header shows that time.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from q2c.policy.model import Contract
-from q2c.reports.model import Column, Section
+from q2c.reports.model import Column, ColumnKind, Section
 from q2c.reports.money import minor_to_major
 from q2c.reports.open_items import action_for, age_bucket
 from q2c.reports.period import Period
@@ -706,7 +707,6 @@ def table_section(
         section.status = "unavailable"
         section.note = f"no {schema}.{table} table"
         return section
-    section.columns = [Column(c, c.replace("_", " ")) for c in present]
     where, params = "", []
     if time_column and time_column in present:
         if since_start:
@@ -719,6 +719,25 @@ def table_section(
     section.rows = reader.rows(
         f"select {', '.join(present)} from {schema}.{table}{where}", present, params
     )
+    section.columns = [Column(c, c.replace("_", " "), _kind_of(section.rows, c)) for c in present]
     if not section.rows:
         section.status = "none"
     return section
+
+
+def _kind_of(rows: list[dict[str, Any]], key: str) -> ColumnKind:
+    """A column's kind from its first non-null value (tables other parts of q2c write)."""
+    for row in rows:
+        value = row[key]
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            return "bool"
+        if isinstance(value, int):
+            return "int"
+        if isinstance(value, Decimal):
+            return "decimal"
+        if isinstance(value, datetime):
+            return "datetime"
+        return "text"
+    return "text"
