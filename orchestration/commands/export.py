@@ -46,6 +46,36 @@ def print_outcome(outcome: Any) -> None:
         console.print(f"  {path}")
 
 
+def latest_activity_day(warehouse_url: str) -> date | None:
+    """The latest `trandate` of the export model (None when it is empty or not built)."""
+    from q2c.warehouse import Warehouse
+
+    with Warehouse.from_url(warehouse_url) as wh:
+        if not wh.table_exists("exports", "export_erp_journal_lines"):
+            return None
+        row = wh.fetchone("select max(trandate) from exports.export_erp_journal_lines")
+    return date.fromisoformat(str(row[0])[:10]) if row and row[0] is not None else None
+
+
+def demo_export() -> bool:
+    """`make demo`'s export: every entry up to the latest billing activity, sent, totals printed.
+
+    Returns:
+        False when the gate refused the batch or entries are left pending.
+    """
+    from q2c.settings import load_settings
+
+    day = latest_activity_day(load_settings().warehouse_url)
+    if day is None:
+        typer.echo("ERP export: nothing to export (the export model is empty or not built)")
+        return True
+    try:
+        erp(day=day.isoformat(), dry_run=False, json_output=False, max_in_flight=5)
+    except typer.Exit:
+        return False
+    return True
+
+
 @app.command("erp")
 def erp(
     day: str = typer.Option(
