@@ -381,12 +381,18 @@ def dbt_env(warehouse_url: str) -> dict[str, str]:
 
 
 def run_dbt(
-    args: list[str], warehouse_url: str, work_dir: Path, *, check: bool = True
+    args: list[str],
+    warehouse_url: str,
+    work_dir: Path,
+    *,
+    check: bool = True,
+    project_dir: Path = DBT_PROJECT_DIR,
 ) -> tuple[int, str]:
     """Run `dbt <args>` in a subprocess against `warehouse_url`.
 
     Target and log paths go under `work_dir`, so parallel runs never share
-    `dbt_project/target`.
+    `dbt_project/target`. `project_dir`: another copy of the project (one whose policy seeds
+    were compiled from another company's contract).
 
     Returns:
         (exit code, combined output).
@@ -403,9 +409,9 @@ def run_dbt(
         str(dbt),
         *args,
         "--project-dir",
-        str(DBT_PROJECT_DIR),
+        str(project_dir),
         "--profiles-dir",
-        str(DBT_PROJECT_DIR),
+        str(project_dir),
         "--target-path",
         str(work_dir / "target"),
         "--log-path",
