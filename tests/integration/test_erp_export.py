@@ -12,16 +12,17 @@ import csv
 import io
 import json
 import shutil
+import sqlite3
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import httpx
 import pytest
 
-from extractors.erp import ErpCredentials
+from extractors.erp import ErpCredentials, ErpExtractor, SuiteQLClient
 from extractors.erp.records import RecordServiceClient
 from q2c.exports import JournalEntry, PostResult, run_export
 from q2c.exports.files import CSV_COLUMNS
@@ -139,6 +140,67 @@ def test_killed_after_send_before_record_then_rerun_posts_nothing_twice(env: Env
         (outbox,) = wh.fetchone("select count(*) from ops.export_outbox")
     assert statuses.get("already_posted", 0) >= len(sent_before)
     assert sum(statuses.values()) == outbox == len(created)
+
+
+def reextract(env: Env, *tables: str) -> None:
+    """The next ERP extract (SuiteQL through the stand-in) lands what changed."""
+    creds = ErpCredentials(env.sandbox.env["Q2C_ERP_BASE_URL"], env.sandbox.env["Q2C_ERP_TOKEN"])
+    client = SuiteQLClient(creds, base_wait=0.01, max_wait=0.2)
+    try:
+        with Warehouse.from_url(env.url) as wh:
+            for table in tables:
+                ErpExtractor(client, wh, run_id="test-reextract").extract(table)
+    finally:
+        client.close()
+
+
+def test_rejected_entry_is_ledgered_with_the_erps_error_and_retried_once_its_cause_changed(
+    env: Env,
+) -> None:
+    days = lines_by_day(env)
+    cutoff = days[2 * len(days) // 3][0]
+    erp = sqlite3.connect(env.world / "erp.sqlite")
+    (period,) = erp.execute(
+        "SELECT periodname FROM accountingperiod WHERE closed = 'F' AND isquarter = 'F' "
+        "AND isyear = 'F' ORDER BY startdate LIMIT 1"
+    ).fetchone()
+    # the accountant closes the month the export posts into, after our last extract
+    erp.execute("UPDATE accountingperiod SET closed = 'T' WHERE periodname = ?", (period,))
+    erp.commit()
+    erp.close()
+    poster = env.client()
+    try:
+        first = env.export(cutoff, poster)
+        rows_after_first = len(env.journal())
+        again = env.export(cutoff, poster)
+        assert len(env.journal()) == rows_after_first  # rejected, content unchanged: not resent
+        assert again.status == "delivered_before" and again.rejected == first.rejected
+        with Warehouse.from_url(env.url) as wh:
+            rejected = wh.fetchall(
+                "select external_id, error_code, error_detail from ops.export_ledger "
+                "where status = 'rejected' and batch_id = ?",
+                [first.batch_id],
+            )
+        assert first.status == "sent" and first.rejected == first.entries == len(rejected) > 0
+        assert {(code, detail) for _, code, detail in rejected} == {
+            ("USER_ERROR", f"The accounting period {period} is closed.")
+        }
+        ids = {r[0] for r in rejected}
+        assert ids.isdisjoint(created_per_entry(env))
+        # the cause changes: the next extract lands the closed period, the model moves the
+        # entries to the next open period, and the changed entries go out once more
+        reextract(env, "accountingperiod")
+        run_dbt(
+            ["run", "--select", "stg_erp__accounting_periods", "export_erp_journal_lines"],
+            env.url,
+            env.root / "dbt",
+        )
+        retry = env.export(cutoff + timedelta(days=1), poster)
+    finally:
+        poster.close()
+    assert retry.status == "sent" and retry.posted == retry.entries >= len(ids)
+    created = created_per_entry(env)
+    assert all(created[i] == 1 for i in ids)
 
 
 def test_two_runs_post_each_entry_once_and_rewrite_identical_files(env: Env) -> None:
