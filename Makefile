@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export DAGSTER_HOME ?= $(CURDIR)/.q2c/dagster
 export Q2C_HOME ?= $(CURDIR)/.q2c
 
-.PHONY: demo test dev lint fmt lock bench clean
+.PHONY: demo test dev lint fmt lock bench clean browser
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -20,13 +20,23 @@ demo: $(STAMP)
 	$(BIN)/q2c demo
 
 ## Lint, format check, Dagster load check, dbt parse, then every pytest marker.
-test: $(STAMP)
+test: $(STAMP) browser
 	mkdir -p $(DAGSTER_HOME)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/dagster definitions validate -w workspace.yaml
 	$(BIN)/dbt parse --project-dir dbt_project --profiles-dir dbt_project --quiet
 	$(BIN)/pytest -m "unit or integration or e2e or postgres" tests
+
+## Debian's headless Chromium for the finance report's browser test: installed where it is
+## missing and we are root with apt-get (CI); elsewhere that test skips and says why.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else \
+	    echo "chromium is not installed (needs root and apt-get): the browser test will skip"; \
+	  fi; }
 
 ## Open the Dagster UI on the same instance the demo used.
 dev: $(STAMP)

@@ -639,9 +639,8 @@ def open_items(reader: WarehouseReader, period: Period, contract: Contract) -> S
         r["suggested_action"] = action
         r["owner"] = _owner(contract, r["system_of_record"])
         r["status"] = "open"
+    # what finance acts on first; the ids that locate the break last
     columns = [
-        Column("break_id", "Break"),
-        Column("reconciliation", "Reconciliation"),
         Column("break_kind", "Kind"),
         Column("source_object_id", "System of Record side"),
         Column("target_object_id", "Other side"),
@@ -658,6 +657,8 @@ def open_items(reader: WarehouseReader, period: Period, contract: Contract) -> S
         Column("owner", "Owner"),
         Column("status", "Status"),
         Column("detail", "Detail"),
+        Column("reconciliation", "Reconciliation"),
+        Column("break_id", "Break"),
     ]
     if "match_method" in extra:
         columns.append(Column("match_method", "Match method"))
