@@ -1,0 +1,115 @@
+"""Input checks report, gates block: breaking an input check by hand (a CRM picklist value the
+contract does not know, an ERP posting to a GL account the ERP chart lacks) still builds the
+marts and rec_breaks, lists each bad row as a data-quality finding, and refuses only the flows
+that read the broken system, with the reason in ops.gate_decisions.
+
+The S warehouse the reconciliation tests build (tests/support/raw_from_world.py) is copied, two
+raw rows get a newer, broken version, and dbt builds it again.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from orchestration.gates import FLOW_MODELS, read_batch
+from q2c.gates import evaluate_gate, record_gate_decision
+from q2c.policy import default_contract
+from q2c.warehouse import Warehouse
+from tests.support.raw_from_world import built_warehouse, run_dbt
+
+pytestmark = pytest.mark.integration
+
+ACCOUNT_FINDING = "accepted_values:stg_salesforce__accounts.currency"
+GL_FINDING = "relationships:stg_erp__transaction_lines.erp_account_id"
+
+
+def _land_broken_version(wh: Warehouse, table: str, key: str, value: str) -> str:
+    """Land a newer version of the first row of `raw.<table>` with `payload[key] = value`."""
+    object_id, payload = wh.fetchone(
+        f"select object_id, cast(payload as varchar) from raw.{table} order by object_id limit 1"
+    )
+    body = json.loads(payload)
+    body[key] = value
+    wh.execute(
+        f"insert into raw.{table} (object_id, provider_ref, payload, payload_hash, is_deleted, "
+        "extracted_at, run_id) values (?, null, ?, ?, false, ?, 'broken-by-hand')",
+        [object_id, json.dumps(body), f"broken-{object_id}", datetime.now(UTC)],
+    )
+    return object_id
+
+
+@pytest.fixture(scope="module")
+def broken_warehouse(world_s: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    root = tmp_path_factory.getbasetemp() / "dbt_s_duckdb"
+    built_warehouse(world_s, f"duckdb:///{root / 'warehouse.duckdb'}", root / "dbt")
+    work = tmp_path_factory.mktemp("findings")
+    db = work / "warehouse.duckdb"
+    shutil.copy(root / "warehouse.duckdb", db)
+    url = f"duckdb:///{db}"
+    with Warehouse.from_url(url) as wh:
+        account = _land_broken_version(wh, "salesforce__account", "CurrencyIsoCode", "XTS")
+        line = _land_broken_version(wh, "erp__transactionline", "account", "99999")
+    code, out = run_dbt(["build"], url, work / "dbt", check=False)
+    return {"url": url, "code": code, "out": out, "account": account, "line": line, "home": work}
+
+
+def test_a_failing_input_check_warns_and_leaves_the_reconciliation_built(
+    broken_warehouse: dict,
+) -> None:
+    assert broken_warehouse["code"] == 0, broken_warehouse["out"][-4000:]
+    assert "WARN" in broken_warehouse["out"]
+    with Warehouse.from_url(broken_warehouse["url"]) as wh:
+        findings = wh.fetchall(
+            "select check_name, system, object_id, offending_value from "
+            "reconciliation.dq_findings order by check_name"
+        )
+        dq_breaks = wh.fetchall(
+            "select source_object_id, match_method from reconciliation.rec_breaks "
+            "where break_kind = 'data_quality' order by 1"
+        )
+        (accounts,) = wh.fetchone("select count(*) from marts.dim_accounts")
+        (other_breaks,) = wh.fetchone(
+            "select count(*) from reconciliation.rec_breaks where break_kind <> 'data_quality'"
+        )
+    assert (ACCOUNT_FINDING, "crm", broken_warehouse["account"], "xts") in findings
+    assert [f for f in findings if f[0] == GL_FINDING] == [
+        (GL_FINDING, "erp", broken_warehouse["line"], "99999")
+    ]
+    assert len(dq_breaks) == len(findings)
+    assert {method for _, method in dq_breaks} == {"data_quality"}
+    assert accounts > 0 and other_breaks > 0
+
+
+def test_only_the_flows_that_read_the_broken_system_are_refused_for_it(
+    broken_warehouse: dict,
+) -> None:
+    contract = default_contract()
+    with Warehouse.from_url(broken_warehouse["url"]) as wh:
+        for flow, (schema, table) in FLOW_MODELS.items():
+            decision = evaluate_gate(
+                flow,
+                read_batch(wh, schema, table),
+                contract=contract,
+                run_id="broken-inputs",
+                warehouse=wh,
+                home=broken_warehouse["home"],
+            )
+            record_gate_decision(wh, decision)
+        rows = wh.fetchall(
+            "select flow, passed, reasons from ops.gate_decisions where run_id = 'broken-inputs'"
+        )
+    reasons = {flow: json.loads(text) for flow, _, text in rows}
+    assert {flow for flow, passed, _ in rows if not passed} == set(FLOW_MODELS)
+
+    def names(flow: str) -> set[str]:
+        return {r for r in reasons[flow] if r.startswith("data-quality finding")}
+
+    assert names("erp_export") == {f"data-quality finding on erp input: {GL_FINDING} (1 rows)"}
+    for flow in ("crm_account_sync", "crm_case_sync", "automations"):
+        assert any(ACCOUNT_FINDING in r for r in names(flow)), reasons[flow]
+        assert not any(GL_FINDING in r for r in names(flow)), reasons[flow]
