@@ -19,12 +19,27 @@ import typer
 from rich.console import Console
 
 from q2c.policy import load_contract
-from q2c.reports import Period, build_report, closed_period, write_report
+from q2c.reports import Period, Report, build_report, closed_period, write_report
 from q2c.settings import load_settings
 from q2c.warehouse import Warehouse
 
 console = Console()
 err_console = Console(stderr=True)
+
+
+def write_period_report(
+    period: str | None = None, out: Path | None = None, *, run_id: str | None = None
+) -> tuple[Report, dict[str, Path]]:
+    """Build and write the report from the configured warehouse (the command and `q2c demo`).
+
+    Raises:
+        ValueError: a malformed period, or a warehouse that was never built.
+    """
+    settings = load_settings()
+    with Warehouse.from_url(settings.warehouse_url) as wh:
+        chosen = Period.parse(period) if period else closed_period(wh)
+        built = build_report(wh, load_contract(), chosen, run_id=run_id or f"cli-{uuid.uuid4()}")
+    return built, write_report(built, out or settings.home / "reports")
 
 
 def report(
@@ -37,20 +52,15 @@ def report(
     as_json: bool = typer.Option(False, "--json", help="Print the outcome as JSON."),
 ) -> None:
     """Write the period's reconciliation report: HTML with charts, XLSX workbook, JSON."""
-    settings = load_settings()
-    out_dir = out or settings.home / "reports"
-    run_id = f"cli-{uuid.uuid4()}"
     try:
-        with Warehouse.from_url(settings.warehouse_url) as wh:
-            chosen = Period.parse(period) if period else closed_period(wh)
-            built = build_report(wh, load_contract(), chosen, run_id=run_id)
+        built, paths = write_period_report(period, out)
     except ValueError as exc:
         err_console.print(f"q2c report: {exc}", markup=False, highlight=False)
         raise typer.Exit(1) from None
-    paths = write_report(built, out_dir)
+    chosen = built.header["period"]
     summary = {
-        "period": str(chosen),
-        "run_id": run_id,
+        "period": chosen,
+        "run_id": built.header["run_id"],
         "paths": {k: str(v) for k, v in paths.items()},
         "verdict": built.header["verdict"],
         "sections": {s.key: {"status": s.status, "rows": len(s.rows)} for s in built.sections},
