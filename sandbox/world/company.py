@@ -168,6 +168,16 @@ class Company:
         )
 
     # ------------------------------------------------------------------ helpers
+    def short_id(self, record_id: str) -> str:
+        """A Salesforce id as an integration copied it into billing metadata: under a profile
+        with `short_id_share`, sometimes the 15-character case-sensitive id (the same record
+        as its 18-character form; `mess` row `short_salesforce_id`)."""
+        prof = self.ctx.profile
+        if prof.is_default or self.mrng.random() >= prof.short_id_share:
+            return record_id
+        self.ctx.w.mess("short_salesforce_id", {"record": record_id}, {"stored": record_id[:15]})
+        return record_id[:15]
+
     def first(self, what: str) -> bool:
         """True the first time a company of this world asks about `what`."""
         if self.ctx.flags.get(what):
@@ -716,7 +726,7 @@ class Company:
         info = self.subscription(cus_created)
         self.one_off()
         delinquent = info["status"] in ("past_due", "unpaid")
-        meta = {ctx.profile.customer_account_key: self.account_id}
+        meta = {ctx.profile.customer_account_key: self.short_id(self.account_id)}
         if self.link_break == "customer_without_account":
             meta = {}
             w.discrepancy(
@@ -832,7 +842,7 @@ class Company:
         opp = self.opp_id if self.link_break != "subscription_without_deal" else None
         if self.account_only_link:
             opp = None
-        sub_meta = {ctx.profile.subscription_opportunity_key: opp} if opp else {}
+        sub_meta = {ctx.profile.subscription_opportunity_key: self.short_id(opp)} if opp else {}
         if self.link_break == "subscription_without_deal":
             w.discrepancy(
                 "subscription_without_deal",

@@ -168,7 +168,8 @@ def test_deals_linked_only_through_the_account_name_each_other_nowhere(
                       sub["customer"])  # fmt: skip
         cus = json.loads(cus["body"])
         assert opp["Stripe_Subscription__c"] is None and sub["metadata"] == {}
-        assert opp["AccountId"] == ids["account"] == cus["metadata"]["sfdc_account_id"]
+        assert opp["AccountId"] == ids["account"]
+        assert ids["account"].startswith(cus["metadata"]["sfdc_account_id"])  # 15 or 18 chars
         assert opp["IsWon"] and not opp["IsDeleted"]
         item = sub["items"]["data"][0]
         months = 12 if item["price"]["recurring"]["interval"] == "year" else 1
@@ -288,3 +289,30 @@ def test_the_messy_erp_has_sparse_integer_ids_and_a_date_preference(
     (fmt,) = rows(erp, "SELECT value FROM meta WHERE key='date_format'")
     assert fmt[0] == MESSY.erp_date_format
     assert profile_of_world(messy) is MESSY
+
+
+def test_some_billing_links_hold_the_15_character_salesforce_id(
+    worlds: tuple[Path, Path],
+) -> None:
+    _, messy = worlds
+    short = {
+        json.loads(r["object_ids"])["record"]
+        for r in rows(
+            messy / "truth.sqlite",
+            "SELECT object_ids FROM mess WHERE kind=?",
+            "short_salesforce_id",
+        )  # fmt: skip
+    }
+    stored = {
+        v
+        for r in rows(
+            messy / "billing.sqlite",
+            "SELECT body FROM objects WHERE object IN" " ('customer', 'subscription')",
+        )  # fmt: skip
+        for k, v in json.loads(r["body"])["metadata"].items()
+        if k in (MESSY.customer_account_key, MESSY.subscription_opportunity_key)
+    }
+    live = {r["id"] for r in rows(messy / "salesforce.sqlite", "SELECT id FROM records")}
+    assert short and short <= live
+    assert {s[:15] for s in short} <= stored
+    assert all(len(v) == 18 and v in live for v in stored if v not in {s[:15] for s in short})

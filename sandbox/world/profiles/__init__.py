@@ -13,8 +13,9 @@ messy_ownership.yml`):
   `P1 - High`), some records in another case or with stray spaces (typed in by an import with
   the picklist unrestricted), and a few accounts with a label no map names (`Legacy Plan`);
 - the link fields have this org's names (`Stripe_Customer__c`, `Stripe_Subscription__c`;
-  billing metadata `sfdc_account_id`, `sfdc_opportunity_id`), and for part of the book the
-  deal and the subscription name each other nowhere: only the account links them;
+  billing metadata `sfdc_account_id`, `sfdc_opportunity_id`, a quarter of them holding the
+  15-character form of the Salesforce id), and for part of the book the deal and the
+  subscription name each other nowhere: only the account links them;
 - some won deals are not billed yet (a `Customer` account without a billing customer);
 - finance hand-keys some invoices in the ERP without an external id (a NetSuite number or the
   billing invoice number as document number, the invoice id in the memo or not), some of them
@@ -94,6 +95,8 @@ class Profile:
         account_only_link_share: share of linked deals and subscriptions naming each other
             nowhere (matched through the account).
         won_not_billed_share: share of prospects that are won deals not billed yet.
+        short_id_share: share of billing metadata links holding the CRM record's
+            15-character id instead of its 18-character one.
         hand_keyed_share: share of cleanly posted invoices finance keyed by hand instead.
         hand_keyed_duplicate_share: share of cleanly posted invoices keyed a second time by hand.
         misposted_share: share of hand-keyed invoices whose income line hit `misc_income`.
@@ -115,6 +118,7 @@ class Profile:
     unmapped_status_share: float = 0.0
     account_only_link_share: float = 0.0
     won_not_billed_share: float = 0.0
+    short_id_share: float = 0.0
     hand_keyed_share: float = 0.0
     hand_keyed_duplicate_share: float = 0.0
     misposted_share: float = 0.0
@@ -197,6 +201,7 @@ MESSY = Profile(
     unmapped_status_share=0.015,
     account_only_link_share=0.4,
     won_not_billed_share=0.1,
+    short_id_share=0.25,
     hand_keyed_share=0.03,
     hand_keyed_duplicate_share=0.008,
     misposted_share=0.15,
