@@ -1,11 +1,13 @@
 {#-
   Data-quality findings: the same checks as the `warn` data tests, row by row.
 
-  Input tests (accepted_values, not_null, relationships, unique on the staging models) are
-  `severity: warn` (dbt_project.yml): they report and never stop the build. dq_findings turns
-  each failing row of each of them into a finding, reading the tests themselves from the graph
-  (`test_metadata`: name, column, values, `to`/`field`, and the test's `where`), so a test
-  added to a staging model's YAML becomes a finding with no second copy of its rule.
+  Input tests (accepted_values, not_null, relationships, unique, in_contract_chart_of_accounts
+  on the staging models) are `severity: warn` (dbt_project.yml): they report and never stop
+  the build. dq_findings turns each failing row of each of them into a finding, reading the
+  tests themselves from the graph (`test_metadata`: name, column, values, `to`/`field`, and the
+  test's `where`), so a test added to a staging model's YAML becomes a finding. dq_condition
+  is the row rule of each kind: dbt's own tests for the built-in ones, and the one home of the
+  rule of q2c's generic test in_contract_chart_of_accounts (defined here).
 
   dq_test_findings(folders)   one `select` per warn generic test on a model under `folders`,
                               unioned; columns as dq_finding_columns below
@@ -61,13 +63,52 @@
     {{- modules.re.search("ref\\(\\s*['\"]([^'\"]+)['\"]", to).group(1) -}}
 {%- endmacro %}
 
+{#- The generic tests dq_findings expresses row by row. -#}
+{% macro dq_test_kinds() -%}
+    {{ return(['not_null', 'unique', 'accepted_values', 'relationships', 'in_contract_chart_of_accounts']) }}
+{%- endmacro %}
+
+{#- The rows of `alias` (a row of model `model_name`) that fail test `kind` on `column`. -#}
+{% macro dq_condition(kind, alias, column, kwargs, model_name) -%}
+    {%- set checked = alias ~ '.' ~ column -%}
+    {%- if kind == 'not_null' -%}
+        {{ checked }} is null
+    {%- elif kind == 'accepted_values' -%}
+        {%- set listed = [] -%}
+        {%- for v in kwargs['values'] -%}
+            {%- do listed.append(("'" ~ v | replace("'", "''") ~ "'") if kwargs.get('quote', true) else v) -%}
+        {%- endfor -%}
+        {{ checked }} is not null and {{ checked }} not in ({{ listed | join(', ') }})
+    {%- elif kind == 'unique' -%}
+        {{ checked }} in (select {{ column }} from {{ ref(model_name) }} group by {{ column }} having count(*) > 1)
+    {%- elif kind == 'relationships' -%}
+        {{ checked }} is not null and not exists (select 1 from {{ ref(q2c.dq_ref_name(kwargs['to']) | trim) }} as parent where parent.{{ kwargs['field'] }} = {{ checked }})
+    {%- elif kind == 'in_contract_chart_of_accounts' -%}
+        {{ checked }} is not null and {{ checked }} not in (
+            select erp_accounts.erp_account_id
+            from {{ ref('stg_erp__accounts') }} as erp_accounts
+            inner join {{ ref('policy__gl_accounts') }} as gl_accounts
+                on gl_accounts.acctnumber = erp_accounts.account_number
+        )
+    {%- else -%}
+        {{ exceptions.raise_compiler_error('dq_condition: no row rule for test ' ~ kind) }}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- An ERP line posts to a GL account the contract's chart of accounts (policy__gl_accounts)
+    does not map: the ERP holds it, but q2c cannot say what role it plays. -#}
+{% test in_contract_chart_of_accounts(model, column_name) %}
+    select * from {{ model }} as checked
+    where {{ q2c.dq_condition('in_contract_chart_of_accounts', 'checked', column_name, {}, none) }}
+{% endtest %}
+
 {% macro dq_test_findings(folders) -%}
     {%- set selects = [] -%}
     {%- if execute -%}
     {%- for node in graph.nodes.values() | sort(attribute='unique_id')
         if node.resource_type == 'test' and node.test_metadata
         and node.config.severity | lower == 'warn'
-        and node.test_metadata.name in ('not_null', 'unique', 'accepted_values', 'relationships') -%}
+        and node.test_metadata.name in dq_test_kinds() -%}
         {%- set model = graph.nodes.get(node.attached_node) -%}
         {%- if model and model.resource_type == 'model' and model.fqn[1] in folders -%}
             {%- set kind = node.test_metadata.name -%}
@@ -78,20 +119,7 @@
             {%- for dep in model.depends_on.nodes if dep.startswith('source.') -%}{%- do raw_sources.append(dep) -%}{%- endfor -%}
             {%- set source_parts = (raw_sources[0].split('.') if raw_sources else ['', '', 'q2c', model.name]) -%}
             {%- set checked = 'checked.' ~ column -%}
-            {%- if kind == 'not_null' -%}
-                {%- set condition = checked ~ ' is null' -%}
-            {%- elif kind == 'accepted_values' -%}
-                {%- set quote = kwargs.get('quote', true) -%}
-                {%- set values = kwargs['values'] -%}
-                {%- set listed = [] -%}
-                {%- for v in values -%}{%- do listed.append(("'" ~ v | replace("'", "''") ~ "'") if quote else v) -%}{%- endfor -%}
-                {%- set condition = checked ~ ' is not null and ' ~ checked ~ ' not in (' ~ listed | join(', ') ~ ')' -%}
-            {%- elif kind == 'unique' -%}
-                {%- set condition = checked ~ ' in (select ' ~ column ~ ' from ' ~ ref(model.name) ~ ' group by ' ~ column ~ ' having count(*) > 1)' -%}
-            {%- else -%}
-                {%- set parent = ref(q2c.dq_ref_name(kwargs['to']) | trim) -%}
-                {%- set condition = checked ~ ' is not null and not exists (select 1 from ' ~ parent ~ ' as parent where parent.' ~ kwargs['field'] ~ ' = ' ~ checked ~ ')' -%}
-            {%- endif -%}
+            {%- set condition = q2c.dq_condition(kind, 'checked', column, kwargs, model.name) | trim -%}
             {%- if node.config.get('where') -%}
                 {%- set condition = condition ~ ' and (' ~ node.config.where ~ ')' -%}
             {%- endif -%}

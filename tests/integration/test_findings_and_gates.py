@@ -26,6 +26,7 @@ pytestmark = pytest.mark.integration
 
 ACCOUNT_FINDING = "accepted_values:stg_salesforce__accounts.currency"
 GL_FINDING = "relationships:stg_erp__transaction_lines.erp_account_id"
+CHART_FINDING = "in_contract_chart_of_accounts:stg_erp__transaction_lines.erp_account_id"
 
 
 def _land_broken_version(wh: Warehouse, table: str, key: str, value: str) -> str:
@@ -77,8 +78,9 @@ def test_a_failing_input_check_warns_and_leaves_the_reconciliation_built(
             "select count(*) from reconciliation.rec_breaks where break_kind <> 'data_quality'"
         )
     assert (ACCOUNT_FINDING, "crm", broken_warehouse["account"], "xts") in findings
-    assert [f for f in findings if f[0] == GL_FINDING] == [
-        (GL_FINDING, "erp", broken_warehouse["line"], "99999")
+    assert [f for f in findings if f[1] == "erp"] == [
+        (CHART_FINDING, "erp", broken_warehouse["line"], "99999"),
+        (GL_FINDING, "erp", broken_warehouse["line"], "99999"),
     ]
     assert len(dq_breaks) == len(findings)
     assert {method for _, method in dq_breaks} == {"data_quality"}
@@ -109,7 +111,10 @@ def test_only_the_flows_that_read_the_broken_system_are_refused_for_it(
     def names(flow: str) -> set[str]:
         return {r for r in reasons[flow] if r.startswith("data-quality finding")}
 
-    assert names("erp_export") == {f"data-quality finding on erp input: {GL_FINDING} (1 rows)"}
+    assert names("erp_export") == {
+        f"data-quality finding on erp input: {check} (1 rows)"
+        for check in (GL_FINDING, CHART_FINDING)
+    }
     for flow in ("crm_account_sync", "crm_case_sync", "automations"):
         assert any(ACCOUNT_FINDING in r for r in names(flow)), reasons[flow]
         assert not any(GL_FINDING in r for r in names(flow)), reasons[flow]

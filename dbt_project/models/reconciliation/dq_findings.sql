@@ -1,14 +1,17 @@
 {#- Data-quality findings: one row per input row that a data check says is wrong, so finance
     sees it in the break list instead of losing the build (macros/data_quality.sql).
       warn tests   every failing row of every `warn` generic test on a staging model
-                   (accepted_values, not_null, relationships: children whose parent is missing
-                   or was quarantined, unique)
+                   (accepted_values, not_null: a label no value map names, relationships:
+                   children whose parent is missing or was quarantined, unique,
+                   in_contract_chart_of_accounts: an ERP line on a GL account the contract
+                   does not map)
       quarantine   every record an extractor kept out of raw (ops.quarantine) with its reason;
                    the raw text is never shown (it may hold anything)
     The offending value is masked as the contract's `reports` channel says. `since` is when
     the offending version landed. Each finding names its system, entity and the entity's
     System of Record (policy__entity_objects, policy__entities). -#}
 -- depends_on: {{ ref('policy__sensitivity') }}
+-- depends_on: {{ ref('policy__gl_accounts') }}
 -- depends_on: {{ ref('stg_billing__balance_transactions') }}
 -- depends_on: {{ ref('stg_billing__charges') }}
 -- depends_on: {{ ref('stg_billing__connected_accounts') }}
