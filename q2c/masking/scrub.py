@@ -36,6 +36,11 @@ _PHONE = re.compile(
 # bare digit runs (8+ digits, spaces or dashes allowed) and BBAN-style letter-prefixed ones
 _DIGITS = re.compile(r"(?<![\w.])(?:[A-Z]{1,4}[ \-]?)?\d(?:[ \-]?\d){7,}(?:[A-Z]{1,2})?(?![\w])")
 _ANY_DIGIT = re.compile(r"\d")
+_UUID = re.compile(
+    r"(?<![0-9A-Fa-f-])[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+    r"(?![0-9A-Fa-f-])"
+)
+_HELD = re.compile("\x00(\\d+)\x00")
 _DATE_LIKE = re.compile(r"^\d{4}-\d{2}-\d{2}|^\d{2}[./]\d{2}[./]\d{4}$")
 _AMOUNT_LIKE = re.compile(r"^-?\d+(?:[.,]\d{1,2})?$")
 
@@ -105,7 +110,18 @@ def scrub_sorted(text: str, kinds: Iterable[str], known_longest_first: Iterable[
     # every pattern needs a digit or an '@'; most strings (enums, words) have neither
     if "@" not in text and not _ANY_DIGIT.search(text):
         return text
+    # UUIDs (run ids, request ids) are no one's data, but an all-digit last group looks like an
+    # account number: set them aside while the patterns run
+    uuids: list[str] = []
+
+    def hold(m: re.Match[str]) -> str:
+        uuids.append(m.group(0))
+        return f"\x00{len(uuids) - 1}\x00"
+
+    text = _UUID.sub(hold, text)
     for kind in _ORDER:
         if kind in kinds:
             text = _SUBS[kind](text)
+    if uuids:
+        text = _HELD.sub(lambda m: uuids[int(m.group(1))], text)
     return text
