@@ -14,15 +14,23 @@
     period_month        its month, for the summary
     age_days            days from occurred_at to the data's as-of time
     detail              short text for people: what differs
+    match_method        how the two sides were paired: explicit_id (a link field names the
+                        other side), external_id (the ERP record's external id, document
+                        number or memo id), rule (same account and currency, amount within
+                        tolerance, dates within the window), content (a duplicate found by
+                        its content), unmatched (no tier found the other side)
+    confidence          how sure that pairing is, 0..1 (match_confidence in macros/matching.sql)
+    related_break_id    the break this one goes with (a missing invoice's missing payment)
 -#}
 {% macro rec_select(
     kind, entity, source_system, source_object_type, source_object_id,
     target_system='null', target_object_type='null', target_object_id='null',
     source_amount='null', target_amount='null', currency='null', target_currency='null',
-    occurred_at='null', detail="''"
+    occurred_at='null', detail="''",
+    match_method="'unmatched'", related_break_id='null'
 ) -%}
     select
-        '{{ kind }}:' || {{ source_object_id }} || ':' || coalesce(cast({{ target_object_id }} as {{ dbt.type_string() }}), '-') as break_id,
+        {{ q2c.rec_break_id(kind, source_object_id, target_object_id) }} as break_id,
         cast('{{ kind }}' as {{ dbt.type_string() }}) as break_kind,
         cast(policy_entities.system_of_record as {{ dbt.type_string() }}) as system_of_record,
         cast('{{ entity }}' as {{ dbt.type_string() }}) as entity,
@@ -41,7 +49,15 @@
         cast({{ occurred_at }} as timestamp) as occurred_at,
         {{ q2c.month_start(occurred_at) }} as period_month,
         {{ q2c.days_between(occurred_at, 'as_of.as_of_at') }} as age_days,
-        cast({{ detail }} as {{ dbt.type_string() }}) as detail
+        cast({{ detail }} as {{ dbt.type_string() }}) as detail,
+        cast({{ match_method }} as {{ dbt.type_string() }}) as match_method,
+        {{ q2c.match_confidence(match_method) }} as confidence,
+        cast({{ related_break_id }} as {{ dbt.type_string() }}) as related_break_id
+{%- endmacro %}
+
+{#- The break_id of a break (rec_select's), for naming a related break. -#}
+{% macro rec_break_id(kind, source_object_id, target_object_id='null') -%}
+    '{{ kind }}:' || {{ source_object_id }} || ':' || coalesce(cast({{ target_object_id }} as {{ dbt.type_string() }}), '-')
 {%- endmacro %}
 
 {#- The joins every rec_select needs: the entity's System of Record and the as-of time.

@@ -273,7 +273,21 @@ def mapping_vars(contract: Contract) -> dict[str, Any]:
         "q2c_value_maps": value_maps,
         "q2c_links": m.links.model_dump(),
         "q2c_matching": m.matching.model_dump(),
+        "q2c_crm_custom_fields": crm_custom_fields(contract),
     }
+
+
+def crm_custom_fields(contract: Contract) -> dict[str, str]:
+    """`<entity>.<field>` -> the CRM/support custom field's API name, for every mapped field
+    whose CRM or support source is a custom field (`Account.Billing_Status__c`)."""
+    out = {}
+    for ename, entity in contract.entities.items():
+        for fname, spec in entity.fields.items():
+            for system in ("crm", "support"):
+                ref = spec.sources.get(system, "")
+                if ref.endswith("__c") and "." in ref:
+                    out[f"{ename}.{fname}"] = ref.split(".", 1)[1]
+    return dict(sorted(out.items()))
 
 
 def render_csv(table: Table) -> str:

@@ -473,6 +473,20 @@ def _mapping(contract: Contract, report: _Reporter) -> None:
                     "map them to one word, or set case_insensitive: false for this map.",
                 )
             seen.setdefault(key, word)
+    links = contract.mapping.links
+    for entity, field, link, name in (
+        ("account", "billing_customer_id", links.customer_account, "customer_account"),
+        ("opportunity", "billing_subscription_id", links.subscription_deal, "subscription_deal"),
+    ):
+        spec = contract.entities.get(entity)
+        ref = spec.fields[field].sources.get("crm") if spec and field in spec.fields else None
+        if ref and ref.split(".", 1)[-1] != link.crm_field:
+            report(
+                ("mapping", "links", name, "crm_field"),
+                f"the link field '{link.crm_field}' is not the field the entity map names"
+                f" for {entity}.{field} ('{ref}').",
+                "name the same CRM field in both places.",
+            )
 
 
 def _written_ids(contract: Contract) -> set[str]:

@@ -489,6 +489,19 @@ class Day:
             led.link(row[0], pid, "Payment", inv["total"])
             new = (*row[:10], "Paid In Full", row[11], erp_ts(ch["created"] + 600))
             self.ctx.w.erp("transaction", new, change="updated")
+        else:
+            # the ERP lacks the invoice (erp_invoice_missing): the payment stays unapplied
+            self.ctx.w.discrepancy(
+                "erp_payment_unapplied",
+                "erp",
+                {
+                    "invoice": inv["id"],
+                    "customer": c.cus_id,
+                    "charge": ch["id"],
+                    "erp_payment": pid,
+                },
+                {"amount": ch["amount_captured"], "currency": c.currency},
+            )
 
     def refunds(self) -> None:
         """Refund a few charges of the last 30 days, fully, with a credit note."""

@@ -2003,6 +2003,14 @@ class Company:
                 base,
                 {"amount": total, "currency": cur, "omitted": omitted},
             )
+            if paid_charge:
+                # its payment is missing too: a second entry for finance to make
+                w.discrepancy(
+                    "erp_payment_unapplied",
+                    "erp",
+                    {**base, "charge": paid_charge["id"], "erp_payment": None},
+                    {"amount": paid_charge["amount_captured"], "currency": cur},
+                )
             return
         erp_total, erp_cur, shift = total, cid, 0
         if r < 0.03:

@@ -45,6 +45,8 @@ KEYS: dict[str, tuple[str, str | None]] = {
     "case_dunning_without_priority": ("case", None),
     "payout_to_unverified_account": ("account", "payout"),
     "invalid_eu_vat": ("customer", None),
+    # a record with several rule-match candidates (its candidates are in the detail)
+    "ambiguous_match": ("record", None),
 }
 
 
@@ -110,14 +112,23 @@ def truth_keys(
         ids = json.loads(object_ids)
         if listable is not None and kind in EVENT_KINDS and ids["event"] not in listable:
             continue
-        source_key, target_key = KEYS[kind]
-        out.add((kind, str(ids[source_key]), str(ids[target_key]) if target_key else None))
+        out.add(_truth_key(kind, ids))
     return out
+
+
+def _truth_key(kind: str, ids: dict[str, object]) -> tuple[str, str, str | None]:
+    """(kind, source id, target id) of one truth row; ids compared as text (an ERP internal
+    id may be an integer or a string), a target the truth records as null (the ERP lacks
+    the record) is None."""
+    source_key, target_key = KEYS[kind]
+    target = ids.get(target_key) if target_key else None
+    return (kind, str(ids[source_key]), None if target is None else str(target))
 
 
 def break_key(kind: str, source: str, target: str | None) -> tuple[str, str, str | None]:
     """A reported break keyed as the truth is (no target for kinds whose truth has none)."""
-    return (kind, source, target if KEYS[kind][1] else None)
+    keys = KEYS.get(kind)
+    return (kind, source, target if keys is None or keys[1] else None)
 
 
 def _breaks(db_path: Path, columns: str) -> list[tuple]:
@@ -151,8 +162,7 @@ def truth_amounts(world_dir: Path) -> dict[tuple[str, str, str | None], dict[str
             continue
         ids = json.loads(object_ids)
         detail = json.loads(detail_text, parse_float=Decimal)
-        source_key, target_key = KEYS[kind]
-        key = (kind, str(ids[source_key]), str(ids[target_key]) if target_key else None)
+        key = _truth_key(kind, ids)
         currency = str(detail[fields["currency"]]).lower()
         expected: dict[str, object] = {}
         for column, field in fields.items():

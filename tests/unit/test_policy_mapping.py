@@ -44,8 +44,16 @@ def test_a_label_mapped_to_an_unknown_word_is_a_located_error() -> None:
 
 
 def test_other_field_names_reach_the_dbt_vars() -> None:
+    text = REPO_CONTRACT.read_text().replace("Billing_Customer_Id__c", "Stripe_Customer__c")
+    decided = mapping_vars(load_contract(REPO_CONTRACT, text=text))
+    assert decided["q2c_links"]["customer_account"]["crm_field"] == "Stripe_Customer__c"
+    assert decided["q2c_crm_custom_fields"]["account.billing_customer_id"] == "Stripe_Customer__c"
+
+
+def test_a_link_field_the_entity_map_does_not_name_is_a_located_error() -> None:
     text = REPO_CONTRACT.read_text().replace(
         "crm_field: Billing_Customer_Id__c}", "crm_field: Stripe_Customer__c}"
     )
-    links = mapping_vars(load_contract(REPO_CONTRACT, text=text))["q2c_links"]
-    assert links["customer_account"]["crm_field"] == "Stripe_Customer__c"
+    with pytest.raises(ContractError) as err:
+        load_contract(REPO_CONTRACT, text=text)
+    assert "is not the field the entity map names for account.billing_customer_id" in str(err.value)

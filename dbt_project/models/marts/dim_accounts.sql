@@ -50,6 +50,7 @@ final as (
         resolved.account_link_source,
         coalesce(resolved.account_link_confidence, 'none') as account_link_confidence,
         coalesce(billing_state.billing_status, 'none') as billing_status,
+        accounts.crm_billing_status_label,
         accounts.crm_billing_status,
 
         ---------- amounts (integer minor units of `currency`; CRM values in major units)

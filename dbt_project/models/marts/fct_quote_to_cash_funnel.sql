@@ -16,7 +16,7 @@ deals as (
         min(close_date) as first_deal_closed_on,
         count(*) as closed_won_count
     from {{ ref('stg_salesforce__opportunities') }}
-    where stage_name = 'Closed Won'
+    where stage = 'closed_won'
         and not is_deleted
     group by account_id
 

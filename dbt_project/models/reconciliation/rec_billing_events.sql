@@ -95,7 +95,8 @@ duplicates as (
         target_system="'billing'", target_object_type="'event'",
         target_object_id='ranked.event_id',
         occurred_at='ranked.created_at',
-        detail="ranked.event_type || ' for ' || coalesce(ranked.object_id, '?') || ' delivered again'"
+        detail="ranked.event_type || ' for ' || coalesce(ranked.object_id, '?') || ' delivered again'",
+        match_method="'explicit_id'"
     ) }}
     from ranked
     {{ rec_from('billing_event') }}
@@ -114,7 +115,8 @@ out_of_order as (
         target_system="'billing'", target_object_type="judged.object_type",
         target_object_id='judged.object_id',
         occurred_at='judged.created_at',
-        detail="judged.event_type || ' created before the change it reports (' || cast(judged.first_expected_at as " ~ dbt.type_string() ~ ") || ')'"
+        detail="judged.event_type || ' created before the change it reports (' || cast(judged.first_expected_at as " ~ dbt.type_string() ~ ") || ')'",
+        match_method="'explicit_id'"
     ) }}
     from judged
     {{ rec_from('billing_event') }}
@@ -131,7 +133,8 @@ late as (
         target_system="'billing'", target_object_type="judged.object_type",
         target_object_id='judged.object_id',
         occurred_at='judged.created_at',
-        detail="judged.event_type || ' created long after the change it reports (' || cast(judged.reported_change_at as " ~ dbt.type_string() ~ ") || ')'"
+        detail="judged.event_type || ' created long after the change it reports (' || cast(judged.reported_change_at as " ~ dbt.type_string() ~ ") || ')'",
+        match_method="'explicit_id'"
     ) }}
     from judged
     {{ rec_from('billing_event') }}

@@ -22,7 +22,8 @@ final as (
         target_system="'billing'", target_object_type="'customer'",
         target_object_id='cases.billing_customer_id',
         occurred_at='cases.created_at',
-        detail="'open case of an account in ' || cases.account_billing_status || ' without Billing_Priority_Flag__c'"
+        detail="'open case of an account in ' || cases.account_billing_status || ' without Billing_Priority_Flag__c'",
+        match_method="'explicit_id'"
     ) }}
     from cases
     {{ rec_from('case') }}

@@ -42,7 +42,8 @@ unverified_payouts as (
         source_amount=minor_to_major('payouts.amount', 'payouts.currency'),
         currency='payouts.currency',
         occurred_at='payouts.created_at',
-        detail="'payout released while payouts are held: ' || holds.payout_hold_reason"
+        detail="'payout released while payouts are held: ' || holds.payout_hold_reason",
+        match_method="'explicit_id'"
     ) }}
     from holds
     inner join payouts
@@ -59,7 +60,8 @@ invalid_vat as (
         source_object_id='customers.customer_id',
         currency='customers.currency',
         occurred_at='customers.created_at',
-        detail="'VAT id verification: ' || coalesce(customers.tax_id_verification_status, 'none')"
+        detail="'VAT id verification: ' || coalesce(customers.tax_id_verification_status, 'none')",
+        match_method="'explicit_id'"
     ) }}
     from customers
     {{ rec_from('customer') }}

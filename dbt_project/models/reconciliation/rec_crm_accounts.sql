@@ -48,11 +48,14 @@ stale as (
         target_object_id='accounts.account_id',
         currency='accounts.currency',
         occurred_at='accounts.system_modstamp',
-        detail="'CRM says ' || coalesce(accounts.crm_billing_status, 'nothing') || ', billing says ' || accounts.billing_status"
+        detail="'CRM says ' || coalesce(accounts.crm_billing_status_label, 'nothing') || ', billing says ' || accounts.billing_status",
+        match_method="'explicit_id'"
     ) }}
     from accounts
     {{ rec_from('subscription') }}
     where coalesce(accounts.crm_billing_status, 'none') <> accounts.billing_status
+        -- a label no value map names is a data-quality finding, not a stale status
+        and not (accounts.crm_billing_status_label is not null and accounts.crm_billing_status is null)
 
 ),
 
@@ -66,7 +69,8 @@ unlinked as (
         target_object_id='customers.claimed_salesforce_account_id',
         currency='customers.currency',
         occurred_at='customers.customer_created_at',
-        detail="customers.account_resolution"
+        detail="customers.account_resolution",
+        match_method="'unmatched'"
     ) }}
     from customers
     {{ rec_from('account') }}
@@ -84,7 +88,8 @@ deleted_links as (
         target_object_id='customers.salesforce_account_id',
         currency='customers.currency',
         occurred_at='case when customers.account_changed_at > customers.customer_created_at then customers.account_changed_at else coalesce(customers.customer_created_at, customers.account_changed_at) end',
-        detail="'the linked CRM account is deleted'"
+        detail="'the linked CRM account is deleted'",
+        match_method="'explicit_id'"
     ) }}
     from customers
     {{ rec_from('account') }}

@@ -1,45 +1,45 @@
 {#- Billing invoices against their ERP postings (billing is the System of Record; the ERP
-    holds the posted receivable). Every finalized invoice (open, paid, uncollectible) must be
+    holds the posted receivable). Every postable invoice (int_invoices__postable) must be
     posted exactly once, in its currency, for its total, in the accounting period that holds
-    the invoice's date. Breaks:
+    the invoice's date. Postings are matched to invoices tier by tier
+    (int_erp_transactions__matched: external id, content copy, rule). Breaks:
       erp_invoice_missing     no posting for the invoice
-      erp_duplicate_posting   one row per posting beyond the first (lowest ERP id)
+      erp_duplicate_posting   one row per posting beyond the first (named postings first,
+                              then the lowest ERP id; a hand-keyed copy found by its content
+                              is one too)
       erp_currency_mismatch   the first posting's currency differs
       erp_amount_mismatch     same currency, different total
       erp_wrong_period        the first posting's period does not hold the invoice date
+      ambiguous_match         an ERP invoice without an id that the rule matches to two or
+                              more invoices (or that shares its one candidate): none picked
+    Every break carries the tier that paired its sides (match_method, confidence).
     One row per break. -#}
 with
 
-invoices as (
+invoice_dates as (
 
-    select * from {{ ref('stg_billing__invoices') }}
-    where invoice_status in ({{ "'" ~ var('q2c_posted_invoice_statuses') | join("', '") ~ "'" }})
-        and not is_deleted
+    select * from {{ ref('int_invoices__postable') }}
+
+),
+
+matched as (
+
+    select * from {{ ref('int_erp_transactions__matched') }}
+    where posting_kind = 'invoice'
 
 ),
 
 postings as (
 
     select
-        erp.*,
+        matched.*,
         row_number() over (
-            partition by erp.billing_object_id order by erp.erp_transaction_id
+            partition by matched.billing_object_id
+            order by case when matched.is_content_duplicate then 1 else 0 end,
+                matched.erp_transaction_id
         ) as posting_rank
-    from {{ ref('int_erp_transactions__enriched') }} as erp
-    where not erp.is_deleted
-        and (
-            erp.transaction_type = 'CustInvc'
-            or (erp.transaction_type = 'Journal' and erp.q2c_export_kind = 'invoice')
-        )
-
-),
-
-invoice_dates as (
-
-    select
-        invoices.*,
-        cast({{ var('q2c_invoice_posting_date_column') }} as date) as posting_date
-    from invoices
+    from matched
+    where matched.billing_object_id is not null
 
 ),
 
@@ -50,16 +50,24 @@ missing as (
         source_system='billing', source_object_type='invoice',
         source_object_id='invoice_dates.invoice_id',
         target_system="'erp'", target_object_type="'transaction'",
-        source_amount=minor_to_major('invoice_dates.total_amount', 'invoice_dates.currency'),
+        source_amount='invoice_dates.total_major',
         currency='invoice_dates.currency',
         occurred_at='invoice_dates.posting_date',
-        detail="'invoice has no ERP posting'"
+        detail="'invoice has no ERP posting'",
+        match_method="'unmatched'"
     ) }}
     from invoice_dates
     {{ rec_from('invoice') }}
     where not exists (
         select 1 from postings where postings.billing_object_id = invoice_dates.invoice_id
     )
+        -- a candidate of an ambiguous posting is reported by that posting's ambiguous_match
+        and not exists (
+            select 1 from matched
+            where matched.is_ambiguous
+                and position(', ' || invoice_dates.invoice_id || ', '
+                    in ', ' || matched.ambiguous_candidates || ', ') > 0
+        )
 
 ),
 
@@ -71,11 +79,12 @@ duplicates as (
         source_object_id='invoice_dates.invoice_id',
         target_system="'erp'", target_object_type="'transaction'",
         target_object_id='postings.erp_transaction_id',
-        source_amount=minor_to_major('invoice_dates.total_amount', 'invoice_dates.currency'),
+        source_amount='invoice_dates.total_major',
         target_amount='postings.foreign_total',
         currency='invoice_dates.currency', target_currency='postings.currency',
         occurred_at='invoice_dates.posting_date',
-        detail="'invoice posted more than once'"
+        detail="'invoice posted more than once'",
+        match_method='postings.match_method'
     ) }}
     from invoice_dates
     inner join postings
@@ -90,6 +99,7 @@ first_postings as (
     select
         invoice_dates.*,
         postings.erp_transaction_id,
+        postings.match_method,
         postings.foreign_total as erp_total,
         postings.currency as erp_currency,
         postings.posting_period_name,
@@ -110,11 +120,12 @@ currency_mismatches as (
         source_object_id='first_postings.invoice_id',
         target_system="'erp'", target_object_type="'transaction'",
         target_object_id='first_postings.erp_transaction_id',
-        source_amount=minor_to_major('first_postings.total_amount', 'first_postings.currency'),
+        source_amount='first_postings.total_major',
         target_amount='first_postings.erp_total',
         currency='first_postings.currency', target_currency='first_postings.erp_currency',
         occurred_at='first_postings.posting_date',
-        detail="'posted in ' || coalesce(upper(first_postings.erp_currency), '?') || ', billed in ' || upper(first_postings.currency)"
+        detail="'posted in ' || coalesce(upper(first_postings.erp_currency), '?') || ', billed in ' || upper(first_postings.currency)",
+        match_method='first_postings.match_method'
     ) }}
     from first_postings
     {{ rec_from('invoice') }}
@@ -130,11 +141,12 @@ amount_mismatches as (
         source_object_id='first_postings.invoice_id',
         target_system="'erp'", target_object_type="'transaction'",
         target_object_id='first_postings.erp_transaction_id',
-        source_amount=minor_to_major('first_postings.total_amount', 'first_postings.currency'),
+        source_amount='first_postings.total_major',
         target_amount='first_postings.erp_total',
         currency='first_postings.currency', target_currency='first_postings.erp_currency',
         occurred_at='first_postings.posting_date',
-        detail="'posted total differs from the invoice total'"
+        detail="'posted total differs from the invoice total'",
+        match_method='first_postings.match_method'
     ) }}
     from first_postings
     {{ rec_from('invoice') }}
@@ -151,17 +163,37 @@ period_mismatches as (
         source_object_id='first_postings.invoice_id',
         target_system="'erp'", target_object_type="'transaction'",
         target_object_id='first_postings.erp_transaction_id',
-        source_amount=minor_to_major('first_postings.total_amount', 'first_postings.currency'),
+        source_amount='first_postings.total_major',
         target_amount='first_postings.erp_total',
         currency='first_postings.currency', target_currency='first_postings.erp_currency',
         occurred_at='first_postings.posting_date',
-        detail="'posted in period ' || coalesce(first_postings.posting_period_name, '?') || ' for an invoice dated ' || cast(first_postings.posting_date as " ~ dbt.type_string() ~ ")"
+        detail="'posted in period ' || coalesce(first_postings.posting_period_name, '?') || ' for an invoice dated ' || cast(first_postings.posting_date as " ~ dbt.type_string() ~ ")",
+        match_method='first_postings.match_method'
     ) }}
     from first_postings
     {{ rec_from('invoice') }}
     where first_postings.posting_period_start is null
         or first_postings.posting_date < first_postings.posting_period_start
         or first_postings.posting_date > first_postings.posting_period_end
+
+),
+
+ambiguous as (
+
+    {{ rec_select(
+        kind='ambiguous_match', entity='invoice',
+        source_system='erp', source_object_type='transaction',
+        source_object_id='matched.erp_transaction_id',
+        target_system="'billing'", target_object_type="'invoice'",
+        source_amount='matched.foreign_total',
+        currency='matched.currency',
+        occurred_at='matched.transaction_date',
+        detail="'ERP invoice without an id matches several billing invoices by customer, amount and date: ' || matched.ambiguous_candidates",
+        match_method="'rule'"
+    ) }}
+    from matched
+    {{ rec_from('invoice') }}
+    where matched.is_ambiguous
 
 ),
 
@@ -176,6 +208,8 @@ final as (
     select * from amount_mismatches
     union all
     select * from period_mismatches
+    union all
+    select * from ambiguous
 
 )
 

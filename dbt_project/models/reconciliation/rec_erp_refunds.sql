@@ -6,13 +6,11 @@ with
 
 erp_invoices as (
 
+    -- matched by any tier (int_erp_transactions__matched)
     select distinct billing_object_id
-    from {{ ref('int_erp_transactions__enriched') }}
-    where not is_deleted
-        and (
-            transaction_type = 'CustInvc'
-            or (transaction_type = 'Journal' and q2c_export_kind = 'invoice')
-        )
+    from {{ ref('int_erp_transactions__matched') }}
+    where posting_kind = 'invoice'
+        and billing_object_id is not null
 
 ),
 
@@ -54,7 +52,8 @@ final as (
         source_amount=minor_to_major('refunds.amount', 'refunds.currency'),
         currency='refunds.currency',
         occurred_at='refunds.created_at',
-        detail="'refund not posted in the ERP'"
+        detail="'refund not posted in the ERP'",
+        match_method="'unmatched'"
     ) }}
     from refunds
     {{ rec_from('refund') }}

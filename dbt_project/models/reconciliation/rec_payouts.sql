@@ -6,7 +6,7 @@
                                        (a pending payout has not left for the bank yet; the
                                        journal export posts exactly these statuses)
     The ERP's payout journal is the first (lowest ERP id) non-deleted Journal whose external
-    id is the payout id (finance's own) or q2c:payout:<payout id> (exported by the pipeline);
+    id is the payout id (finance's own) or q2c-payout-<payout id> (exported by the pipeline);
     every column compared comes from that one row.
     Breaks:
       payout_sum_mismatch    the payout amount differs from the sum of the net amounts of the
@@ -71,7 +71,8 @@ sum_mismatches as (
         target_amount=minor_to_major('payouts.settled_net_amount', 'payouts.currency'),
         currency='payouts.currency', target_currency='payouts.currency',
         occurred_at='payouts.arrival_at',
-        detail="cast(payouts.balance_transaction_count as " ~ dbt.type_string() ~ ") || ' settled balance transactions do not sum to the payout'"
+        detail="cast(payouts.balance_transaction_count as " ~ dbt.type_string() ~ ") || ' settled balance transactions do not sum to the payout'",
+        match_method="'explicit_id'"
     ) }}
     from payouts
     {{ rec_from('payout') }}
@@ -89,7 +90,8 @@ not_posted as (
         source_amount=minor_to_major('posted.payout_amount', 'posted.currency'),
         currency='posted.currency',
         occurred_at='posted.arrival_at',
-        detail="'payout ' || posted.payout_status || ', not posted to cash in the ERP'"
+        detail="'payout ' || posted.payout_status || ', not posted to cash in the ERP'",
+        match_method="'unmatched'"
     ) }}
     from posted
     {{ rec_from('payout') }}
@@ -109,7 +111,8 @@ currency_mismatches as (
         target_amount='posted.erp_total',
         currency='posted.currency', target_currency='posted.erp_currency',
         occurred_at='posted.arrival_at',
-        detail="'payout journal in ' || coalesce(posted.erp_currency, 'no currency') || ', payout in ' || posted.currency"
+        detail="'payout journal in ' || coalesce(posted.erp_currency, 'no currency') || ', payout in ' || posted.currency",
+        match_method="'external_id'"
     ) }}
     from posted
     {{ rec_from('payout') }}
@@ -130,7 +133,8 @@ amount_mismatches as (
         target_amount='posted.erp_total',
         currency='posted.currency', target_currency='posted.erp_currency',
         occurred_at='posted.arrival_at',
-        detail="'payout journal total differs from the payout'"
+        detail="'payout journal total differs from the payout'",
+        match_method="'external_id'"
     ) }}
     from posted
     {{ rec_from('payout') }}

@@ -41,7 +41,7 @@ renamed as (
     select
         ---------- ids
         object_id as customer_id,
-        {{ json_text('payload', 'metadata.salesforce_account_id') }} as salesforce_account_id,
+        {{ json_text('payload', 'metadata.' ~ link_field('customer_account.billing_metadata_key')) }} as salesforce_account_id,
 
         ---------- attributes (no names, emails, phones or street addresses: PII stays in raw)
         lower({{ json_text('payload', 'currency') }}) as currency,

@@ -12,7 +12,7 @@ renamed as (
         ---------- ids
         object_id as subscription_id,
         {{ json_text('payload', 'customer') }} as customer_id,
-        {{ json_text('payload', 'metadata.salesforce_opportunity_id') }} as salesforce_opportunity_id,
+        {{ json_text('payload', 'metadata.' ~ link_field('subscription_deal.billing_metadata_key')) }} as salesforce_opportunity_id,
         {{ json_text('payload', 'latest_invoice') }} as latest_invoice_id,
 
         ---------- attributes

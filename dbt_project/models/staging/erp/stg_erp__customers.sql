@@ -11,7 +11,7 @@ renamed as (
     select
         ---------- ids
         cast({{ json_text('payload', 'id') }} as bigint) as erp_customer_id,
-        {{ json_text('payload', 'externalid') }} as billing_customer_id,
+        {{ json_text('payload', link_field('erp.customer_field')) }} as billing_customer_id,
         cast({{ json_text('payload', 'currency') }} as bigint) as currency_id,
         cast({{ json_text('payload', 'subsidiary') }} as bigint) as subsidiary_id,
 

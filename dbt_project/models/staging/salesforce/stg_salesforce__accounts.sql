@@ -11,7 +11,7 @@ renamed as (
     select
         ---------- ids
         object_id as account_id,
-        {{ json_text('payload', 'Billing_Customer_Id__c') }} as billing_customer_id,
+        {{ json_text('payload', link_field('customer_account.crm_field')) }} as billing_customer_id,
         {{ json_text('payload', 'OwnerId') }} as owner_id,
         {{ json_text('payload', 'LastModifiedById') }} as last_modified_by_id,
 
@@ -22,11 +22,13 @@ renamed as (
         lower({{ json_text('payload', 'CurrencyIsoCode') }}) as currency,
 
         ---------- billing enrichment as the CRM holds it now (exact decimals, major units)
-        {{ json_decimal('payload', 'MRR__c', 16, 2) }} as crm_mrr,
-        {{ json_decimal('payload', 'ARR__c', 16, 2) }} as crm_arr,
-        {{ json_text('payload', 'Billing_Status__c') }} as crm_billing_status,
-        cast({{ json_text('payload', 'Last_Payment_Date__c') }} as date) as crm_last_payment_date,
-        {{ json_text('payload', 'Payout_Hold_Reason__c') }} as crm_payout_hold_reason,
+        {{ json_decimal('payload', crm_field('account.mrr'), 16, 2) }} as crm_mrr,
+        {{ json_decimal('payload', crm_field('account.arr'), 16, 2) }} as crm_arr,
+        -- the picklist as the org labels it, and its canonical word (null: no value map names it)
+        {{ json_text('payload', crm_field('account.billing_status')) }} as crm_billing_status_label,
+        {{ canonical_value('billing_status', json_text('payload', crm_field('account.billing_status'))) }} as crm_billing_status,
+        cast({{ json_text('payload', crm_field('account.last_payment_date')) }} as date) as crm_last_payment_date,
+        {{ json_text('payload', crm_field('account.payout_hold_reason')) }} as crm_payout_hold_reason,
 
         ---------- dates
         {{ iso_to_timestamp(json_text('payload', 'CreatedDate')) }} as created_at,

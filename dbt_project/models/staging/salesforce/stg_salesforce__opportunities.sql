@@ -12,11 +12,21 @@ renamed as (
         ---------- ids
         object_id as opportunity_id,
         {{ json_text('payload', 'AccountId') }} as account_id,
-        {{ json_text('payload', 'Billing_Subscription_Id__c') }} as billing_subscription_id,
+        {{ json_text('payload', link_field('subscription_deal.crm_field')) }} as billing_subscription_id,
         {{ json_text('payload', 'OwnerId') }} as owner_id,
 
         ---------- attributes
         {{ json_text('payload', 'StageName') }} as stage_name,
+        -- the stage's canonical word (open, closed_won, closed_lost); a stage no value map
+        -- names is decided by IsWon and IsClosed, which Salesforce derives from the stage
+        coalesce(
+            {{ canonical_value('opportunity_stage', json_text('payload', 'StageName')) }},
+            case
+                when {{ json_bool('payload', 'IsWon') }} then 'closed_won'
+                when {{ json_bool('payload', 'IsClosed') }} then 'closed_lost'
+                else 'open'
+            end
+        ) as stage,
         lower({{ json_text('payload', 'CurrencyIsoCode') }}) as currency,
 
         ---------- amounts (exact decimals, major units)
