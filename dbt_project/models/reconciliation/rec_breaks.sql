@@ -3,7 +3,7 @@
 {%- set rec_models = [
     'rec_erp_invoices', 'rec_erp_payments', 'rec_erp_refunds', 'rec_payouts',
     'rec_crm_accounts', 'rec_deals_subscriptions', 'rec_compliance_holds',
-    'rec_cases_dunning', 'rec_billing_events'
+    'rec_cases_dunning', 'rec_billing_events', 'rec_data_quality'
 ] %}
 with
 
