@@ -1,6 +1,7 @@
 """Compliance: VAT number validation (stdnum + VIES) and the contract's compliance gates.
 
-`check_vat(number, country, vies)` -> `VatCheck`; `evaluate(contract, statuses, action)` ->
+`check_vat(number, country, vies)` -> `VatCheck`; `evaluate(contract, statuses, action,
+subject=...)` ->
 `GateDecision` with the blocking gates, their reasons and next steps. VIES is reached through
 the `ViesChecker` protocol, implemented by `extractors.vies`.
 """

@@ -47,14 +47,25 @@ class GateDecision:
         )
 
 
-def evaluate(contract: Contract, statuses: Mapping[str, str], action: str) -> GateDecision:
-    """Evaluate every gate of the contract for `action` given the subject's `statuses`.
+#: the status a block shows when the subject has none for the gate's check
+NO_STATUS = "no_status"
+
+
+def evaluate(
+    contract: Contract, statuses: Mapping[str, str], action: str, *, subject: str
+) -> GateDecision:
+    """Evaluate every gate of the contract that applies to `subject` and blocks `action`.
+
+    Fail-closed: a gate whose check has no status in `statuses` blocks (status `no_status`)
+    unless the gate says `on_missing: allow`; an outage must never release a payout or
+    activate a customer.
 
     Args:
         contract: the ownership contract.
-        statuses: check name -> current status (e.g. {"kyc": "verified", "vat": "valid"});
-            checks not given are not evaluated (a gate on them does not apply).
+        statuses: check name -> current status (e.g. {"kyc": "verified", "aml": "clear"}).
         action: one of `compliance.actions`.
+        subject: what the statuses belong to (a gate's `applies_to`: `connected_account`,
+            `customer`); gates on other subjects do not apply.
 
     Raises:
         ValueError: an unknown action, check or status.
@@ -69,11 +80,26 @@ def evaluate(contract: Contract, statuses: Mapping[str, str], action: str) -> Ga
             raise ValueError(
                 f"unknown {check} status {status!r}; known: {', '.join(comp.statuses[check])}"
             )
-    blocks = [
-        GateBlock(name, g.check, statuses[g.check], action, g.reason, g.next_step)
-        for name, g in comp.gates.items()
-        if action in g.blocks and g.check in statuses and statuses[g.check] in g.blocking_statuses
-    ]
+    blocks = []
+    for name, g in comp.gates.items():
+        if action not in g.blocks or g.applies_to != subject:
+            continue
+        status = statuses.get(g.check)
+        if status is None:
+            if g.on_missing == "block":
+                blocks.append(
+                    GateBlock(
+                        name,
+                        g.check,
+                        NO_STATUS,
+                        action,
+                        f"No {g.check} status is recorded, so the gate holds (fail-closed). "
+                        + g.reason,
+                        g.next_step,
+                    )
+                )
+        elif status in g.blocking_statuses:
+            blocks.append(GateBlock(name, g.check, status, action, g.reason, g.next_step))
     return GateDecision(action, blocks)
 
 

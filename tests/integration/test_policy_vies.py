@@ -79,7 +79,9 @@ def test_member_state_down_becomes_vies_unavailable_after_retries(world: Path) -
         result = check_vat(VALID_DE, "DE", vies)
         assert result.status == "vies_unavailable"
         assert vies.requests == 3
-        decision = evaluate(load_contract(), {"vat": result.status}, "reverse_charge_invoicing")
+        decision = evaluate(
+            load_contract(), {"vat": result.status}, "reverse_charge_invoicing", subject="customer"
+        )
         assert not decision.allowed
         assert "retried automatically" in decision.blocks[0].next_step
 

@@ -16,11 +16,13 @@ from q2c.compliance import (
     connected_account_statuses,
     evaluate,
 )
+from q2c.compliance.gates import NO_STATUS
 from q2c.policy import load_contract
 
 pytestmark = pytest.mark.unit
 
 CONTRACT = load_contract()
+ACCOUNT = "connected_account"
 
 
 @dataclass
@@ -121,14 +123,17 @@ def test_vies_down_is_vies_unavailable_and_rejection_is_invalid_format() -> None
 )
 def test_reverse_charge_and_activation_need_a_valid_vat(status: str, blocked: bool) -> None:
     for action in ("reverse_charge_invoicing", "activation"):
-        decision = evaluate(CONTRACT, {"vat": status}, action)
+        decision = evaluate(CONTRACT, {"vat": status}, action, subject="customer")
         assert decision.allowed is not blocked
-    assert evaluate(CONTRACT, {"vat": status}, "payout_release").allowed
+    assert evaluate(CONTRACT, {"vat": status}, "payout_release", subject="customer").allowed
 
 
 def test_unverified_connected_account_blocks_payout_release_with_reason_and_next_step() -> None:
     decision = evaluate(
-        CONTRACT, {"kyc": "requirements_due", "kyb": "verified", "aml": "clear"}, "payout_release"
+        CONTRACT,
+        {"kyc": "requirements_due", "kyb": "verified", "aml": "clear"},
+        "payout_release",
+        subject="connected_account",
     )
     assert not decision.allowed
     (block,) = decision.blocks
@@ -138,24 +143,31 @@ def test_unverified_connected_account_blocks_payout_release_with_reason_and_next
         decision.explain()
     )
     assert evaluate(
-        CONTRACT, {"kyc": "verified", "kyb": "verified", "aml": "clear"}, "payout_release"
+        CONTRACT,
+        {"kyc": "verified", "kyb": "verified", "aml": "clear"},
+        "payout_release",
+        subject="connected_account",
     ).allowed
 
 
 def test_aml_hit_blocks_payouts_activation_and_the_crm_write_back() -> None:
+    verified = {"kyc": "verified", "kyb": "verified"}
     for action in ("payout_release", "activation", "writeback"):
-        assert not evaluate(CONTRACT, {"aml": "match"}, action).allowed
-    (block,) = evaluate(CONTRACT, {"aml": "under_review"}, "writeback").blocks
+        decision = evaluate(CONTRACT, {**verified, "aml": "match"}, action, subject=ACCOUNT)
+        assert not decision.allowed
+    (block,) = evaluate(
+        CONTRACT, {**verified, "aml": "under_review"}, "writeback", subject=ACCOUNT
+    ).blocks
     assert block.gate == "aml_review_stays_out_of_the_crm" and "tipping off" in block.reason
 
 
 def test_unknown_status_action_or_check_is_an_error() -> None:
     with pytest.raises(ValueError, match="unknown kyc status 'ok'"):
-        evaluate(CONTRACT, {"kyc": "ok"}, "payout_release")
+        evaluate(CONTRACT, {"kyc": "ok"}, "payout_release", subject=ACCOUNT)
     with pytest.raises(ValueError, match="unknown action 'refund'"):
-        evaluate(CONTRACT, {"kyc": "verified"}, "refund")
+        evaluate(CONTRACT, {"kyc": "verified"}, "refund", subject=ACCOUNT)
     with pytest.raises(ValueError, match="unknown check 'pep'"):
-        evaluate(CONTRACT, {"pep": "clear"}, "payout_release")
+        evaluate(CONTRACT, {"pep": "clear"}, "payout_release", subject=ACCOUNT)
 
 
 @pytest.mark.parametrize(
@@ -211,3 +223,38 @@ def test_statuses_derived_from_a_stripe_connected_account(account: dict, expecte
     assert statuses == expected
     for check, status in statuses.items():
         assert status in CONTRACT.compliance.statuses[check]
+
+
+def test_a_missing_status_holds_the_payout_fail_closed() -> None:
+    # no AML screening recorded for a verified account: the AML gate holds its payout
+    decision = evaluate(
+        CONTRACT, {"kyc": "verified", "kyb": "verified"}, "payout_release", subject=ACCOUNT
+    )
+    (block,) = decision.blocks
+    assert (block.gate, block.check, block.status) == ("payout_blocked_by_aml", "aml", NO_STATUS)
+    assert "fail-closed" in block.reason
+    # no status at all: every payout gate holds
+    gates = {b.gate for b in evaluate(CONTRACT, {}, "payout_release", subject=ACCOUNT).blocks}
+    assert gates == {
+        "payout_requires_verified_kyc",
+        "payout_requires_verified_kyb",
+        "payout_blocked_by_aml",
+    }
+
+
+def test_a_gate_may_let_a_missing_status_through_when_the_contract_says_so() -> None:
+    data = CONTRACT.model_dump()
+    data["compliance"]["gates"]["payout_blocked_by_aml"]["on_missing"] = "allow"
+    contract = type(CONTRACT).model_validate(data)
+    statuses = {"kyc": "verified", "kyb": "verified"}
+    assert evaluate(contract, statuses, "payout_release", subject=ACCOUNT).allowed
+    assert not evaluate(
+        contract, {**statuses, "aml": "match"}, "payout_release", subject=ACCOUNT
+    ).allowed
+
+
+def test_an_unverifiable_vat_number_does_not_activate_and_no_vat_status_holds_too() -> None:
+    for statuses in ({"vat": "vies_unavailable"}, {}):
+        decision = evaluate(CONTRACT, statuses, "activation", subject="customer")
+        assert not decision.allowed
+        assert {b.gate for b in decision.blocks} == {"eu_vat_must_be_valid"}
