@@ -29,6 +29,8 @@ from dagster import AssetExecutionContext
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
 from orchestration.policies import WAREHOUSE_POOL
+from q2c.policy.dbt_seeds import dbt_vars
+from q2c.policy.loader import load_contract
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
 RAW_SOURCES = frozenset({"billing", "salesforce", "erp"})
@@ -163,8 +165,11 @@ _project = q2c_dbt_project()
     pool=WAREHOUSE_POOL,
 )
 def q2c_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource) -> Iterator[Any]:
-    """Build and test the whole dbt project (or the selected subset) in the warehouse."""
-    yield from dbt.cli(dbt_build_args(), context=context).stream()
+    """Build and test the whole dbt project (or the selected subset) in the warehouse, with
+    the dbt vars of this process's contract (`Q2C_POLICY_FILE`: its finance rules and company
+    mapping, so another org's field names and labels apply without editing the project)."""
+    args = dbt_build_args(dbt_vars=dbt_vars(load_contract()))
+    yield from dbt.cli(args, context=context).stream()
 
 
 dbt_assets_list: list[dg.AssetsDefinition] = [q2c_dbt_models]

@@ -400,7 +400,7 @@ class ErpLink(_Strict):
     #: ERP transaction column holding the billing object id (`externalid`, or a custom body
     #: field such as `custbody_stripe_id`)
     transaction_field: str = Field(default="externalid", pattern=r"^[a-z][a-z0-9_]*$")
-    #: prefix of the external ids of the journals q2c exports (`q2c:<kind>:<billing id>`)
+    #: prefix of the external ids of the journals q2c exports (`q2c-<kind>-<billing id>`)
     export_prefix: str = Field(default="q2c", pattern=r"^[a-z0-9_]+$")
     #: a billing id written in the memo (hand-keyed postings); the memo itself never leaves
     #: staging, only the id this pattern finds (POSIX regex, the whole match is the id)
