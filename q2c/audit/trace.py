@@ -4,8 +4,9 @@ From the id, the audit trail's rows that name it give the related ids (a billing
 Account Id, the other way round, the ids inside source references), one step out; then it
 collects, oldest first: the raw versions landed for any of them (`raw.*`: source, version
 reference, when, run), every audit event (landed, written, conflict lost, held, dead-lettered,
-redriven...), the outbox rows and the dead letters. The last written `after` is the final state
-q2c put in the target.
+redriven...), the outbox rows, the dead letters and the ERP export ledger's rows (an invoice's
+journal entry: its external id carries the billing id; the ERP transaction id). The last
+written `after` is the final state q2c put in the target.
 """
 
 from __future__ import annotations
@@ -29,13 +30,14 @@ class TraceReport:
     audit: list[dict[str, Any]] = field(default_factory=list)
     outbox: list[dict[str, Any]] = field(default_factory=list)
     dead_letters: list[dict[str, Any]] = field(default_factory=list)
+    exported: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return json.loads(json.dumps(asdict(self), default=str))
 
     @property
     def found(self) -> bool:
-        return bool(self.landed or self.audit or self.outbox or self.dead_letters)
+        return bool(self.landed or self.audit or self.outbox or self.dead_letters or self.exported)
 
 
 def _related(events: list[dict[str, Any]]) -> set[str]:
@@ -68,19 +70,38 @@ def _landed(wh: Warehouse, ids: list[str]) -> list[dict[str, Any]]:
     return out
 
 
+def _select(wh: Warehouse, sql: str, params: list[Any]) -> list[dict[str, Any]]:
+    # `Warehouse.fetchall` drops the column names; both drivers' cursors carry them
+    cur = wh.connection.execute(sql.replace("?", "%s") if wh.is_postgres else sql, params)
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+
 def _ops(wh: Warehouse, table: str, ids: list[str]) -> list[dict[str, Any]]:
     if not wh.table_exists("ops", table):
         return []
     marks = ", ".join("?" for _ in ids)
-    cur = wh.connection.execute(
-        wh._sql(
-            f"select * from ops.{quote_identifier(table)} where match_value in ({marks})"
-            f" or record_id in ({marks}) order by 1"
-        ),
+    return _select(
+        wh,
+        f"select * from ops.{quote_identifier(table)} where match_value in ({marks})"
+        f" or record_id in ({marks}) order by 1",
         [*ids, *ids],
     )
-    names = [d[0] for d in cur.description]
-    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+
+def _exported(wh: Warehouse, ids: list[str]) -> list[dict[str, Any]]:
+    """ERP export ledger rows whose external id carries one of `ids` (`q2c-invoice-in_...`) or
+    whose ERP transaction id is one of them."""
+    if not wh.table_exists("ops", "export_ledger"):
+        return []
+    likes = " or ".join("external_id like ?" for _ in ids)
+    marks = ", ".join("?" for _ in ids)
+    return _select(
+        wh,
+        f"select * from ops.export_ledger where {likes} or erp_transaction_id in ({marks})"
+        " order by recorded_at",
+        [*(f"%{i}%" for i in ids), *ids],
+    )
 
 
 def trace(wh: Warehouse, any_id: str) -> TraceReport:
@@ -95,4 +116,5 @@ def trace(wh: Warehouse, any_id: str) -> TraceReport:
         audit=events,
         outbox=_ops(wh, "outbox", ids),
         dead_letters=_ops(wh, "dead_letters", ids),
+        exported=_exported(wh, ids),
     )

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from extractors.salesforce.client import RetrySettings, SalesforceClient, SalesforceCredentials
 from extractors.salesforce.writer import SalesforceWriter
-from q2c.audit import events_for
+from q2c.audit import events_for, trace
 from q2c.policy.loader import default_contract
 from q2c.warehouse import Warehouse
 from q2c.writeback import FLOWS, run_flow
@@ -143,11 +143,11 @@ def run(rows: list[dict], wh: Warehouse, w: Any, home: Path, run_id: str, spec: 
 
 def sandbox_contract() -> Any:
     c = default_contract()
-    rollout = {**c.rollout}
-    # the sandbox contract runs both CRM flows in controlled_writes
-    for name in ("crm_account_enrichment", "support_case_priority"):
-        rollout[name] = rollout[name].model_copy(update={"phase": "controlled_writes"})
-    return c.model_copy(update={"rollout": rollout})
+    # the sandbox company's contract runs both CRM flows in controlled_writes
+    assert {c.rollout[f].phase for f in ("crm_account_enrichment", "support_case_priority")} == {
+        "controlled_writes"
+    }
+    return c
 
 
 def test_two_runs_in_a_row_the_second_writes_nothing(
@@ -271,6 +271,10 @@ def test_poison_rows_reach_the_dlq_after_exactly_max_receive_count_then_redrive_
         assert all(d["attempts"] == max_receive and len(d["errors"]) == max_receive
                    for d in dead)  # fmt: skip
         assert {d["error_kind"] for d in dead} == {"FIELD_CUSTOM_VALIDATION_EXCEPTION"}
+        chain = trace(wh, poison[0])
+        assert [e["action"] for e in chain.audit].count("attempt_failed") == max_receive - 1
+        assert chain.audit[-1]["action"] == "dead_lettered"
+        assert chain.dead_letters[0]["status"] == "dead"
     finally:
         http.put(url, json={"ingest_row_invalid": None}).raise_for_status()
     before = last_seq(http, served)
