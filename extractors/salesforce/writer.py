@@ -69,6 +69,15 @@ def json_value(sf_type: str | None, value: str | None) -> Any:
     return value
 
 
+def bulk_cell(values: dict[str, str | None], field: str) -> str:
+    """One Bulk CSV cell: a field this row does not set stays empty (Bulk leaves it unchanged);
+    a null is `#N/A` (Bulk writes null)."""
+    if field not in values:
+        return ""
+    value = values[field]
+    return BULK_NULL if value is None or value == "" else str(value)
+
+
 def parse_bulk_error(text: str) -> RowError:
     """`CODE:message:FIELD1,FIELD2 --` (Bulk's `sf__Error`) as a `RowError`."""
     body = text.removesuffix(" --").strip()
@@ -237,8 +246,7 @@ class SalesforceWriter:
         w.writerow([key, *fields])
         for r in rows:
             ident = r.match_value if operation == "upsert" else (r.record_id or r.match_value)
-            w.writerow([ident, *(BULK_NULL if r.values.get(f) in (None, "")
-                                 else r.values[f] for f in fields)])  # fmt: skip
+            w.writerow([ident, *(bulk_cell(r.values, f) for f in fields)])
         spec: dict[str, Any] = {"object": sobject, "operation": operation,
                                 "contentType": "CSV", "lineEnding": "LF"}  # fmt: skip
         if operation == "upsert":

@@ -464,6 +464,8 @@ def _deliver(run: _Run, rows: list[store.OutboxRow]) -> None:
             results = [RowResult(r.match_value, False, errors=(), unprocessed=True) for r in todo]
         retry_rows = []
         with wh.transaction():
+            done = [r for r, res in zip(todo, results, strict=True) if res.success]
+            store.set_status(wh, [r.idempotency_key for r in done], "done")
             for r, res in zip(todo, results, strict=True):
                 if res.success:
                     _written(run, r, res)
@@ -495,7 +497,7 @@ def _deliver(run: _Run, rows: list[store.OutboxRow]) -> None:
 
 
 def _written(run: _Run, r: store.OutboxRow, res: RowResult) -> None:
-    store.set_status(run.wh, [r.idempotency_key], "done")
+    """Record a row the CRM accepted (its outbox row is already `done`)."""
     run.report.written += 1
     run.events.append(run.event(
         "written", result="ok", source_ref=r.source_ref, object_id=res.record_id or r.record_id,

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from q2c.audit.trail import insert_rows
 from q2c.landing import _ddl
 from q2c.masking import MaskContext, mask_text
 from q2c.warehouse import Warehouse
@@ -152,16 +153,12 @@ def open_rows(wh: Warehouse, flow: str, statuses: Sequence[str]) -> list[OutboxR
 def insert_pending(wh: Warehouse, rows: Sequence[OutboxRow]) -> None:
     """Store new outbox rows (`pending`) before anything is sent."""
     ensure_writeback_tables(wh)
-    marks = ", ".join(f"cast(? as {wh.json_type})" if c in _JSON else "?"
-                      for c in OUTBOX_COLUMNS)  # fmt: skip
-    sql = f"insert into ops.outbox ({', '.join(OUTBOX_COLUMNS)}) values ({marks})"
-    with wh.transaction():
-        for row in rows:
-            values = []
-            for col in OUTBOX_COLUMNS:
-                v = getattr(row, col)
-                values.append(json.dumps(v, sort_keys=True, default=str) if col in _JSON else v)
-            wh.execute(sql, values)
+    values = [
+        [json.dumps(getattr(row, c), sort_keys=True, default=str) if c in _JSON
+         else getattr(row, c) for c in OUTBOX_COLUMNS]
+        for row in rows
+    ]  # fmt: skip
+    insert_rows(wh, "ops.outbox", OUTBOX_COLUMNS, _JSON, values)
 
 
 def set_status(

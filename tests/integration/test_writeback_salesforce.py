@@ -310,6 +310,8 @@ def test_bulk_api_upsert_above_the_threshold(
                  contract=small)  # fmt: skip
     assert report.bulk and report.written == 30 and writer.stats.bulk_jobs == jobs + 1
     assert len(journal(http, served, before, sobject="Account")) == 30
+    # accounts already past_due got only MRR in the same CSV: their status stays, never nulled
+    assert {account(writer, i)["Billing_Status__c"] for i in range(70, 100)} == {"past_due"}
 
 
 def test_read_only_phase_records_what_it_would_write_and_sends_nothing(
