@@ -33,6 +33,7 @@ app.command("trace", help="The chain of any billing, CRM or ERP id across system
 app.add_typer(writeback.dlq_app, name="dlq", help="The write-back's dead-letter queue.")
 
 app.command("report", help="The period reconciliation report: HTML, XLSX, JSON.")(report.report)
+app.command("evidence", help="The period's evidence pack (zip, SHA-256 manifest).")(report.evidence)
 
 if __name__ == "__main__":
     app()

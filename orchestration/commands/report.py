@@ -74,3 +74,55 @@ def report(
         console.print(f"  {s.title}: {state}", markup=False, highlight=False)
     for kind, path in paths.items():
         console.print(f"  {kind}: {path}", markup=False, highlight=False)
+
+
+def evidence(
+    period: str | None = typer.Option(
+        None, "--period", "-p", help="Month YYYY-MM (default: the last whole month of data)."
+    ),
+    out: Path | None = typer.Option(
+        None, "--out", "-o", help="Output directory (default: $Q2C_HOME/evidence)."
+    ),
+    dbt_target: Path | None = typer.Option(
+        None, "--dbt-target", help="Where dbt wrote run_results.json (default: the project's)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the outcome as JSON."),
+) -> None:
+    """Write the period's evidence pack: a zip with a SHA-256 manifest of every file."""
+    from orchestration.assets.dbt import DBT_PROJECT_DIR
+    from q2c.reports.evidence import build_evidence_pack, write_evidence_pack
+
+    settings = load_settings()
+    contract = load_contract()
+    run_id = f"cli-{uuid.uuid4()}"
+    try:
+        with Warehouse.from_url(settings.warehouse_url) as wh:
+            chosen = Period.parse(period) if period else closed_period(wh)
+            built = build_report(wh, contract, chosen, run_id=run_id)
+            pack = build_evidence_pack(
+                wh,
+                contract,
+                built,
+                home=settings.home,
+                dbt_target=dbt_target or DBT_PROJECT_DIR / "target",
+            )
+    except ValueError as exc:
+        err_console.print(f"q2c evidence: {exc}", markup=False, highlight=False)
+        raise typer.Exit(1) from None
+    path = write_evidence_pack(
+        pack,
+        (out or settings.home / "evidence") / f"evidence-{chosen}.zip",
+        meta={"entity": contract.company, "period": str(chosen), "run_id": run_id},
+    )
+    summary = {
+        "period": str(chosen),
+        "path": str(path),
+        "files": len(pack.files),
+        "missing": pack.missing,
+    }
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2))
+        return
+    console.print(f"[bold]Evidence pack {chosen}[/bold]: {path} ({len(pack.files)} files)")
+    for item, reason in pack.missing.items():
+        console.print(f"  not included: {item}: {reason}", markup=False, highlight=False)

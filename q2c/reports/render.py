@@ -8,7 +8,7 @@ import json
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import jinja2
 import xlsxwriter
@@ -73,11 +73,12 @@ def _sheet_name(title: str, used: set[str]) -> str:
     return name
 
 
-def write_xlsx(report: Report, path: Path) -> None:
+def write_xlsx(report: Report, path: Path | BinaryIO) -> None:
     """One sheet per section (and the header first); money cells carry the number format of
     their row's currency (0, 2 or 3 places). Excel stores numbers as binary doubles: amounts
     of up to 15 significant digits (every amount here) read back exactly."""
-    book = xlsxwriter.Workbook(str(path), {"remove_timezone": True})
+    target = str(path) if isinstance(path, Path) else path
+    book = xlsxwriter.Workbook(target, {"remove_timezone": True, "in_memory": True})
     try:
         bold = book.add_format({"bold": True, "bg_color": "#F2F4F8", "bottom": 1})
         dates = book.add_format({"num_format": "yyyy-mm-dd hh:mm"})

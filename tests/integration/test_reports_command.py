@@ -183,3 +183,75 @@ def test_gate_decisions_and_export_batches_appear_once_recorded(s_db: Path, tmp_
         "val-1",
     )
     assert "break_rate_bps" in decision["reasons"]
+
+
+def test_evidence_pack_lists_every_file_with_its_sha256(
+    s_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A gate run (Great Expectations on the S world's real ERP batch, results under
+    $Q2C_HOME/gates), an export day's files and the dbt build's run results go into the pack;
+    every file of its manifest is in the zip with that hash, and what is absent is named."""
+    import hashlib
+    import zipfile
+
+    import pandas as pd
+
+    from q2c.exports.files import write_files
+    from q2c.gates import evaluate_gate
+
+    db, home = tmp_path / "warehouse.duckdb", tmp_path / "home"
+    shutil.copy(s_db, db)
+    contract = load_contract()
+    with Warehouse.from_url(f"duckdb:///{db}") as wh:
+        batch = pd.DataFrame(
+            wh.fetchall("select * from exports.export_erp_journal_lines"),
+            columns=[r[0] for r in wh.fetchall("describe exports.export_erp_journal_lines")],
+        )
+        decision = evaluate_gate(
+            "erp_export", batch, contract=contract, run_id="run-ev", warehouse=wh, home=home
+        )
+        record_gate_decision(wh, decision)
+    entries = [_entry("q2c:invoice:in_a", 12_345)]
+    manifest = build_manifest(
+        batch_id="b-1",
+        partition="2026-10-15",
+        entries=entries,
+        csv_bytes=b"csv",
+        run_id="run-ev",
+        gate=None,
+    )
+    write_files(home / "exports" / "2026-10-15", b"csv", manifest)
+    write_files(home / "exports" / "2026-11-02", b"csv", manifest)  # another period's day
+
+    monkeypatch.setenv("Q2C_WAREHOUSE_URL", f"duckdb:///{db}")
+    monkeypatch.setenv("Q2C_HOME", str(home))
+    dbt_target = s_db.parent / "dbt" / "target"
+    result = CliRunner().invoke(
+        app,
+        ["evidence", "--period", "2026-10", "--out", str(tmp_path / "out")]
+        + ["--dbt-target", str(dbt_target), "--json"],
+    )
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    with zipfile.ZipFile(out["path"]) as z:
+        names = set(z.namelist())
+        listed = json.loads(z.read("MANIFEST.json"))
+        for f in listed["files"]:
+            data = z.read(f["path"])
+            assert hashlib.sha256(data).hexdigest() == f["sha256"], f["path"]
+            assert len(data) == f["bytes"]
+        sums = z.read("SHA256SUMS").decode().splitlines()
+    paths = {f["path"] for f in listed["files"]}
+    assert names == paths | {"MANIFEST.json", "SHA256SUMS"}
+    assert len(sums) == len(paths)
+    assert {
+        "ownership/ownership_sheet.md",
+        "report/report-2026-10.html",
+        "report/report-2026-10.xlsx",
+        "exports/2026-10-15/manifest.json",
+        "dbt/run_results.json",
+        "design/retry_and_replay.md",
+    } <= paths
+    assert not any(p.startswith("exports/2026-11-02") for p in paths)
+    assert any(p.startswith("gates/run-ev/") for p in paths), sorted(paths)
+    assert set(listed["missing"]) == {"writes/audit_trail.csv"}
