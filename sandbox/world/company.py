@@ -168,14 +168,19 @@ class Company:
         )
 
     # ------------------------------------------------------------------ helpers
-    def short_id(self, record_id: str) -> str:
+    def short_id(self, record_id: str, holder: str) -> str:
         """A Salesforce id as an integration copied it into billing metadata: under a profile
         with `short_id_share`, sometimes the 15-character case-sensitive id (the same record
-        as its 18-character form; `mess` row `short_salesforce_id`)."""
+        as its 18-character form; `mess` row `short_salesforce_id` naming the record and the
+        billing object `holder` whose metadata holds it)."""
         prof = self.ctx.profile
         if prof.is_default or self.mrng.random() >= prof.short_id_share:
             return record_id
-        self.ctx.w.mess("short_salesforce_id", {"record": record_id}, {"stored": record_id[:15]})
+        self.ctx.w.mess(
+            "short_salesforce_id",
+            {"record": record_id, "billing_object": holder},
+            {"stored": record_id[:15]},
+        )
         return record_id[:15]
 
     def first(self, what: str) -> bool:
@@ -726,7 +731,7 @@ class Company:
         info = self.subscription(cus_created)
         self.one_off()
         delinquent = info["status"] in ("past_due", "unpaid")
-        meta = {ctx.profile.customer_account_key: self.short_id(self.account_id)}
+        meta = {ctx.profile.customer_account_key: self.short_id(self.account_id, cus_id)}
         if self.link_break == "customer_without_account":
             meta = {}
             w.discrepancy(
@@ -842,7 +847,9 @@ class Company:
         opp = self.opp_id if self.link_break != "subscription_without_deal" else None
         if self.account_only_link:
             opp = None
-        sub_meta = {ctx.profile.subscription_opportunity_key: self.short_id(opp)} if opp else {}
+        sub_meta = (
+            {ctx.profile.subscription_opportunity_key: self.short_id(opp, sub_id)} if opp else {}
+        )
         if self.link_break == "subscription_without_deal":
             w.discrepancy(
                 "subscription_without_deal",

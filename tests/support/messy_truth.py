@@ -112,7 +112,11 @@ def _truth_rows(world_dir: Path, sql: str) -> list[tuple]:
 def mess_by_object(world_dir: Path) -> dict[str, str]:
     """Object id -> the injected mess it is part of (the first named)."""
     out: dict[str, str] = {}
-    for kind, ids in _truth_rows(world_dir, "select kind, object_ids from mess"):
+    # a link held in another form explains more than the other mess on the same ids
+    for kind, ids in _truth_rows(
+        world_dir,
+        "select kind, object_ids from mess" " order by kind <> 'short_salesforce_id', id",
+    ):
         for oid in json.loads(ids).values():
             out.setdefault(str(oid), kind)
     for kind, ids, detail in _truth_rows(

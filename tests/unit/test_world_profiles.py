@@ -295,24 +295,25 @@ def test_some_billing_links_hold_the_15_character_salesforce_id(
     worlds: tuple[Path, Path],
 ) -> None:
     _, messy = worlds
-    short = {
-        json.loads(r["object_ids"])["record"]
+    short = [
+        json.loads(r["object_ids"])
         for r in rows(
             messy / "truth.sqlite",
             "SELECT object_ids FROM mess WHERE kind=?",
             "short_salesforce_id",
         )  # fmt: skip
-    }
-    stored = {
-        v
-        for r in rows(
-            messy / "billing.sqlite",
-            "SELECT body FROM objects WHERE object IN" " ('customer', 'subscription')",
-        )  # fmt: skip
-        for k, v in json.loads(r["body"])["metadata"].items()
-        if k in (MESSY.customer_account_key, MESSY.subscription_opportunity_key)
-    }
+    ]
     live = {r["id"] for r in rows(messy / "salesforce.sqlite", "SELECT id FROM records")}
-    assert short and short <= live
-    assert {s[:15] for s in short} <= stored
-    assert all(len(v) == 18 and v in live for v in stored if v not in {s[:15] for s in short})
+    keys = (MESSY.customer_account_key, MESSY.subscription_opportunity_key)
+    assert short
+    for ids in short:
+        (holder,) = rows(messy / "billing.sqlite", "SELECT body FROM objects WHERE id=?",
+                         ids["billing_object"])  # fmt: skip
+        stored = [v for k, v in json.loads(holder["body"])["metadata"].items() if k in keys]
+        assert stored == [ids["record"][:15]] and ids["record"] in live
+    holders = {ids["billing_object"] for ids in short}
+    for r in rows(messy / "billing.sqlite", "SELECT id, body FROM objects WHERE object IN"
+                  " ('customer', 'subscription')"):  # fmt: skip
+        if r["id"] not in holders:
+            for k, v in json.loads(r["body"])["metadata"].items():
+                assert k not in keys or (len(v) == 18 and v in live)
