@@ -35,7 +35,7 @@ from typing import Any, Protocol
 import pandas as pd
 
 from q2c.audit.trail import AuditEvent, existing_keys, last_pushed, record_events
-from q2c.masking import MaskContext, mask_record
+from q2c.masking import MaskContext, default_policy, mask_record
 from q2c.policy.kill_switch import is_paused
 from q2c.policy.model import Contract, WriteTarget
 from q2c.warehouse import Warehouse
@@ -364,6 +364,7 @@ def _send_chunk(
     fields = {f for mv in chunk for f in candidates[mv]}
     current = run.read(chunk, fields)
     mask = MaskContext("writeback", target.system, target.object)
+    policy = default_policy()
     planned: list[store.OutboxRow] = []
     conflicts: list[tuple[str, AuditEvent]] = []
     now = datetime.now(UTC)
@@ -389,7 +390,7 @@ def _send_chunk(
         if not res.payload:
             report.unchanged_after_read += 1
             continue
-        payload = mask_record(dict(res.payload), mask)
+        payload = mask_record(dict(res.payload), mask, policy)
         key = idempotency_key(target.object, mv, payload, d.source_ref)
         planned.append(store.OutboxRow(
             idempotency_key=key, flow=target.flow, target_system=target.system,
