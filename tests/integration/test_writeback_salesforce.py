@@ -368,3 +368,31 @@ def test_trace_shows_the_chain_of_a_written_account(
     assert chain["outbox"][0]["status"] == "done"
     human = CliRunner().invoke(app, ["trace", "cus_00000000000110"])
     assert human.exit_code == 0 and "written" in human.stdout
+
+
+@pytest.mark.postgres
+def test_on_postgres_the_outbox_audit_trail_and_dlq_behave_the_same(
+    postgres_db: str, writer: SalesforceWriter, home: Path, http: requests.Session,
+    served: Served,
+) -> None:  # fmt: skip
+    contract = sandbox_contract()
+    url = served.base_url + "/__sandbox/faults"
+    with Warehouse.from_url(postgres_db) as pg:
+        before = last_seq(http, served)
+        rows = account_rows(range(111, 116), mrr="66.00")
+        with pytest.raises(KeyboardInterrupt):
+            run(rows, pg, KilledAfterSend(writer), home, "pg-crash")
+        again = run(rows, pg, writer, home, "pg-after")
+        assert again.reconciled == 5 and again.sent == 0
+        assert run(rows, pg, writer, home, "pg-third").sent == 0
+        assert len(journal(http, served, before, sobject="Account")) == 5
+        poison = account(writer, 116)["Id"]
+        http.put(url, json={"ingest_row_invalid": {"rate": 1, "record_ids": [poison]}})
+        try:
+            for n in range(contract.max_receive_count):
+                run(account_rows([116], mrr="5.00"), pg, writer, home, f"pg-p{n}")
+        finally:
+            http.put(url, json={"ingest_row_invalid": None}).raise_for_status()
+        (dead,) = dead_letters(pg)
+        assert dead["attempts"] == contract.max_receive_count and dead["record_id"] == poison
+        assert trace(pg, poison).audit[-1]["action"] == "dead_lettered"
