@@ -5,9 +5,10 @@ Contract:
   `writeback/crm_case_sync` (after `sync/sync_salesforce_case_fields`), group `writeback`:
   each runs `q2c.writeback.run_flow` with the flow's gate (`q2c.gates.evaluate_gate`, recorded
   in `ops.gate_decisions`) and the Salesforce writer of the `salesforce` resource.
-- A gate that refuses the batch in a writing phase fails the step without retry (`dg.Failure`,
-  the reasons as metadata); phase `read_only` materializes what it would write; a run stopped
-  by the kill switch or `max_writes_per_run` materializes with `stopped` set.
+- A batch the gate holds is a business outcome, not a failed step: the asset materializes with
+  `stopped: gate` and the reasons (the gate's own blocking checks and `ops.gate_decisions`
+  carry the alarm); so do phase `read_only` (what it would write) and a run stopped by the kill
+  switch or `max_writes_per_run` (`stopped` says why). Errors a retry may fix reach `RETRY`.
 - Metadata (masked for the `dagster_metadata` channel; counts, never record values): records,
   changed, written, failed attempts, dead-lettered, reconciled after a crash, conflicts lost,
   refused fields, gate reasons, and queue health (outbox depth, oldest pending age, DLQ volume
@@ -98,11 +99,7 @@ def _asset(flow: str) -> dg.AssetsDefinition:
                                        run_id=context.run.run_id, actor="q2c:dagster")  # fmt: skip
         finally:
             client.close()
-        meta = report_metadata(report)
-        if report.gate_passed is False and report.phase != "read_only":
-            raise dg.Failure(description=f"{flow} gate refused the batch", metadata=meta,
-                             allow_retries=False)  # fmt: skip
-        return dg.MaterializeResult(metadata=meta)
+        return dg.MaterializeResult(metadata=report_metadata(report))
 
     return writeback_asset
 
