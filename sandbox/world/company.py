@@ -333,7 +333,7 @@ class Company:
                 "salesforce",
                 "Account",
                 self.account_id,
-                "Billing_Status__c",
+                prof.crm_field("Account", "Billing_Status__c"),
                 UNMAPPED_STATUS,
                 {"value_map": "billing_status", "billing_status": status},
             )

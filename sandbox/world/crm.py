@@ -95,7 +95,7 @@ def present_record(profile: Profile, sobject: str, body: dict[str, Any]) -> dict
     Which labels come out in another case or spacing (`variant_share`) depends only on the
     record id and field, so the same world always gets the same bytes.
     """
-    renames = profile.field_renames.get(sobject, {})
+    renames = profile.crm_field_names.get(sobject, {})
     labels = profile.labels.get(sobject, {})
     out: dict[str, Any] = {}
     for name, value in body.items():

@@ -194,7 +194,7 @@ def sobjects_for(profile: Profile) -> dict[str, list[Field]]:
         return SOBJECTS
     out: dict[str, list[Field]] = {}
     for sobject, fields in SOBJECTS.items():
-        renames = profile.field_renames.get(sobject, {})
+        renames = profile.crm_field_names.get(sobject, {})
         labels = profile.labels.get(sobject, {})
         mine = []
         for f in fields:

@@ -75,7 +75,8 @@ def test_describe_lists_the_orgs_custom_fields_under_their_names(
     account = fields_of(messy.env, "Account")
     assert "Stripe_Customer__c" in account and "Billing_Customer_Id__c" not in account
     assert account["Stripe_Customer__c"]["externalId"] and account["Stripe_Customer__c"]["custom"]
-    statuses = {v["value"] for v in account["Billing_Status__c"]["picklistValues"]}
+    assert "Billing_Status__c" not in account and "MRR__c" not in account
+    statuses = {v["value"] for v in account["Subscription_Status__c"]["picklistValues"]}
     assert {"Past Due", "Cancelled", "Active"} <= statuses and "past_due" not in statuses
     stages = {
         v["value"] for v in fields_of(messy.env, "Opportunity")["StageName"]["picklistValues"]
@@ -91,13 +92,13 @@ def test_soql_answers_the_orgs_fields_and_labels(sandboxes: tuple[Any, Any]) -> 
     messy, _ = sandboxes
     client = sf_client(messy.env)
     soql = (
-        "SELECT Id, Stripe_Customer__c, Billing_Status__c FROM Account"
+        "SELECT Id, Stripe_Customer__c, Subscription_Status__c FROM Account"
         " WHERE Stripe_Customer__c != null"
     )
     records = [r for page in client.query_pages(soql) for r in page["records"]]
     assert records
     assert all(r["Stripe_Customer__c"].startswith("cus_") for r in records)
-    labels = {(r["Billing_Status__c"] or "").strip().lower() for r in records}
+    labels = {(r["Subscription_Status__c"] or "").strip().lower() for r in records}
     assert labels & {"active", "past due", "cancelled", "unpaid", "trialing"}
     assert not labels & {"past_due", "canceled"}
 

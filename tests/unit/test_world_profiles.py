@@ -93,13 +93,17 @@ def test_messy_records_use_the_orgs_field_names_and_labels(worlds: tuple[Path, P
     schema = {o: {f.name: f for f in fs} for o, fs in sobjects_for(MESSY).items()}
     assert "Stripe_Customer__c" in schema["Account"]
     assert "Billing_Customer_Id__c" not in schema["Account"]
+    # every custom field of the shipped org has this org's name
+    for sobject, names in MESSY.crm_field_names.items():
+        for shipped, mine in names.items():
+            assert mine in schema[sobject] and shipped not in schema[sobject]
     assert "Stripe_Subscription__c" in schema["Opportunity"]
     seen: Counter[tuple[str, str, str]] = Counter()
     for r in rows(messy / "salesforce.sqlite", "SELECT sobject, body FROM records"):
         body = json.loads(r["body"])
         assert set(body) == set(schema[r["sobject"]]), r["sobject"]
         for fname, labels in MESSY.labels.get(r["sobject"], {}).items():
-            value = body[fname]
+            value = body[MESSY.crm_field(r["sobject"], fname)]
             allowed = {v.lower() for v in labels.values() if v}
             if value is None or value == UNMAPPED_STATUS:
                 continue
@@ -268,7 +272,7 @@ def test_won_deals_not_billed_yet_are_deals_without_subscription(
                        ids["account"])  # fmt: skip
         acct = json.loads(acct["body"])
         assert acct["Type"] == "Customer" and acct["Stripe_Customer__c"] is None
-        assert acct["CurrencyIsoCode"] and acct["Billing_Status__c"] is None
+        assert acct["CurrencyIsoCode"] and acct["Subscription_Status__c"] is None
         linked = rows(
             messy / "billing.sqlite",
             "SELECT id FROM objects WHERE object='customer'"

@@ -12,10 +12,12 @@ messy_ownership.yml`):
 - CRM picklists hold the org's labels (`Past Due`, `Cancelled`, `5 - Closed Won`,
   `P1 - High`), some records in another case or with stray spaces (typed in by an import with
   the picklist unrestricted), and a few accounts with a label no map names (`Legacy Plan`);
-- the link fields have this org's names (`Stripe_Customer__c`, `Stripe_Subscription__c`;
-  billing metadata `sfdc_account_id`, `sfdc_opportunity_id`, a quarter of them holding the
-  15-character form of the Salesforce id), and for part of the book the deal and the
-  subscription name each other nowhere: only the account links them;
+- every custom field has this org's name (`Subscription_Status__c`, `Current_MRR__c`,
+  `Billing_Escalation__c`, ...); the link fields are `Stripe_Customer__c` and
+  `Stripe_Subscription__c`, with billing metadata `sfdc_account_id` and
+  `sfdc_opportunity_id` (a quarter of them holding the 15-character form of the Salesforce
+  id), and for part of the book the deal and the subscription name each other nowhere: only
+  the account links them;
 - some won deals are not billed yet (a `Customer` account without a billing customer);
 - finance hand-keys some invoices in the ERP without an external id (a NetSuite number or the
   billing invoice number as document number, the invoice id in the memo or not), some of them
@@ -84,8 +86,8 @@ class Profile:
 
     Attributes:
         name: the profile's name (`default`, `messy`).
-        account_customer_field: the Account field naming the billing customer.
-        opportunity_subscription_field: the Opportunity field naming the subscription.
+        crm_field_names: sobject -> the shipped org's custom field name -> this org's name
+            (only those that differ).
         customer_account_key: the billing customer's metadata key naming the Account.
         subscription_opportunity_key: the subscription's metadata key naming the deal.
         labels: sobject -> field -> q2c's stored value -> the org's label (None: left blank).
@@ -109,8 +111,7 @@ class Profile:
     """
 
     name: str
-    account_customer_field: str = "Billing_Customer_Id__c"
-    opportunity_subscription_field: str = "Billing_Subscription_Id__c"
+    crm_field_names: MappingProxyType = field(default_factory=lambda: _frozen({}))
     customer_account_key: str = "salesforce_account_id"
     subscription_opportunity_key: str = "salesforce_opportunity_id"
     labels: MappingProxyType = field(default_factory=lambda: _frozen({}))
@@ -134,17 +135,19 @@ class Profile:
         """Whether this is the shipped org (the generator then writes exactly today's world)."""
         return self.name == "default"
 
+    def crm_field(self, sobject: str, name: str) -> str:
+        """This org's API name of the shipped org's field `sobject.name`."""
+        return self.crm_field_names.get(sobject, {}).get(name, name)
+
     @property
-    def field_renames(self) -> dict[str, dict[str, str]]:
-        """sobject -> default field name -> this org's name (only those that differ)."""
-        out: dict[str, dict[str, str]] = {}
-        for sobject, default, mine in (
-            ("Account", "Billing_Customer_Id__c", self.account_customer_field),
-            ("Opportunity", "Billing_Subscription_Id__c", self.opportunity_subscription_field),
-        ):
-            if default != mine:
-                out.setdefault(sobject, {})[default] = mine
-        return out
+    def account_customer_field(self) -> str:
+        """The Account field naming the billing customer."""
+        return self.crm_field("Account", "Billing_Customer_Id__c")
+
+    @property
+    def opportunity_subscription_field(self) -> str:
+        """The Opportunity field naming the subscription."""
+        return self.crm_field("Opportunity", "Billing_Subscription_Id__c")
 
     def erp_next_id(self, current: int) -> int:
         """The internal id after `current` (sparse: a deterministic gap of 1 to 5)."""
@@ -160,8 +163,20 @@ DEFAULT = Profile("default")
 
 MESSY = Profile(
     "messy",
-    account_customer_field="Stripe_Customer__c",
-    opportunity_subscription_field="Stripe_Subscription__c",
+    crm_field_names=_frozen(
+        {
+            "Account": {
+                "Billing_Customer_Id__c": "Stripe_Customer__c",
+                "Billing_Status__c": "Subscription_Status__c",
+                "MRR__c": "Current_MRR__c",
+                "ARR__c": "Current_ARR__c",
+                "Last_Payment_Date__c": "Last_Payment_Received__c",
+                "Payout_Hold_Reason__c": "Partner_Payout_Hold__c",
+            },
+            "Opportunity": {"Billing_Subscription_Id__c": "Stripe_Subscription__c"},
+            "Case": {"Billing_Priority_Flag__c": "Billing_Escalation__c"},
+        }
+    ),
     customer_account_key="sfdc_account_id",
     subscription_opportunity_key="sfdc_opportunity_id",
     labels=_frozen(
