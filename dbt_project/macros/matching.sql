@@ -96,3 +96,10 @@
             and count(*) over (partition by {{ right_key }}) = 1 as is_one_to_one
     from {{ relation }}
 {%- endmacro %}
+
+{#- The case-sensitive 15-character key of a Salesforce record id: the 18-character API id
+    only adds a case checksum, and integrations often store the 15-character form. Compare
+    Salesforce ids held outside Salesforce (billing metadata) through this. -#}
+{% macro salesforce_id_key(expression) -%}
+    substr({{ expression }}, 1, 15)
+{%- endmacro %}

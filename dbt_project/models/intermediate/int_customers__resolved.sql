@@ -64,7 +64,8 @@ linked as (
         claims.is_deleted as is_claiming_account_deleted
     from customers
     left join accounts as metadata_account
-        on customers.salesforce_account_id = metadata_account.account_id
+        -- billing metadata may hold the 15-character form of the Account id
+        on {{ salesforce_id_key('customers.salesforce_account_id') }} = {{ salesforce_id_key('metadata_account.account_id') }}
     left join account_claims as claims
         on customers.customer_id = claims.billing_customer_id
         and claims.claim_rank = 1

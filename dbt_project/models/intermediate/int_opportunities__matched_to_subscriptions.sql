@@ -51,7 +51,7 @@ pairs as (
         'subscription_names_deal' as match_source
     from subscriptions
     inner join deals
-        on subscriptions.salesforce_opportunity_id = deals.opportunity_id
+        on {{ salesforce_id_key('subscriptions.salesforce_opportunity_id') }} = {{ salesforce_id_key('deals.opportunity_id') }}
     {% else %}
     select
         cast(null as {{ dbt.type_string() }}) as opportunity_id,
