@@ -66,6 +66,8 @@ CASE_SUBJECTS = (
     "Slow dashboard",
 )
 BRANDS = ("visa", "mastercard", "amex")
+#: a rep rounds a deal's Amount to whole tens (minor units of 2-decimal currencies)
+ACCOUNT_ONLY_AMOUNT_ROUNDING = 1000
 
 
 @dataclass
@@ -456,27 +458,36 @@ class Company:
             )
 
         if billing and self.link_break != "subscription_without_deal":
+            close, amount = billing["start"], billing["acv"]
+            if self.account_only_link:
+                close, amount = self.deal_as_the_rep_entered_it(close, amount)
             opp(
                 self.opp_id,
                 "Closed Won",
-                billing["start"],
-                billing["acv"],
+                close,
+                amount,
                 None if self.account_only_link else billing["subscription"],
                 "New Business",
                 billing["start"] - 30 * DAY,
             )
+            if self.account_only_link:
+                w.mess(
+                    "account_only_link",
+                    {
+                        "opportunity": self.opp_id,
+                        "subscription": billing["subscription"],
+                        "account": self.account_id,
+                    },
+                    {
+                        "amount": money(amount),
+                        "annual_value": money(billing["acv"]),
+                        "currency": self.currency,
+                        "close_date": sf_date(close),
+                        "subscription_start": sf_date(billing["start"]),
+                    },
+                )
         elif self.opp_id:
             self.opp_id = None
-        if self.account_only_link and billing and self.opp_id:
-            w.mess(
-                "account_only_link",
-                {
-                    "opportunity": self.opp_id,
-                    "subscription": billing["subscription"],
-                    "account": self.account_id,
-                },
-                {"amount": money(billing["acv"]), "currency": self.currency},
-            )
         if self.won_not_billed:
             self.won_deal_not_billed()
         if billing and self.link_break == "deal_without_subscription":
@@ -524,6 +535,17 @@ class Company:
                 rng.choice(("Upsell", "Renewal", "New Business", "Pilot")),
                 created,
             )
+
+    def deal_as_the_rep_entered_it(self, start: int, acv: int) -> tuple[int, int]:
+        """Close date and Amount of a deal no id links to its subscription: closed up to
+        three weeks before the subscription started, and in a third of them the Amount
+        rounded to whole tens (`ACCOUNT_ONLY_AMOUNT_ROUNDING` minor units), as reps type it."""
+        mrng = self.mrng
+        close = max(self.account_created + DAY, start - mrng.randint(0, 21) * DAY)
+        if mrng.random() < 1 / 3:
+            unit = ACCOUNT_ONLY_AMOUNT_ROUNDING
+            acv = max(unit, (acv + unit // 2) // unit * unit)
+        return close, acv
 
     def won_deal_not_billed(self) -> None:
         """A deal won in the last weeks whose customer billing has not set up yet (messy)."""

@@ -8,7 +8,7 @@ import hashlib
 import json
 import sqlite3
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -178,7 +178,12 @@ def test_deals_linked_only_through_the_account_name_each_other_nowhere(
         item = sub["items"]["data"][0]
         months = 12 if item["price"]["recurring"]["interval"] == "year" else 1
         annual = item["quantity"] * item["price"]["unit_amount"] * 12 // months
-        assert Decimal(str(opp["Amount"])) * 100 == annual
+        tolerance = load_contract(MESSY.contract).mapping.matching.amount_tolerance_minor
+        assert abs(Decimal(str(opp["Amount"])) * 100 - annual) <= tolerance
+        start = datetime.fromtimestamp(sub["start_date"], UTC).date()
+        assert 0 <= (start - date.fromisoformat(opp["CloseDate"])).days <= 21
+    amounts = [json.loads(link["detail"]) for link in links]
+    assert any(d["amount"] != d["annual_value"] for d in amounts)  # some rounded by the rep
 
 
 def test_hand_keyed_postings_match_their_invoice_by_content_only(
