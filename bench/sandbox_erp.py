@@ -199,7 +199,8 @@ def main() -> None:
             ),
             (
                 "httpx+orjson  lines JOIN transaction by lastmod",
-                "SELECT tl.*, t.lastmodifieddate AS line_stamp FROM transactionline tl "
+                "SELECT tl.*, TO_CHAR(t.lastmodifieddate, 'YYYY-MM-DD\"T\"HH24:MI:SS')"
+                " AS line_stamp FROM transactionline tl "
                 "INNER JOIN transaction t ON t.id = tl.transaction WHERE t.lastmodifieddate >= "
                 "TO_TIMESTAMP('2000-01-01 00:00:00', 'YYYY-MM-DD HH24:MI:SS') "
                 "ORDER BY t.lastmodifieddate, tl.transaction, tl.id",

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from extractors.erp.normalize import DATE_COLUMNS, TIMESTAMP_COLUMNS
+
 
 @dataclass(frozen=True)
 class TableSpec:
@@ -143,6 +145,28 @@ def suiteql_timestamp(value: datetime) -> str:
     return f"TO_TIMESTAMP('{text}', 'YYYY-MM-DD HH24:MI:SS')"
 
 
+#: SuiteQL answers a plain date or timestamp column in the account's date preference, date
+#: only (`10/5/2026`, `5.10.2026`); TO_CHAR makes the answer independent of preferences.
+DATE_FORMAT = "YYYY-MM-DD"
+TIMESTAMP_FORMAT = 'YYYY-MM-DD"T"HH24:MI:SS'
+
+
+def select_column(column: str, qualifier: str = "", alias: str | None = None) -> str:
+    """One column of a select list: dates and timestamps through `TO_CHAR` (ISO text, time
+    kept), under their own name (or `alias`)."""
+    ref = f"{qualifier}.{column}" if qualifier else column
+    fmt = (
+        DATE_FORMAT
+        if column in DATE_COLUMNS
+        else TIMESTAMP_FORMAT
+        if column in TIMESTAMP_COLUMNS
+        else None
+    )
+    if fmt is None:
+        return f"{ref} AS {alias}" if alias else ref
+    return f"TO_CHAR({ref}, '{fmt}') AS {alias or column}"
+
+
 def build_query(
     spec: TableSpec, *, since: datetime | None = None, min_id: int | None = None
 ) -> str:
@@ -154,15 +178,16 @@ def build_query(
         min_id: inclusive lower bound on `id` (full reads restarting past the 100,000 window).
     """
     if spec.name == "transactionline":
-        cols = ", ".join(f"tl.{c}" for c in spec.columns)
+        cols = ", ".join(select_column(c, "tl") for c in spec.columns)
+        stamp = select_column("lastmodifieddate", "t", LINE_STAMP)
         sql = (
-            f"SELECT {cols}, t.lastmodifieddate AS {LINE_STAMP}"
+            f"SELECT {cols}, {stamp}"
             " FROM transactionline tl INNER JOIN transaction t ON t.id = tl.transaction"
         )
         if since is not None:
             sql += f" WHERE t.lastmodifieddate >= {suiteql_timestamp(since)}"
         return sql + " ORDER BY t.lastmodifieddate, tl.transaction, tl.id"
-    sql = f"SELECT {', '.join(spec.columns)} FROM {spec.name}"
+    sql = f"SELECT {', '.join(select_column(c) for c in spec.columns)} FROM {spec.name}"
     if spec.modified:
         if since is not None:
             sql += f" WHERE {spec.modified} >= {suiteql_timestamp(since)}"

@@ -8,8 +8,10 @@ Endpoints (all JSON unless said otherwise):
   date or id ranges instead). Answers `{"links": [{"rel", "href"}], "count", "hasMore",
   "items": [{"links": [], <column>: "<value>", ...}], "offset", "totalResults"}` (link rels:
   previous, first, next, last, self). As NetSuite does, every value is a string and null
-  columns are left out of the item. Dates are `YYYY-MM-DD` and timestamps
-  `YYYY-MM-DDTHH:MM:SSZ` (the world's stored form; `TO_CHAR` gives other shapes).
+  columns are left out of the item. As in NetSuite, a plain date or timestamp column answers
+  in the account's date format preference, date only (`10/5/2026` for `M/D/YYYY`, the default,
+  or `5.10.2026` for `D.M.YYYY`: the world's `meta.date_format` or `create_app(date_format=)`);
+  `TO_CHAR(col, 'YYYY-MM-DD"T"HH24:MI:SS')` gives any other shape, time included.
   The SuiteQL subset is in `sandbox.erp.suiteql`; any other query is a 400
   `INVALID_PARAMETER`. Only SELECTs over the eight ERP tables ever run: the query is
   re-emitted from a parse tree, the connection is `query_only`, and an SQLite authorizer
@@ -294,7 +296,14 @@ def late_update(db_path: Path, transaction_id: int, lag_s: int) -> None:
         conn.close()
 
 
-def _items(columns: tuple[str, ...], rows: list[tuple]) -> list[dict[str, Any]]:
+def _items(
+    columns: tuple[str, ...],
+    rows: list[tuple],
+    kinds: tuple[str | None, ...] = (),
+    date_format: str = suiteql.DEFAULT_DATE_FORMAT,
+) -> list[dict[str, Any]]:
+    """The answer's items; a plain date or timestamp column in the date preference."""
+    dated = [i for i, kind in enumerate(kinds) if kind is not None]
     items = []
     for row in rows:
         item: dict[str, Any] = {"links": []}
@@ -302,8 +311,23 @@ def _items(columns: tuple[str, ...], rows: list[tuple]) -> list[dict[str, Any]]:
             if value is None:
                 continue  # NetSuite leaves null columns out of the item
             item[name] = value if isinstance(value, str) else str(value)
+        for i in dated:
+            if row[i] is not None:
+                item[columns[i]] = suiteql.format_preference(str(row[i]), date_format)
         items.append(item)
     return items
+
+
+def world_date_format(db_path: Path) -> str:
+    """The account's date preference: the world's `meta.date_format`, else M/D/YYYY."""
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        row = conn.execute("SELECT value FROM meta WHERE key = 'date_format'").fetchone()
+    except sqlite3.OperationalError:
+        row = None
+    finally:
+        conn.close()
+    return suiteql.check_date_format(row[0] if row else suiteql.DEFAULT_DATE_FORMAT)
 
 
 def _corrupt(item: dict[str, Any]) -> None:
@@ -388,7 +412,11 @@ class FaultMiddleware:
 
 
 def create_app(
-    world_dir: Path, faults: dict | None = None, *, token: str = auth.ERP_TOKEN
+    world_dir: Path,
+    faults: dict | None = None,
+    *,
+    token: str = auth.ERP_TOKEN,
+    date_format: str | None = None,
 ) -> Starlette:
     """Build the ERP stand-in over `world_dir / "erp.sqlite"`.
 
@@ -396,6 +424,9 @@ def create_app(
         world_dir: the world directory (INTERFACES.md section 1).
         faults: initial faults (names in `sandbox.erp.faults`).
         token: the bearer token to accept.
+        date_format: the account's date preference for plain date and timestamp columns
+            (`M/D/YYYY`, `D.M.YYYY`, `DD-Mon-YYYY`...); default: the world's
+            `meta.date_format`, else `M/D/YYYY`.
 
     Returns:
         The Starlette app (the VIES stand-in is mounted under `/vies`).
@@ -412,6 +443,7 @@ def create_app(
         raise FileNotFoundError(f"no ERP world at {db_path}")
     state = FaultState(faults)
     ensure_indexes(db_path)
+    preference = suiteql.check_date_format(date_format or world_date_format(db_path))
 
     async def authenticate(request: Request, body: bytes) -> Response | None:
         url = str(request.url)
@@ -479,7 +511,7 @@ def create_app(
             return netsuite_error(
                 400, "INVALID_PARAMETER", f"Invalid search query. Search error occurred: {exc}"
             )
-        items = _items(tr.columns, rows)
+        items = _items(tr.columns, rows, tr.column_kinds, preference)
         fault = None
         for item in items:
             if state.roll("malformed_rows"):

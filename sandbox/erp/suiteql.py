@@ -274,6 +274,13 @@ _AGG_FUNCS = {"count", "min", "max"}
 def _oracle_to_strftime(fmt: str) -> str:
     out, i = [], 0
     while i < len(fmt):
+        if fmt[i] == '"':  # quoted literal text, as Oracle reads it: "T"
+            end = fmt.find('"', i + 1)
+            if end < 0:
+                raise SuiteQLError(f"unterminated quoted text in date format {fmt!r}")
+            out.append(fmt[i + 1 : end].replace("%", "%%"))
+            i = end + 1
+            continue
         for code, repl in _FORMAT_CODES:
             if fmt[i : i + len(code)].upper() == code:
                 out.append(repl)
@@ -568,6 +575,9 @@ class Translation:
     count_params: tuple[Any, ...]
     tables: frozenset[str]
     source: str = ""  # the FROM table
+    #: per output column: "date" or "timestamp" for a plain date/timestamp column (answered in
+    #: the account's date preference), None for anything else (TO_CHAR output included)
+    column_kinds: tuple[str | None, ...] = ()
 
 
 def _q(name: str) -> str:
@@ -705,8 +715,8 @@ class _Emitter:
             return "date"
         return None
 
-    def select_list(self) -> tuple[list[str], list[str]]:
-        sql, names = [], []
+    def select_list(self) -> tuple[list[str], list[str], list[str | None]]:
+        sql, names, kinds = [], [], []
         expr_n = 0
         for item in self.query.items:
             if isinstance(item.expr, Star):
@@ -721,8 +731,11 @@ class _Emitter:
                     for col in TABLES[table]:
                         sql.append(f"{_q(alias)}.{_q(col)}")
                         names.append(col)
+                        kinds.append(_date_kind(col))
                 continue
             sql.append(self.value(item.expr))
+            is_col = isinstance(item.expr, Col)
+            kinds.append(_date_kind(self.resolve(item.expr)[1]) if is_col else None)
             if item.alias:
                 names.append(item.alias)
             elif isinstance(item.expr, Col):
@@ -730,7 +743,13 @@ class _Emitter:
             else:
                 expr_n += 1
                 names.append(f"expr{expr_n}")
-        return sql, names
+        return sql, names, kinds
+
+
+def _date_kind(column: str) -> str | None:
+    if column in DATE_COLUMNS:
+        return "date"
+    return "timestamp" if column in TIMESTAMP_COLUMNS else None
 
 
 def translate(text: str) -> Translation:
@@ -748,7 +767,7 @@ def translate(text: str) -> Translation:
     """
     query = parse(text)
     em = _Emitter(query)
-    select_sql, names = em.select_list()
+    select_sql, names, kinds = em.select_list()
     select_params = list(em.params)
     em.params = []
     from_sql = f"{_q(query.source.table)} AS {_q(query.source.alias)}"
@@ -785,4 +804,49 @@ def translate(text: str) -> Translation:
         count_params=(*select_params, *body_params),
         tables=frozenset(em.aliases.values()),
         source=query.source.table,
+        column_kinds=tuple(kinds),
     )
+
+
+#: NetSuite's date format preference elements (Set Preferences > Date Format):
+#: YYYY, MM/M (month with/without zero), DD/D (day), Mon (Jan), MONTH (January)
+_PREF_CODES = (
+    ("YYYY", "%Y"),
+    ("MONTH", "%B"),
+    ("Mon", "%b"),
+    ("MM", "%m"),
+    ("DD", "%d"),
+    ("M", "{month}"),
+    ("D", "{day}"),
+)
+
+#: the stand-in's default preference (a US account)
+DEFAULT_DATE_FORMAT = "M/D/YYYY"
+
+
+def check_date_format(fmt: str) -> str:
+    """`fmt` if it is a date preference this stand-in renders, else `SuiteQLError`."""
+    rest = fmt
+    for code, _ in _PREF_CODES:
+        rest = rest.replace(code, "")
+    if any(c.isalpha() for c in rest) or "YYYY" not in fmt:
+        raise SuiteQLError(f"unsupported date format preference {fmt!r}")
+    return fmt
+
+
+def format_preference(stored: str, fmt: str) -> str:
+    """A stored date (`YYYY-MM-DD`) or timestamp (`YYYY-MM-DDTHH:MM:SSZ`) as a plain SuiteQL
+    column answers it under the date preference `fmt`: the date only (a timestamp loses its
+    time unless selected through TO_CHAR), e.g. `10/5/2026` or `5.10.2026`."""
+    day = datetime.strptime(stored[:10], "%Y-%m-%d")
+    out, i = [], 0
+    while i < len(fmt):
+        for code, repl in _PREF_CODES:
+            if fmt.startswith(code, i):
+                out.append(day.strftime(repl).format(month=day.month, day=day.day))
+                i += len(code)
+                break
+        else:
+            out.append(fmt[i])
+            i += 1
+    return "".join(out)

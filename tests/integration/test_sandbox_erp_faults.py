@@ -135,12 +135,14 @@ def test_late_update_edits_a_served_row_behind_the_newest_stamp(erp: RunningSand
     assert page.headers["x-sandbox-fault"] == "late_update"
     erp.set_faults("erp", {"late_update": 0.0})
     served = {i["id"] for i in page.json()["items"]}
+    # a plain timestamp column answers in the date preference, date only: TO_CHAR keeps time
     edited = query(
-        "SELECT id, lastmodifieddate FROM transaction WHERE memo LIKE '%(edited)'"
+        "SELECT id, TO_CHAR(lastmodifieddate, 'YYYY-MM-DD\"T\"HH24:MI:SS') AS lastmodifieddate"
+        " FROM transaction WHERE memo LIKE '%(edited)'"
     ).json()["items"]
     assert len(edited) == 1 and edited[0]["id"] in served
     newest_dt = datetime.strptime(newest, "%Y-%m-%dT%H:%M:%SZ")
-    expected = (newest_dt - timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    expected = (newest_dt - timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%S")
     assert edited[0]["lastmodifieddate"] == expected
     # a strict `>` cursor at the newest stamp misses the edit; the world did not move on
     assert query(newest_q).json()["items"][0]["m"] == newest
