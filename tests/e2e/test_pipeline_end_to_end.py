@@ -15,14 +15,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import dagster as dg
 import duckdb
 import pytest
 
 from orchestration.commands.run import RunSummary, run_assets
-from orchestration.definitions import build_definitions
-from orchestration.environment import current_environment
-from sandbox.services import start_services
+from tests.support.pipeline import pipeline_instance
 from tests.support.reconciliation_truth import break_keys, truth_keys
 
 pytestmark = pytest.mark.e2e
@@ -36,24 +33,11 @@ def pipeline(world_s: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     root = tmp_path_factory.mktemp("e2e")
     world = root / "world"
     shutil.copytree(world_s, world)
-    warehouse = root / "warehouse.duckdb"
-    with start_services(world, None, root / "sandbox") as sandbox:
-        env = {
-            **sandbox.env,
-            "Q2C_HOME": str(root / "home"),
-            "Q2C_WAREHOUSE_URL": f"duckdb:///{warehouse}",
-            "DAGSTER_HOME": str(root / "dagster"),
-        }
-        with pytest.MonkeyPatch.context() as mp:
-            for key, value in env.items():
-                mp.setenv(key, value)
-            defs = build_definitions(current_environment(env))
-            (root / "dagster").mkdir()
-            with dg.DagsterInstance.local_temp(str(root / "dagster")) as instance:
-                first = run_assets(defs, instance)
-                tables_after_first = _modeled_table_digests(warehouse)
-                second = run_assets(defs, instance)
-                tables_after_second = _modeled_table_digests(warehouse)
+    with pipeline_instance(world, root) as (defs, instance, warehouse):
+        first = run_assets(defs, instance)
+        tables_after_first = _modeled_table_digests(warehouse)
+        second = run_assets(defs, instance)
+        tables_after_second = _modeled_table_digests(warehouse)
     yield {
         "first": first,
         "second": second,

@@ -120,6 +120,20 @@ resolved as (
 
 ),
 
+-- one finding per check and object: a record quarantined again (a retried page, a re-list)
+-- or failing in several versions is one finding, since its first time; rows without an id
+-- stay apart
+one_per_object as (
+
+    select
+        *,
+        min(since) over (partition by check_name, object_id) as first_since,
+        row_number() over (partition by check_name, object_id order by since desc, reason) as copy_rank
+    from resolved
+    where entity_rank = 1
+
+),
+
 final as (
 
     select
@@ -146,10 +160,10 @@ final as (
         ---------- the finding
         offending_value,
         reason,
-        since
+        cast(case when object_id is null then since else first_since end as timestamp) as since
 
-    from resolved
-    where entity_rank = 1
+    from one_per_object
+    where object_id is null or copy_rank = 1
 
 )
 
