@@ -5,8 +5,9 @@ Contract:
 - `FLOWS`: the four outgoing flows; each has an `output_gates.<flow>` entry in the contract.
 - `evaluate_gate(flow, batch, contract=..., run_id=..., warehouse=...)` decides for the exact
   batch about to leave. It passes only when
-  (a) no `error` dbt test on the flow's models failed in this run (`failed_tests`, gathered by
-      the caller: Dagster's asset check results),
+  (a) no dbt test on the flow's models failed in this run (`failed_tests`, gathered by the
+      caller from Dagster's asset check results: the `error` tests of q2c's logic, and the
+      `warn` ones on the outgoing model itself such as the ERP chart check),
   (b) the flow's Great Expectations suite (`q2c.gates.suites`) accepts the batch,
   (c) `reconciliation.rec_verdict` holds every threshold the gate names, and
       `reconciliation.dq_findings` has no finding on the gate's `input_systems`,
@@ -76,8 +77,7 @@ def evaluate_gate(
         run_id: the run that sends (Dagster run id, or the caller's own id).
         warehouse: a `Warehouse` or warehouse URL to read `rec_verdict` and the previous
             batch's row count; None fails the verdict condition (it cannot be read).
-        failed_tests: names of `error`-severity dbt tests on the flow's models that failed in
-            this run.
+        failed_tests: names of the dbt tests on the flow's models that failed in this run.
         home: q2c's state directory (kill switches, evidence); default `$Q2C_HOME` or `.q2c`.
 
     Returns:
