@@ -1,5 +1,6 @@
 -- Every exported line's source_ref is `billing:<object>:<id>` and names an object billing
--- holds: an invoice, a charge (payments), a refund, a payout, or a balance transaction (fees).
+-- holds: an invoice, a charge (payments), a refund, a payout, a dispute, a Connect transfer,
+-- or a balance transaction (fees).
 -- Rows returned are lines whose source reference points nowhere.
 with
 
@@ -12,6 +13,10 @@ billing_objects as (
     select 'billing:refund:' || refund_id from {{ ref('stg_billing__refunds') }}
     union all
     select 'billing:payout:' || payout_id from {{ ref('stg_billing__payouts') }}
+    union all
+    select 'billing:dispute:' || dispute_id from {{ ref('stg_billing__disputes') }}
+    union all
+    select 'billing:transfer:' || transfer_id from {{ ref('stg_billing__transfers') }}
     union all
     select 'billing:balance_transaction:' || balance_transaction_id
     from {{ ref('stg_billing__balance_transactions') }}

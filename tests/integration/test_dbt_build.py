@@ -112,16 +112,27 @@ def test_export_source_refs_name_real_billing_objects(s_build: tuple[Path, str])
                 " union all select 'billing:charge:' || charge_id from staging.stg_billing__charges"
                 " union all select 'billing:refund:' || refund_id from staging.stg_billing__refunds"
                 " union all select 'billing:payout:' || payout_id from staging.stg_billing__payouts"
+                " union all select 'billing:dispute:' || dispute_id"
+                " from staging.stg_billing__disputes"
+                " union all select 'billing:transfer:' || transfer_id"
+                " from staging.stg_billing__transfers"
+                " union all select 'billing:balance_transaction:' || balance_transaction_id"
+                " from staging.stg_billing__balance_transactions"
             ).fetchall()
         }
     finally:
         con.close()
     objects = {"invoice": "invoice", "payment": "charge", "refund": "refund", "payout": "payout"}
+    objects |= {"payout_reversal": "payout", "dispute": "dispute", "dispute_won": "dispute"}
+    objects |= {"transfer": "transfer"}
     for kind, source_ref, billing_id, currency, currency_code in refs:
-        assert source_ref == f"billing:{objects[kind]}:{billing_id}", source_ref
+        if kind == "fee":  # keyed fee_<txn>, its source the payout's balance transaction txn
+            assert source_ref == f"billing:balance_transaction:{billing_id[4:]}", source_ref
+        else:
+            assert source_ref == f"billing:{objects[kind]}:{billing_id}", source_ref
         assert source_ref in known
         assert currency == currency_code.upper() and currency.isupper()
-    assert {kind for kind, *_ in refs} >= {"invoice", "payment", "payout"}
+    assert {kind for kind, *_ in refs} >= {"invoice", "payment", "payout", "dispute", "transfer"}
 
 
 # ----------------------------------------------------------------------------- PII

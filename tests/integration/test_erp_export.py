@@ -289,6 +289,9 @@ def test_after_export_and_reextract_the_breaks_the_export_fixes_are_gone(env: En
         if entry["entry_kind"] == "invoice" and entry["posting_period"] != month:
             # its month was closed: the entry posts to the first open period after it
             late.add(("erp_wrong_period", billing_id))
+    kinds = {json.loads(text)["entry_kind"] for (text,) in posted}
+    assert {"invoice", "payment", "refund", "payout"} <= kinds  # S: finance posted every fee
+    assert {"dispute", "dispute_won", "transfer"} <= kinds  # the S world has both
     closable = fixed & env.breaks_before
     assert closable, "the S world has breaks the export closes"
     reextract(env, "transaction", "transactionline", "accountingperiod")

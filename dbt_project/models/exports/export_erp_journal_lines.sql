@@ -6,6 +6,14 @@
       fee      Dr fees_expense / Cr stripe_clearing                   (fees a payout settled)
       refund   Dr refunds / Cr stripe_clearing                        (succeeded refund)
       payout   Dr bank / Cr stripe_clearing                           (platform payout)
+      payout_reversal  Dr stripe_clearing / Cr bank  (an exported payout that then failed or
+                                                      was canceled: the cash came back)
+      dispute  Dr chargebacks / Cr stripe_clearing      (funds withdrawn for a dispute)
+      dispute_won  Dr stripe_clearing / Cr chargebacks  (funds reinstated: the dispute's
+                                                      `dispute_reversal` balance transaction)
+      transfer Dr partner_commissions / Cr stripe_clearing (Connect transfer to a partner)
+    A lost dispute moves no more money (its withdrawal stays); dispute fees (and their return
+    on a won dispute) are in the fee entry of the payout that settled them, like every fee.
     Accounts come from the contract's GL mapping (policy__gl_accounts, by role; invoices
     without a subscription credit `services_revenue`, payouts the bank of their currency).
     External ids are stable: `q2c-<kind>-<billing id>` per entry, `...-<line number>` per line
@@ -51,10 +59,9 @@ customers as (
 
 invoices as (
 
-    select * from {{ ref('stg_billing__invoices') }}
-    where invoice_status in ({{ "'" ~ var('q2c_posted_invoice_statuses') | join("', '") ~ "'" }})
-        and not is_deleted
-        and total_amount > 0
+    -- the invoices the ERP must hold (one home for "postable": int_invoices__postable)
+    select * from {{ ref('int_invoices__postable') }}
+    where total_amount > 0
         and invoice_id not in (select billing_object_id from posted)
 
 ),
@@ -112,6 +119,59 @@ payouts as (
 
 ),
 
+-- payouts exported earlier (the ERP accepted q2c-payout-<id>) that failed or were canceled
+failed_payouts as (
+
+    select payouts.*
+    from {{ ref('stg_billing__payouts') }} as payouts
+    inner join {{ source('ops', 'export_ledger') }} as ledger
+        on ledger.external_id = 'q2c-payout-' || payouts.payout_id
+        and ledger.status in ('posted', 'already_posted')
+    where payouts.payout_status in ('failed', 'canceled')
+        and not payouts.is_deleted
+
+),
+
+-- dispute withdrawals and won-dispute reinstatements: the dispute's balance transactions
+dispute_movements as (
+
+    select
+        case bts.reporting_category when 'dispute' then 'dispute' else 'dispute_won' end
+            as entry_kind,
+        bts.source_id as dispute_id,
+        bts.balance_transaction_id,
+        bts.created_at,
+        bts.currency,
+        abs(bts.amount) as amount,
+        charges.customer_id
+    from {{ ref('stg_billing__balance_transactions') }} as bts
+    inner join {{ ref('stg_billing__disputes') }} as disputes
+        on bts.source_id = disputes.dispute_id
+    left join {{ ref('stg_billing__charges') }} as charges
+        on disputes.charge_id = charges.charge_id
+    where bts.reporting_category in ('dispute', 'dispute_reversal')
+        and bts.amount <> 0
+        and not bts.is_deleted
+        and not disputes.is_deleted
+        and not exists (
+            select 1 from {{ ref('int_erp_transactions__enriched') }} as erp
+            where erp.billing_object_id = bts.source_id
+                and erp.q2c_export_kind
+                    = case bts.reporting_category when 'dispute' then 'dispute' else 'dispute_won' end
+                and not erp.is_deleted
+        )
+
+),
+
+transfers as (
+
+    select * from {{ ref('stg_billing__transfers') }}
+    where amount > 0
+        and not is_deleted
+        and transfer_id not in (select billing_object_id from posted)
+
+),
+
 -- one row per (entry, line): kind, billing id, line number, the billing object it comes from,
 -- date, currency, the account's role in the contract's GL mapping, debit or credit in minor
 -- units
@@ -119,18 +179,18 @@ lines as (
 
     select 'invoice' as entry_kind, invoice_id as billing_id, 1 as line_number,
         'invoice' as source_object, invoice_id as source_id,
-        cast(finalized_at as date) as trandate, currency, 'accounts_receivable' as account_role,
+        posting_date as trandate, currency, 'accounts_receivable' as account_role,
         total_amount as debit_minor, 0 as credit_minor, customer_id,
         'invoice ' || invoice_id || ' receivable' as memo
     from invoices
     union all
-    select 'invoice', invoice_id, 2, 'invoice', invoice_id, cast(finalized_at as date), currency,
+    select 'invoice', invoice_id, 2, 'invoice', invoice_id, posting_date, currency,
         case when subscription_id is null then 'services_revenue' else 'revenue' end,
         0, total_amount - tax_amount, customer_id, 'invoice ' || invoice_id || ' revenue'
     from invoices
     where total_amount - tax_amount > 0
     union all
-    select 'invoice', invoice_id, 3, 'invoice', invoice_id, cast(finalized_at as date), currency, 'tax_payable',
+    select 'invoice', invoice_id, 3, 'invoice', invoice_id, posting_date, currency, 'tax_payable',
         0, tax_amount, customer_id, 'invoice ' || invoice_id || ' tax'
     from invoices
     where tax_amount > 0
@@ -170,6 +230,35 @@ lines as (
     select 'payout', payout_id, 2, 'payout', payout_id, cast(arrival_at as date), currency, 'stripe_clearing',
         0, amount, null, 'payout ' || payout_id
     from payouts
+
+    union all
+    select 'payout_reversal', payout_id, 1, 'payout', payout_id, cast(coalesce(arrival_at, created_at) as date), currency, 'stripe_clearing',
+        amount, 0, null, 'payout ' || payout_id || ' ' || payout_status
+    from failed_payouts
+    union all
+    select 'payout_reversal', payout_id, 2, 'payout', payout_id, cast(coalesce(arrival_at, created_at) as date), currency, 'bank_' || lower(currency),
+        0, amount, null, 'payout ' || payout_id || ' ' || payout_status
+    from failed_payouts
+
+    union all
+    select entry_kind, dispute_id, 1, 'dispute', dispute_id, cast(created_at as date), currency,
+        case entry_kind when 'dispute' then 'chargebacks' else 'stripe_clearing' end,
+        amount, 0, customer_id, entry_kind || ' ' || dispute_id
+    from dispute_movements
+    union all
+    select entry_kind, dispute_id, 2, 'dispute', dispute_id, cast(created_at as date), currency,
+        case entry_kind when 'dispute' then 'stripe_clearing' else 'chargebacks' end,
+        0, amount, customer_id, entry_kind || ' ' || dispute_id
+    from dispute_movements
+
+    union all
+    select 'transfer', transfer_id, 1, 'transfer', transfer_id, cast(created_at as date), currency, 'partner_commissions',
+        amount, 0, null, 'transfer ' || transfer_id || ' to ' || coalesce(connected_account_id, '?')
+    from transfers
+    union all
+    select 'transfer', transfer_id, 2, 'transfer', transfer_id, cast(created_at as date), currency, 'stripe_clearing',
+        0, amount, null, 'transfer ' || transfer_id
+    from transfers
 
 ),
 
