@@ -1921,6 +1921,14 @@ class Company:
             return "duplicate"
         return None
 
+    def payment_keyed_by_hand(self, hand: str | None, charge: str) -> tuple[str, str | None] | None:
+        """(document number, memo) when finance keyed the payment of a hand-keyed invoice by
+        hand as well (half of them: no external id, dated the charge's day), else None."""
+        if hand != "only" or self.mrng.random() >= 0.5:
+            return None
+        number = f"PYMT{self.ctx.ledger.next_txn}"
+        return number, self.mrng.choice((f"Stripe {charge}", "Card receipt", None))
+
     def post_by_hand(
         self,
         inv: dict[str, Any],
@@ -2126,15 +2134,16 @@ class Company:
                 {"amount": total, "currency": cur, "postings": 2},
             )
         if paid_charge:
+            keyed = self.payment_keyed_by_hand(hand, paid_charge["id"])
             pid = led.post(
                 type_="CustPymt",
-                tranid=f"PYMT-{paid_charge['id'][-8:]}",
+                tranid=keyed[0] if keyed else f"PYMT-{paid_charge['id'][-8:]}",
                 when=paid_charge["created"],
                 entity=self.erp_id,
                 currency=cid,
                 total=total,
-                externalid=paid_charge["id"],
-                memo=f"Stripe payment for {inv['number']}",
+                externalid=None if keyed else paid_charge["id"],
+                memo=keyed[1] if keyed else f"Stripe payment for {inv['number']}",
                 status="Deposited",
                 lines=[
                     ("clearing", total, "Stripe clearing"),
@@ -2142,6 +2151,12 @@ class Company:
                 ],
                 recorded=paid_charge["created"] + rng.randint(600, DAY),
             )
+            if keyed:
+                w.mess(
+                    "hand_keyed_payment",
+                    {"charge": paid_charge["id"], "erp_payment": pid, "invoice": inv["id"]},
+                    {"amount": total, "currency": cur, "tranid": keyed[0], "memo": keyed[1]},
+                )
             if rng.random() < 0.02:
                 w.discrepancy(
                     "erp_payment_unapplied",

@@ -326,3 +326,27 @@ def test_some_billing_links_hold_the_15_character_salesforce_id(
         if r["id"] not in holders:
             for k, v in json.loads(r["body"])["metadata"].items():
                 assert k not in keys or (len(v) == 18 and v in live)
+
+
+def test_hand_keyed_payments_match_their_charge_by_content_only(
+    worlds: tuple[Path, Path],
+) -> None:
+    _, messy = worlds
+    erp, billing, truth = (messy / f"{n}.sqlite" for n in ("erp", "billing", "truth"))
+    keyed = [json.loads(r["object_ids"]) for r in rows(
+        truth, "SELECT object_ids FROM mess WHERE kind='hand_keyed_payment'")]  # fmt: skip
+    assert keyed
+    customers = {r["id"]: r["externalid"] for r in rows(erp, "SELECT * FROM customer")}
+    payments = rows(erp, "SELECT * FROM \"transaction\" WHERE type='CustPymt'")
+    by_id = {r["id"]: r for r in payments}
+    content = Counter(
+        (r["entity"], r["currency"], r["foreigntotal"], r["trandate"]) for r in payments
+    )
+    for ids in keyed:
+        t = by_id[ids["erp_payment"]]
+        (ch,) = rows(billing, "SELECT body FROM objects WHERE id=?", ids["charge"])
+        ch = json.loads(ch["body"])
+        assert t["externalid"] is None and customers[t["entity"]] == ch["customer"]
+        assert Decimal(t["foreigntotal"]) * 100 == ch["amount"]
+        assert t["trandate"] == datetime.fromtimestamp(ch["created"], UTC).strftime("%Y-%m-%d")
+        assert content[(t["entity"], t["currency"], t["foreigntotal"], t["trandate"])] == 1

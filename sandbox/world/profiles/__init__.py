@@ -21,15 +21,17 @@ messy_ownership.yml`):
 - some won deals are not billed yet (a `Customer` account without a billing customer);
 - finance hand-keys some invoices in the ERP without an external id (a NetSuite number or the
   billing invoice number as document number, the invoice id in the memo or not), some of them
-  a second posting of an invoice the integration already posted; a few hand-keyed lines hit a
-  GL account the contract does not map;
+  a second posting of an invoice the integration already posted; half the payments of
+  invoices keyed by hand are keyed by hand too; a few hand-keyed lines hit a GL account the
+  contract does not map;
 - the ERP's internal ids are sparse integers (other transaction types share the sequences),
   its chart of accounts has other numbers, and its SuiteQL date preference is `D.M.YYYY`.
 
 Every injected difference is in `truth.sqlite`: reconciliation breaks in `discrepancies`,
 data-quality problems (what the input checks must report) in `dq_problems`, and the mess that
-is neither (a hand-keyed posting that is the invoice's only posting, a deal linked only through
-its account) in `mess`, so a miss can be traced to its cause.
+is neither (a hand-keyed posting that is the invoice's or payment's only posting, a deal
+linked only through its account, a link holding a 15-character id) in `mess`, so a miss can be
+traced to its cause.
 """
 
 from __future__ import annotations
