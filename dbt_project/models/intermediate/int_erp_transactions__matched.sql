@@ -92,19 +92,19 @@ identified as (
 ),
 
 -- tier content: the best twin of each posting that names nothing (named twins first,
--- then the lowest ERP id); a twin without a name of its own must be older
-twins as (
+-- then the lowest ERP id); a twin without a name of its own must be older. A close twin is
+-- within duplicate_window_days (or has the same document number); a far one, a named
+-- posting within date_window_days, is used only when the rule finds nothing (below)
+twin_pairs as (
 
     select
         unnamed.erp_transaction_id,
         twin.erp_transaction_id as twin_erp_transaction_id,
         twin.named_billing_object_id as twin_billing_object_id,
-        row_number() over (
-            partition by unnamed.erp_transaction_id
-            order by
-                case when twin.named_billing_object_id is null then 1 else 0 end,
-                twin.erp_transaction_id
-        ) as twin_rank
+        twin.named_billing_object_id is not null as is_twin_named,
+        abs({{ days_between('twin.transaction_date', 'unnamed.transaction_date') }})
+            <= {{ matching['duplicate_window_days'] }}
+            or twin.tran_id = unnamed.tran_id as is_close
     from identified as unnamed
     inner join identified as twin
         on twin.posting_kind = unnamed.posting_kind
@@ -117,7 +117,7 @@ twins as (
                 and twin.currency = unnamed.currency
                 and twin.foreign_total = unnamed.foreign_total
                 and abs({{ days_between('twin.transaction_date', 'unnamed.transaction_date') }})
-                    <= {{ matching['duplicate_window_days'] }}
+                    <= {{ [matching['duplicate_window_days'], matching['date_window_days']] | max }}
             )
             or twin.tran_id = unnamed.tran_id
         )
@@ -130,9 +130,21 @@ twins as (
 
 ),
 
+twins as (
+
+    select
+        twin_pairs.*,
+        row_number() over (
+            partition by erp_transaction_id, is_close
+            order by case when is_twin_named then 0 else 1 end, twin_erp_transaction_id
+        ) as twin_rank
+    from twin_pairs
+
+),
+
 content_duplicates as (
 
-    select * from twins where twin_rank = 1
+    select * from twins where is_close and twin_rank = 1
 
 ),
 
@@ -197,6 +209,33 @@ ambiguous as (
 
 ),
 
+-- a posting no id, close twin or rule explains that copies a named posting of the window
+far_duplicates as (
+
+    select twins.*
+    from twins
+    where not twins.is_close
+        and twins.is_twin_named
+        and twins.twin_rank = 1
+        and not exists (
+            select 1 from content_duplicates
+            where content_duplicates.erp_transaction_id = twins.erp_transaction_id
+        )
+        and not exists (
+            select 1 from rule_candidates
+            where rule_candidates.erp_transaction_id = twins.erp_transaction_id
+        )
+
+),
+
+duplicates as (
+
+    select * from content_duplicates
+    union all
+    select * from far_duplicates
+
+),
+
 final as (
 
     select
@@ -207,18 +246,18 @@ final as (
         coalesce(
             identified.named_billing_object_id,
             rule_matched.billing_object_id,
-            content_duplicates.twin_billing_object_id,
+            duplicates.twin_billing_object_id,
             twin_rule.billing_object_id
         ) as billing_object_id,
         identified.q2c_export_kind,
         identified.erp_customer_id,
         identified.billing_customer_id,
-        content_duplicates.twin_erp_transaction_id as duplicate_of_erp_transaction_id,
+        duplicates.twin_erp_transaction_id as duplicate_of_erp_transaction_id,
 
         ---------- match facts
         case
             when identified.named_billing_object_id is not null then 'external_id'
-            when content_duplicates.erp_transaction_id is not null then 'content'
+            when duplicates.erp_transaction_id is not null then 'content'
             when rule_matched.erp_transaction_id is not null then 'rule'
             else 'unmatched'
         end as match_method,
@@ -241,17 +280,17 @@ final as (
         identified.posting_period_end,
 
         ---------- flags
-        content_duplicates.erp_transaction_id is not null as is_content_duplicate,
+        duplicates.erp_transaction_id is not null as is_content_duplicate,
         ambiguous.erp_transaction_id is not null as is_ambiguous
 
     from identified
     left join rule_matched
         on identified.erp_transaction_id = rule_matched.erp_transaction_id
-    left join content_duplicates
-        on identified.erp_transaction_id = content_duplicates.erp_transaction_id
+    left join duplicates
+        on identified.erp_transaction_id = duplicates.erp_transaction_id
     -- a copy of a posting that was itself matched by rule posts the same object
     left join rule_matched as twin_rule
-        on content_duplicates.twin_erp_transaction_id = twin_rule.erp_transaction_id
+        on duplicates.twin_erp_transaction_id = twin_rule.erp_transaction_id
     left join ambiguous
         on identified.erp_transaction_id = ambiguous.erp_transaction_id
 
