@@ -156,6 +156,56 @@ def test_killed_after_send_before_record_then_rerun_posts_nothing_twice(env: Env
     assert sum(statuses.values()) == outbox == len(created)
 
 
+def settings_of(env: Env):
+    from q2c.settings import load_settings
+
+    return load_settings({"Q2C_HOME": str(env.root), "Q2C_WAREHOUSE_URL": env.url})
+
+
+def test_the_contracts_gate_decides_a_dry_run_and_nothing_is_recorded_or_sent(env: Env) -> None:
+    from orchestration.assets.erp_export import export_day
+
+    today = lines_by_day(env)[-1][0]
+    rows = len(env.journal())
+    with Warehouse.from_url(env.url) as wh:
+        outcome = export_day(wh, None, today, run_id="dry", settings=settings_of(env), dry_run=True)
+        (batches,) = wh.fetchone("select count(*) from ops.export_batches where run_id = 'dry'")
+    assert outcome.status == "dry_run" and outcome.entries > 0
+    assert all("/dry-run/" in path for path in outcome.files)
+    gate = json.loads(outcome.manifest or "{}")["gate"]
+    assert isinstance(gate["passed"], bool) and gate["passed"] == (not gate["reasons"])
+    assert batches == 0 and len(env.journal()) == rows
+
+
+def test_a_paused_flow_is_refused_by_the_real_gate_kept_and_nothing_is_sent(env: Env) -> None:
+    from orchestration.assets.erp_export import export_day
+    from q2c.policy.kill_switch import pause, resume
+
+    today = lines_by_day(env)[-1][0]
+    rows = len(env.journal())
+    pause("erp_journal_export", "test", home=env.root)
+    poster = env.client()
+    try:
+        with Warehouse.from_url(env.url) as wh:
+            outcome = export_day(wh, poster, today, run_id="paused", settings=settings_of(env))
+            batch = wh.fetchone(
+                "select status, reasons from ops.export_batches where batch_id = ?",
+                [outcome.batch_id],
+            )
+            decisions = wh.fetchall("select passed from ops.gate_decisions where run_id = 'paused'")
+            (queued,) = wh.fetchone(
+                "select count(*) from ops.export_outbox where batch_id = ?", [outcome.batch_id]
+            )
+    finally:
+        poster.close()
+        resume("erp_journal_export", home=env.root)
+    assert outcome.status == "refused"
+    assert any("kill switch on: erp_journal_export is paused" in r for r in outcome.reasons)
+    assert batch is not None and batch[0] == "refused" and "kill switch" in batch[1]
+    assert decisions == [(False,)] and queued == 0
+    assert len(env.journal()) == rows
+
+
 def reextract(env: Env, *tables: str) -> None:
     """The next ERP extract (SuiteQL through the stand-in) lands what changed."""
     creds = ErpCredentials(env.sandbox.env["Q2C_ERP_BASE_URL"], env.sandbox.env["Q2C_ERP_TOKEN"])
@@ -267,6 +317,34 @@ def test_manifest_totals_equal_the_files_lines_and_the_marts(env: Env) -> None:
             [invoices],
         )
     assert {c: Decimal(int(n)).scaleb(-2) for c, n in marts} == dict(receivable)
+
+
+def test_the_dagster_asset_rematerializes_a_delivered_day_without_sending(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dagster as dg
+
+    from orchestration.assets.erp_export import ErpExportResource, erp_journal_export
+    from orchestration.resources import WarehouseResource
+
+    monkeypatch.setenv("Q2C_HOME", str(env.root))
+    today = lines_by_day(env)[-1][0]
+    rows = len(env.journal())
+    result = dg.materialize(
+        [erp_journal_export],
+        partition_key=today.isoformat(),
+        resources={
+            "erp_export": ErpExportResource(
+                base_url=env.sandbox.env["Q2C_ERP_BASE_URL"], token=env.sandbox.env["Q2C_ERP_TOKEN"]
+            ),
+            "warehouse": WarehouseResource(url=env.url),
+        },
+    )
+    assert result.success
+    (mat,) = result.asset_materializations_for_node("exports__erp_journal_export")
+    assert mat.metadata["status"].value == "delivered_before"
+    assert mat.metadata["posted"].value > 0 and "USD" in mat.metadata["totals_by_currency"].value
+    assert len(env.journal()) == rows
 
 
 def test_after_export_and_reextract_the_breaks_the_export_fixes_are_gone(env: Env) -> None:
