@@ -15,6 +15,12 @@ import dagster as dg
 from orchestration.assets.billing import billing_assets
 from orchestration.assets.dbt import build_dbt_resource, dbt_assets_list
 from orchestration.assets.erp import erp_assets, erp_jobs, erp_schedules
+from orchestration.assets.erp_export import (
+    build_erp_export_resource,
+    erp_export_assets,
+    erp_export_jobs,
+    erp_export_schedules,
+)
 from orchestration.assets.reports import report_assets
 from orchestration.assets.salesforce import (
     salesforce_assets,
@@ -41,12 +47,19 @@ def build_definitions(environment: Environment) -> dg.Definitions:
             *report_assets,
             *writeback_definitions,  # CRM write-back after the sync models (eager), DLQ checks
             *gate_checks,  # blocking output gates on the outgoing dbt models
+            *erp_export_assets,  # daily partitions on its own schedule, never eager
         ],
-        jobs=[*billing_jobs, *salesforce_jobs, *erp_jobs],
-        schedules=[*billing_schedules, *salesforce_schedules, *erp_schedules],
+        jobs=[*billing_jobs, *salesforce_jobs, *erp_jobs, *erp_export_jobs],
+        schedules=[
+            *billing_schedules,
+            *salesforce_schedules,
+            *erp_schedules,
+            *erp_export_schedules,
+        ],
         resources={
             **build_resources(environment),
             "dbt": build_dbt_resource(environment.warehouse_url),
+            "erp_export": build_erp_export_resource(environment.settings),
         },
     )
 

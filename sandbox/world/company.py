@@ -1940,10 +1940,11 @@ class Company:
         duplicate_of: int | None,
     ) -> int:
         """Post `inv` as finance keys it by hand: no external id, a NetSuite document number or
-        the billing invoice number, the invoice id in the memo or not; dated the invoice's day.
+        the billing invoice number, the invoice id in the memo or not.
 
-        A second posting of an invoice already posted (`duplicate_of`) is an
-        `erp_duplicate_posting`; an invoice's only posting is mess to match by content. A few
+        A second posting of an invoice already posted (`duplicate_of`, dated the invoice's day)
+        is an `erp_duplicate_posting`; an invoice's only posting (dated up to two days later,
+        in the same month) is mess to match by content. A few
         hand-keyed income lines hit an account the contract does not map (a data problem).
         """
         ctx, mrng, w = self.ctx, self.mrng, self.ctx.w
@@ -1959,6 +1960,11 @@ class Company:
                 f"keyed by AR {tid_next % 97}",
             )
         )
+        keyed_on = finalize_at
+        if duplicate_of is None:  # keyed when finance got to it, in the invoice's month
+            later = finalize_at + mrng.randint(0, 2) * DAY
+            if month_index(later) == month_index(finalize_at) and later <= ctx.now - DAY:
+                keyed_on = later
         misposted = duplicate_of is None and mrng.random() < ctx.profile.misposted_share
         if misposted:
             lines = [
@@ -1968,7 +1974,7 @@ class Company:
         tid = led.post(
             type_="CustInvc",
             tranid=tranid,
-            when=finalize_at,
+            when=keyed_on,
             entity=self.erp_id,
             currency=CURRENCY_IDS[self.currency],
             total=total,

@@ -213,7 +213,21 @@ def test_hand_keyed_postings_match_their_invoice_by_content_only(
         assert t["externalid"] is None
         assert customers[t["entity"]] == inv["customer"]
         assert Decimal(t["foreigntotal"]) * 100 == inv["total"]
-        assert t["trandate"] == finalized.strftime("%Y-%m-%d")
+        keyed = date.fromisoformat(t["trandate"])
+        assert 0 <= (keyed - finalized.date()).days <= 2 and keyed.month == finalized.month
+        # of the customer's invoices of that amount, the posting is nearest to its own
+        same = rows(
+            billing,
+            "SELECT id, json_extract(body, '$.status_transitions.finalized_at') AS f"
+            " FROM objects WHERE object='invoice' AND customer=?"
+            " AND json_extract(body, '$.total')=? AND f IS NOT NULL",
+            inv["customer"],
+            inv["total"],
+        )
+        gaps = sorted(
+            (abs((datetime.fromtimestamp(r["f"], UTC).date() - keyed).days), r["id"]) for r in same
+        )
+        assert gaps[0][1] == ids["invoice"] and (len(gaps) == 1 or gaps[1][0] > gaps[0][0])
     # an invoice's only posting has no twin by content: a content match is never ambiguous
     for h in hand:
         t = by_id[h["erp_transaction"]]
