@@ -17,7 +17,7 @@ value seen (inclusive; the landing drops the re-read rows).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -167,8 +167,23 @@ def select_column(column: str, qualifier: str = "", alias: str | None = None) ->
     return f"TO_CHAR({ref}, '{fmt}') AS {alias or column}"
 
 
+def contract_columns(table: str) -> tuple[str, ...]:
+    """The company's own link columns the contract names for `table` (a custom body field
+    such as `custbody_stripe_id` holding the billing id) that the table's columns lack."""
+    from q2c.policy.loader import load_contract
+
+    erp = load_contract().mapping.links.erp
+    wanted = {"transaction": (erp.transaction_field,), "customer": (erp.customer_field,)}
+    known = TABLES[table].columns if table in TABLES else ()
+    return tuple(c for c in wanted.get(table, ()) if c not in known)
+
+
 def build_query(
-    spec: TableSpec, *, since: datetime | None = None, min_id: int | None = None
+    spec: TableSpec,
+    *,
+    since: datetime | None = None,
+    min_id: int | None = None,
+    extra: Sequence[str] | None = None,
 ) -> str:
     """The SuiteQL that reads `spec` (from `since`, or from `min_id` for a full read restart).
 
@@ -176,7 +191,10 @@ def build_query(
         spec: the table.
         since: inclusive lower bound on the cursor column (incremental tables).
         min_id: inclusive lower bound on `id` (full reads restarting past the 100,000 window).
+        extra: more columns to land (default: the contract's link columns for the table,
+            `contract_columns`); normalize_record keeps them.
     """
+    extra = contract_columns(spec.name) if extra is None else tuple(extra)
     if spec.name == "transactionline":
         cols = ", ".join(select_column(c, "tl") for c in spec.columns)
         stamp = select_column("lastmodifieddate", "t", LINE_STAMP)
@@ -187,7 +205,8 @@ def build_query(
         if since is not None:
             sql += f" WHERE t.lastmodifieddate >= {suiteql_timestamp(since)}"
         return sql + " ORDER BY t.lastmodifieddate, tl.transaction, tl.id"
-    sql = f"SELECT {', '.join(select_column(c) for c in spec.columns)} FROM {spec.name}"
+    columns = (*spec.columns, *extra)
+    sql = f"SELECT {', '.join(select_column(c) for c in columns)} FROM {spec.name}"
     if spec.modified:
         if since is not None:
             sql += f" WHERE {spec.modified} >= {suiteql_timestamp(since)}"

@@ -99,3 +99,26 @@ def test_the_extractor_selects_every_date_and_timestamp_through_to_char() -> Non
             )
         translated = suiteql.translate(query)
         assert not any(translated.column_kinds), spec.name  # nothing left to the preference
+
+
+def test_a_custom_link_field_the_contract_names_is_selected_and_landed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from extractors.erp.normalize import normalize_record
+    from extractors.erp.tables import contract_columns
+    from q2c.policy.loader import REPO_CONTRACT
+
+    text = REPO_CONTRACT.read_text().replace(
+        "transaction_field: externalid", "transaction_field: custbody_stripe_id"
+    )
+    contract = tmp_path / "ownership.yml"
+    contract.write_text(text)
+    monkeypatch.setenv("Q2C_POLICY_FILE", str(contract))
+    assert contract_columns("transaction") == ("custbody_stripe_id",)
+    assert contract_columns("customer") == ()
+    query = build_query(TABLES["transaction"])
+    assert query.split(" FROM ")[0].endswith(", custbody_stripe_id")
+    row = normalize_record(
+        {"id": "7", "custbody_stripe_id": "in_1"}, (*TABLES["transaction"].columns,)
+    )
+    assert row["custbody_stripe_id"] == "in_1"
