@@ -96,9 +96,10 @@ def break_trend(reader: WarehouseReader, period: Period) -> Section:
     rows = reader.rows(
         "select period_month, break_kind, cast(sum(break_count) as bigint)"
         " from reconciliation.rec_summary where period_month >= ? and period_month < ?"
-        " group by period_month, break_kind order by period_month, break_kind",
+        " group by period_month, break_kind",
         [c.key for c in columns],
         [first.start.date(), period.end.date()],
+        order=["period_month", "break_kind"],
     )
     return Section(
         "break_trend",

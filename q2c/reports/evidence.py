@@ -116,9 +116,10 @@ def _gates(pack: EvidencePack, reader: WarehouseReader, root: Path, period: Peri
     runs = [
         r["run_id"]
         for r in reader.rows(
-            "select distinct run_id from ops.gate_decisions where decided_at >= ? order by 1",
+            "select distinct run_id from ops.gate_decisions where decided_at >= ?",
             ["run_id"],
             [period.start],
+            order=["run_id"],
         )
     ]
     if not runs:

@@ -67,8 +67,7 @@ def compliance_holds(reader: WarehouseReader, period: Period, contract: Contract
     for r in reader.rows(
         "select break_kind, entity, source_object_id, target_object_id, source_amount,"
         f" currency, occurred_at, detail from {REC_BREAKS}"
-        f" where break_kind in ('{kinds}') and occurred_at < ?"
-        " order by occurred_at, break_id",
+        f" where break_kind in ('{kinds}') and occurred_at < ?",
         [
             "break_kind",
             "subject",
@@ -80,6 +79,7 @@ def compliance_holds(reader: WarehouseReader, period: Period, contract: Contract
             "status",
         ],
         [period.end],
+        order=["since", "subject_id", "payout_id"],
     ):
         r["gate"], r["next_step"] = _gate(contract, HOLD_CHECKS[r.pop("break_kind")])
         rows.append(r)
@@ -89,9 +89,9 @@ def compliance_holds(reader: WarehouseReader, period: Period, contract: Contract
         gate, step = _gate(contract, "kyc")
         for r in reader.rows(
             "select connected_account_id, payout_hold_reason"
-            " from intermediate.int_customers__payout_holds where is_payout_held"
-            " order by connected_account_id",
+            " from intermediate.int_customers__payout_holds where is_payout_held",
             ["subject_id", "status"],
+            order=["subject_id"],
         ):
             rows.append(
                 {
@@ -181,9 +181,10 @@ def export_batches(reader: WarehouseReader, period: Period) -> Section:
     for b in reader.rows(
         "select batch_id, partition_date, status, entries, reasons, manifest"
         " from ops.export_batches where partition_date >= ? and partition_date < ?"
-        " order by partition_date, batch_id",
+        "",
         ["batch_id", "partition_date", "status", "entries", "reasons", "manifest"],
         [period.start.date(), period.end.date()],
+        order=["partition_date", "batch_id"],
     ):
         totals = json.loads(b.pop("manifest") or "{}").get("totals_by_currency") or {"": {}}
         answer = answers.get(b["batch_id"], {})

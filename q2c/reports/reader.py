@@ -48,14 +48,25 @@ class WarehouseReader:
         return bool(present) and all(c in present for c in columns)
 
     def rows(
-        self, sql: str, names: Sequence[str], params: Sequence[Any] | None = None
+        self,
+        sql: str,
+        names: Sequence[str],
+        params: Sequence[Any] | None = None,
+        *,
+        order: Sequence[str] = (),
     ) -> list[dict[str, Any]]:
-        """Run `sql` (its select list in the order of `names`) and return dicts."""
+        """Run `sql` (its select list in the order of `names`) and return dicts, sorted by the
+        `order` keys (`-key`: descending; nulls first). Sorted here, not with SQL `order by`:
+        PostgreSQL orders text by its locale's collation and DuckDB by bytes, and the report
+        must read the same on both."""
         out = []
         for row in self.warehouse.fetchall(sql, list(params or [])):
             if len(row) != len(names):
                 raise ValueError(f"query returned {len(row)} columns, expected {list(names)}")
             out.append({n: normalize(v) for n, v in zip(names, row, strict=True)})
+        for key in reversed(order):
+            name = key.lstrip("-")
+            out.sort(key=lambda r: (r[name] is not None, r[name] or 0), reverse=key[0] == "-")
         return out
 
 

@@ -67,9 +67,10 @@ def balance_activity(reader: WarehouseReader, period: Period) -> dict[str, Any]:
         " cast(sum(case when amount - fee_amount <> net_amount then 1 else 0 end) as bigint),"
         " cast(sum(amount - fee_amount - net_amount) as bigint)"
         f" from {bt} where not is_deleted and created_at >= ? and created_at < ?"
-        " group by currency, reporting_category order by currency, reporting_category",
+        " group by currency, reporting_category",
         ["currency", "category", "count", "gross", "fee", "net", "violations", "difference"],
         [period.start, period.end],
+        order=["currency", "category"],
     )
     return {
         "opening": {r["currency"]: r["net"] for r in opening},
@@ -161,6 +162,7 @@ def identities(reader: WarehouseReader, period: Period, balances: dict[str, Any]
         " where created_at >= ? and created_at < ? group by currency",
         ["currency", "checked"],
         [period.start, period.end],
+        order=["currency"],
     )
     broken = {
         r["currency"]: r
@@ -459,9 +461,10 @@ def matching(reader: WarehouseReader, period: Period, contract: Contract) -> Sec
             "   as bigint)"
             " from population left join broken"
             "   on broken.source_object_id = population.object_id"
-            " group by population.currency order by population.currency",
+            " group by population.currency",
             ["currency", "objects", "amount", "matched", "matched_amount"],
             [period.start, period.end, rec],
+            order=["currency"],
         )
         for r in found:
             cur = r["currency"]
@@ -503,8 +506,7 @@ def breaks_by_kind(reader: WarehouseReader, period: Period) -> Section:
     rows = reader.rows(
         "select reconciliation, break_kind, system_of_record, currency,"
         " cast(break_count as bigint), unexplained_amount, oldest_age_days"
-        " from reconciliation.rec_summary where period_month = ?"
-        " order by reconciliation, break_kind, currency",
+        " from reconciliation.rec_summary where period_month = ?",
         [
             "reconciliation",
             "break_kind",
@@ -515,6 +517,7 @@ def breaks_by_kind(reader: WarehouseReader, period: Period) -> Section:
             "oldest_age_days",
         ],
         [period.start.date()],
+        order=["reconciliation", "break_kind", "currency"],
     )
     return Section(
         "breaks",
@@ -560,9 +563,10 @@ def match_methods(reader: WarehouseReader, period: Period) -> Section:
     section.rows = reader.rows(
         f"select reconciliation, match_method, cast(count(*) as bigint),"
         f" min(confidence), max(confidence) from {REC_BREAKS} where occurred_at < ?"
-        " group by reconciliation, match_method order by reconciliation, match_method",
+        " group by reconciliation, match_method",
         [c.key for c in columns],
         [period.end],
+        order=["reconciliation", "match_method"],
     )
     if not section.rows:
         section.status = "none"
@@ -582,9 +586,9 @@ def verdict(reader: WarehouseReader) -> Section:
     ]
     rows = reader.rows(
         "select phase, metric, currency, break_kind, max_value, measured_value, is_passing,"
-        " is_phase_clean from reconciliation.rec_verdict"
-        " order by phase, metric, currency, break_kind",
+        " is_phase_clean from reconciliation.rec_verdict",
         [c.key for c in columns],
+        order=["phase", "metric", "currency", "break_kind"],
     )
     return Section(
         "verdict",
@@ -628,9 +632,10 @@ def open_items(reader: WarehouseReader, period: Period, contract: Contract) -> S
         " target_object_id, source_amount, target_amount, difference_amount, currency,"
         " occurred_at, age_days, detail"
         + "".join(f", {c}" for c in extra)
-        + f" from {REC_BREAKS} where occurred_at < ? order by age_days desc, break_id",
+        + f" from {REC_BREAKS} where occurred_at < ?",
         names,
         [period.end],
+        order=["-age_days", "break_id"],
     )
     for r in rows:
         category, action = action_for(r["break_kind"])
@@ -718,7 +723,10 @@ def table_section(
             params = [period.start, period.end]
             section.note = f"rows with {time_column} in {period}"
     section.rows = reader.rows(
-        f"select {', '.join(present)} from {schema}.{table}{where}", present, params
+        f"select {', '.join(present)} from {schema}.{table}{where}",
+        present,
+        params,
+        order=[time_column] if time_column in present else present[:1],
     )
     section.columns = [Column(c, c.replace("_", " "), _kind_of(section.rows, c)) for c in present]
     if not section.rows:
