@@ -107,12 +107,32 @@ def demo(
 
     evidence = settings.home / "evidence"
     sheet(out=evidence, file=None)
-    _print_outputs(settings.warehouse_url, settings, world_dir, evidence)
+    report = {} if failed else _period_report()
+    _print_outputs(settings.warehouse_url, settings, world_dir, evidence, report)
     if failed:
         raise typer.Exit(code=1)
 
 
-def _print_outputs(warehouse_url: str, settings: Any, world_dir: Path, evidence: Path) -> None:
+def _period_report() -> dict[str, Path]:
+    """The last whole month's reconciliation report, written after the ERP export so its
+    batches and gate decisions are in it (`q2c report`)."""
+    from orchestration.commands.report import write_period_report
+
+    try:
+        _, paths = write_period_report()
+    except ValueError as exc:
+        console.print(f"[red]report[/red] {exc}", markup=False)
+        return {}
+    return paths
+
+
+def _print_outputs(
+    warehouse_url: str,
+    settings: Any,
+    world_dir: Path,
+    evidence: Path,
+    report: dict[str, Path] | None = None,
+) -> None:
     table = Table(title="where the outputs are")
     table.add_column("what")
     table.add_column("where")
@@ -122,6 +142,9 @@ def _print_outputs(warehouse_url: str, settings: Any, world_dir: Path, evidence:
     table.add_row("Dagster instance (runs, asset metadata)", os.environ["DAGSTER_HOME"])
     table.add_row("Dagster UI on that instance", "make dev  ->  http://127.0.0.1:3000")
     table.add_row("ownership sheet", f"{evidence}/ownership_sheet.md, ownership_sheet.html")
+    if report:
+        table.add_row("period report (HTML with charts)", str(report["html"]))
+        table.add_row("period report (XLSX workbook)", str(report["xlsx"]))
     table.add_row("sandbox world (stand-ins' data)", str(world_dir))
     console.print(table)
     breaks = _reconciliation_summary(warehouse_url)
