@@ -6,6 +6,7 @@ process keeps the shipped org."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +17,7 @@ import pytest
 from extractors.erp import ErpCredentials, SuiteQLClient
 from extractors.salesforce import RetrySettings, SalesforceClient, SalesforceCredentials
 from sandbox.world import SCALES, generate
-from sandbox.world.profiles import MESSY
+from sandbox.world.profiles import MESSY, profile_of_world
 
 pytestmark = pytest.mark.integration
 
@@ -118,3 +119,23 @@ def test_suiteql_answers_plain_dates_in_the_accounts_date_preference(
     assert dates
     # D.M.YYYY: day and month without leading zeros, as NetSuite's preference shows them
     assert all(re.fullmatch(r"[1-9]\d?\.[1-9]\d?\.\d{4}", d) for d in dates), dates[:5]
+
+
+def test_cli_up_profile_messy_generates_it_and_names_its_contract(tmp_path: Path) -> None:
+    from tests.integration.test_sandbox_runner import processes_in_group, q2c
+
+    root = tmp_path / "sb"
+    up = q2c("up", "--json", "--dir", str(root), "--profile", "messy", "--services", "erp")
+    env = json.loads(up.stdout)
+    pid = json.loads((root / "state.json").read_text())["pid"]
+    try:
+        assert env["Q2C_POLICY_FILE"] == str(MESSY.contract)
+        assert f"Q2C_POLICY_FILE={MESSY.contract}\n" in (root / "sandbox.env").read_text()
+        assert profile_of_world(root / "world") is MESSY
+        status = json.loads(q2c("status", "--json", "--dir", str(root)).stdout)
+        assert status["world"]["profile"] == "messy"
+        refused = q2c("advance", "--days", "1", "--dir", str(root), check=False)
+        assert refused.returncode != 0 and "default-profile" in refused.stdout + refused.stderr
+    finally:
+        q2c("down", "--dir", str(root))
+    assert processes_in_group(pid) == []
