@@ -103,3 +103,8 @@
 {% macro salesforce_id_key(expression) -%}
     substr({{ expression }}, 1, 15)
 {%- endmacro %}
+
+{#- A picklist value with nothing but spaces is no value (an org's blank picklist entry). -#}
+{% macro blank_as_null(expression) -%}
+    case when trim({{ expression }}) = '' then null else {{ expression }} end
+{%- endmacro %}

@@ -25,7 +25,7 @@ renamed as (
         {{ json_decimal('payload', crm_field('account.mrr'), 16, 2) }} as crm_mrr,
         {{ json_decimal('payload', crm_field('account.arr'), 16, 2) }} as crm_arr,
         -- the picklist as the org labels it, and its canonical word (null: no value map names it)
-        {{ json_text('payload', crm_field('account.billing_status')) }} as crm_billing_status_label,
+        {{ blank_as_null(json_text('payload', crm_field('account.billing_status'))) }} as crm_billing_status_label,
         {{ canonical_value('billing_status', json_text('payload', crm_field('account.billing_status'))) }} as crm_billing_status,
         cast({{ json_text('payload', crm_field('account.last_payment_date')) }} as date) as crm_last_payment_date,
         {{ json_text('payload', crm_field('account.payout_hold_reason')) }} as crm_payout_hold_reason,

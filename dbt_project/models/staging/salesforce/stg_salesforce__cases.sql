@@ -19,9 +19,9 @@ renamed as (
         ---------- and is only searched for invoice numbers, never selected into marts)
         {{ json_text('payload', 'Subject') }} as subject,
         -- picklists as the org labels them, and their canonical words (null: unmapped)
-        {{ json_text('payload', 'Status') }} as case_status_label,
+        {{ blank_as_null(json_text('payload', 'Status')) }} as case_status_label,
         {{ canonical_value('case_status', json_text('payload', 'Status')) }} as case_status,
-        {{ json_text('payload', 'Priority') }} as priority_label,
+        {{ blank_as_null(json_text('payload', 'Priority')) }} as priority_label,
         {{ canonical_value('case_priority', json_text('payload', 'Priority')) }} as priority,
         {{ json_text('payload', 'Origin') }} as origin,
 
