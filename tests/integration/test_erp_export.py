@@ -14,7 +14,7 @@ import json
 import shutil
 import sqlite3
 from collections import Counter, defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -24,7 +24,7 @@ import pytest
 
 from extractors.erp import ErpCredentials, ErpExtractor, SuiteQLClient
 from extractors.erp.records import RecordServiceClient
-from q2c.exports import JournalEntry, PostResult, run_export
+from q2c.exports import run_export
 from q2c.exports.files import CSV_COLUMNS
 from q2c.gates import GateDecision, record_gate_decision
 from q2c.warehouse import Warehouse
@@ -107,20 +107,55 @@ def lines_by_day(env: Env) -> list[tuple[date, int]]:
         ]
 
 
-class CrashAfter:
-    """The real adapter, but the process 'dies' after `n` answers: sent, not recorded."""
+KILLED_RUN = """
+import os, signal, sys
+from datetime import UTC, date, datetime
+from pathlib import Path
 
-    def __init__(self, inner: RecordServiceClient, n: int) -> None:
-        self.inner, self.n = inner, n
+from extractors.erp import ErpCredentials
+from extractors.erp.records import RecordServiceClient
+from q2c.exports import run_export
+from q2c.gates import GateDecision
+from q2c.warehouse import Warehouse
 
-    def post(self, entries: Sequence[JournalEntry]) -> Iterator[PostResult]:
-        for i, result in enumerate(self.inner.post(entries)):
-            if i == self.n:
-                raise KeyboardInterrupt("killed between send and record")
+url, base, token, day, out, n = sys.argv[1:7]
+inner = RecordServiceClient(ErpCredentials(base, token))
+
+
+class KilledAfterAnswers:
+    # the real adapter; the process is SIGKILLed once n answers came back, before any is recorded
+    def post(self, entries):
+        for i, result in enumerate(inner.post(entries)):
+            if i == int(n):
+                os.kill(os.getpid(), signal.SIGKILL)
             yield result
 
-    def existing(self, external_ids: Sequence[str]) -> dict[str, str]:
-        return self.inner.existing(external_ids)
+    def existing(self, ids):
+        return inner.existing(ids)
+
+
+def gate(batch, run_id):
+    return GateDecision("erp_export", run_id, True, (), None, datetime.now(UTC), len(batch))
+
+
+with Warehouse.from_url(url) as wh:
+    run_export(wh, KilledAfterAnswers(), partition=date.fromisoformat(day), gate=gate,
+               record_gate=lambda d: None, run_id="killed", out_root=Path(out))
+"""
+
+
+def run_killed(env: Env, day: date, after: int) -> int:
+    """Export `day` in a child process that is SIGKILLed after `after` ERP answers."""
+    import subprocess
+    import sys
+
+    args = [env.url, env.sandbox.env["Q2C_ERP_BASE_URL"], env.sandbox.env["Q2C_ERP_TOKEN"]]
+    args += [day.isoformat(), str(env.root / "exports"), str(after)]
+    root = Path(__file__).resolve().parents[2]
+    child = subprocess.run(
+        [sys.executable, "-c", KILLED_RUN, *args], cwd=root, capture_output=True, timeout=600
+    )
+    return child.returncode
 
 
 def created_per_entry(env: Env) -> Counter:
@@ -134,10 +169,9 @@ def test_import_csv_columns_are_the_erp_imports() -> None:
 def test_killed_after_send_before_record_then_rerun_posts_nothing_twice(env: Env) -> None:
     days = lines_by_day(env)
     cutoff = days[len(days) // 3][0]  # about a third of the backlog
+    assert run_killed(env, cutoff, 25) == -9  # SIGKILL: no cleanup ran
     poster = env.client()
     try:
-        with pytest.raises(KeyboardInterrupt):
-            env.export(cutoff, CrashAfter(poster, 25))
         sent_before = created_per_entry(env)
         assert len(sent_before) >= 25
         with Warehouse.from_url(env.url) as wh:
