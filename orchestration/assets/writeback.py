@@ -8,7 +8,8 @@ Contract:
 - A batch the gate holds is a business outcome, not a failed step: the asset materializes with
   `stopped: gate` and the reasons (the gate's own blocking checks and `ops.gate_decisions`
   carry the alarm); so do phase `read_only` (what it would write) and a run stopped by the kill
-  switch or `max_writes_per_run` (`stopped` says why). Errors a retry may fix reach `RETRY`.
+  switch or `max_writes_per_run` (`stopped` says why). Errors a retry may fix reach `RETRY`;
+  systematic ones (credentials, schema, a write request Salesforce refuses) fail without retry.
 - Metadata (masked for the `dagster_metadata` channel; counts, never record values): records,
   changed, written, failed attempts, dead-lettered, reconciled after a crash, conflicts lost,
   refused fields, gate reasons, and queue health (outbox depth, oldest pending age, DLQ volume
@@ -21,12 +22,12 @@ from typing import Any
 import dagster as dg
 
 from extractors.salesforce.writer import SalesforceWriter
-from orchestration.policies import RETRY, WAREHOUSE_POOL
+from orchestration.policies import RETRY, WAREHOUSE_POOL, fail_fast_on_systematic
 from orchestration.resources import SalesforceResource, WarehouseResource
 from q2c.masking import MaskContext, mask_record
 from q2c.settings import load_settings
 from q2c.warehouse import Warehouse
-from q2c.writeback import FLOWS, FlowReport, run_flow, sync_rows
+from q2c.writeback import FLOWS, FlowReport, WriteRequestFailed, run_flow, sync_rows
 from q2c.writeback.store import queue_health
 
 GROUP = "writeback"
@@ -94,9 +95,13 @@ def _asset(flow: str) -> dg.AssetsDefinition:
     ) -> dg.MaterializeResult:
         client = salesforce.client()
         try:
-            with warehouse.open() as wh:
+            with fail_fast_on_systematic(), warehouse.open() as wh:
                 report = run_writeback(wh, SalesforceWriter(client), flow,
                                        run_id=context.run.run_id, actor="q2c:dagster")  # fmt: skip
+        except WriteRequestFailed as exc:
+            if exc.transient:
+                raise  # the RetryPolicy runs the step again; the outbox makes that safe
+            raise dg.Failure(description=str(exc), allow_retries=False) from exc
         finally:
             client.close()
         return dg.MaterializeResult(metadata=report_metadata(report))
