@@ -20,6 +20,7 @@ from orchestration.policies import WAREHOUSE_POOL
 from orchestration.resources import WarehouseResource
 from q2c.policy import load_contract
 from q2c.reports import Period, build_report, closed_period, write_report
+from q2c.review import detect_red_flags, list_items, open_items
 from q2c.settings import load_settings
 
 RECONCILIATION = [
@@ -63,4 +64,34 @@ def period_report(
     )
 
 
-report_assets = [period_report]
+@dg.asset(
+    key=["reports", "review_queue"],
+    group_name="reports",
+    deps=[*RECONCILIATION, dg.AssetKey(["snapshots", "snap_crm_account_states"])],
+    pool=WAREHOUSE_POOL,
+    kinds={"python"},
+    automation_condition=dg.AutomationCondition.eager(),
+    description="Red flags (a break above materiality, credit notes above their invoice, a "
+    "person's edit of a q2c-owned CRM field) open review items in ops.review_items; an open "
+    "item holds its subject out of its flow until `q2c review resolve`.",
+)
+def review_queue(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
+    with warehouse.open() as wh:
+        flags = detect_red_flags(wh, load_contract())
+        opened = open_items(wh, flags, context.run.run_id)
+        still_open = list_items(wh, status="open")
+    by_flag: dict[str, int] = {}
+    for item in still_open:
+        by_flag[item.flag] = by_flag.get(item.flag, 0) + 1
+    return dg.MaterializeResult(
+        metadata={
+            "red_flags": dg.MetadataValue.int(len(flags)),
+            "opened": dg.MetadataValue.int(opened),
+            "open_by_flag": dg.MetadataValue.json(by_flag),
+        }
+    )
+
+
+report_assets = [period_report, review_queue]

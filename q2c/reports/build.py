@@ -59,6 +59,7 @@ def build_report(
         operations.compliance_holds(reader, period, contract),
         operations.export_batches(reader, period),
         operations.gate_decisions(reader, period),
+        operations.review_queue(reader),
     ]
     for section in built:
         mask_section(section)

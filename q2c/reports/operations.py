@@ -221,3 +221,38 @@ def gate_decisions(reader: WarehouseReader, period: Period) -> Section:
         since_start=True,
     )
     return section
+
+
+def review_queue(reader: WarehouseReader) -> Section:
+    """Open review items (`ops.review_items`, q2c/review): what waits for a person's decision."""
+    columns = [
+        Column("review_id", "Item"),
+        Column("flag", "Red flag"),
+        Column("flow", "Flow held"),
+        Column("subject_type", "Subject"),
+        Column("subject_id", "Subject id"),
+        Column("opened_at", "Opened", "datetime"),
+        Column("status", "Status"),
+    ]
+    section = Section(
+        "review_queue",
+        "Manual review queue",
+        "Red flags waiting for a person (`q2c review`): each holds its subject out of its "
+        "flow's automation until resolved.",
+        columns,
+        sources=("ops.review_items",),
+    )
+    if not reader.has("ops", "review_items", "review_id", "status"):
+        section.status = "unavailable"
+        section.note = "no ops.review_items table"
+        return section
+    section.rows = reader.rows(
+        f"select {', '.join(c.key for c in columns)} from ops.review_items"
+        " where status = 'open'",
+        [c.key for c in columns],
+        order=["opened_at", "review_id"],
+    )
+    if not section.rows:
+        section.status = "none"
+        section.note = "no open review item"
+    return section
