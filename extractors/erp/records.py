@@ -35,9 +35,9 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
+from tenacity import Retrying, retry_if_exception, stop_after_attempt
 
-from extractors.erp.suiteql import ErpCredentials, ErpHTTPError, parse_error
+from extractors.erp.suiteql import ErpCredentials, ErpHTTPError, backoff_wait, parse_error
 from extractors.errors import AuthError, TransientError
 from q2c.exports.entries import KEY_NAMESPACE, JournalEntry, PostResult
 
@@ -150,12 +150,6 @@ class RecordServiceClient:
         self.http.close()
 
     # -- one request with retries ---------------------------------------------------------
-    def _wait(self, state: Any) -> float:
-        backoff = wait_random_exponential(multiplier=self.base_wait, max=self.max_wait)(state)
-        exc = state.outcome.exception() if state.outcome else None
-        floor = exc.retry_after if isinstance(exc, ErpHTTPError) else 0.0
-        return max(backoff, min(floor, self.max_wait))
-
     def _before_sleep(self, state: Any) -> None:
         self.retries += 1
         exc = state.outcome.exception() if state.outcome else None
@@ -177,7 +171,7 @@ class RecordServiceClient:
         try:
             for attempt in Retrying(
                 retry=retry_if_exception(_is_transient),
-                wait=self._wait,
+                wait=lambda state: backoff_wait(state, self.base_wait, self.max_wait),
                 stop=stop_after_attempt(self.attempts),
                 before_sleep=self._before_sleep,
                 sleep=self._sleep,

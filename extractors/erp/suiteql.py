@@ -108,6 +108,15 @@ def is_transient(exc: BaseException) -> bool:
     return False
 
 
+def backoff_wait(state: RetryCallState, base_wait: float, max_wait: float) -> float:
+    """Jittered exponential backoff with the ERP's `Retry-After` as its floor (every ERP client
+    of q2c waits this way: SuiteQL and the REST record service)."""
+    backoff = wait_random_exponential(multiplier=base_wait, max=max_wait)(state)
+    exc = state.outcome.exception() if state.outcome else None
+    floor = exc.retry_after if isinstance(exc, ErpHTTPError) else 0.0
+    return max(backoff, min(floor, max_wait))
+
+
 def next_offset(page: dict[str, Any], offset: int, limit: int) -> int | None:
     """Where the next page starts, or None when the listing is complete.
 
@@ -183,10 +192,7 @@ class SuiteQLClient:
         self.http.close()
 
     def _wait(self, state: RetryCallState) -> float:
-        backoff = wait_random_exponential(multiplier=self.base_wait, max=self.max_wait)(state)
-        exc = state.outcome.exception() if state.outcome else None
-        floor = exc.retry_after if isinstance(exc, ErpHTTPError) else 0.0
-        return max(backoff, min(floor, self.max_wait))
+        return backoff_wait(state, self.base_wait, self.max_wait)
 
     def _before_sleep(self, state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None

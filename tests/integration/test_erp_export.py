@@ -2,8 +2,8 @@
 S world, the ERP stand-in serving that copy, the REST record adapter, the outbox and ledger.
 
 What the ERP received is read from the stand-in's write journal, never from our counters. The
-delivery tests pass a gate that lets the batch through (they test delivery, not the gate);
-`test_the_contracts_gate_decides_before_anything_is_sent` runs the real `erp_export` gate.
+delivery tests pass a gate that lets the batch through (they test delivery, not the gate); the
+dry-run and paused-flow tests run the contract's real `erp_export` gate.
 """
 
 from __future__ import annotations
