@@ -95,7 +95,8 @@ entity_objects as (
 ),
 
 -- the entity of each finding's raw object: the exact object name first, else a typed object
--- of it (ERP `transaction` is `transaction(type=...)`) held by its own System of Record
+-- of it (ERP `transaction` is `transaction(type=...)`) held by its own System of Record, else
+-- the object it is a list of (`payout_balance_transaction` is a `balance_transaction`)
 resolved as (
 
     select
@@ -106,7 +107,11 @@ resolved as (
         row_number() over (
             partition by findings.check_name, findings.object_id, findings.since, findings.reason
             order by
-                case when entity_objects.object = lower(findings.source_object) then 0 else 1 end,
+                case
+                    when entity_objects.object = lower(findings.source_object) then 0
+                    when entity_objects.object like lower(findings.source_object) || '(%' then 1
+                    else 2
+                end,
                 case when entity_objects.system = entity_objects.system_of_record then 0 else 1 end,
                 entity_objects.entity
         ) as entity_rank
@@ -116,6 +121,8 @@ resolved as (
         and (
             entity_objects.object = lower(findings.source_object)
             or entity_objects.object like lower(findings.source_object) || '(%'
+            or right(lower(findings.source_object), length(entity_objects.object) + 1)
+                = '_' || entity_objects.object
         )
 
 ),
