@@ -26,6 +26,9 @@ from q2c.gates import FLOWS, evaluate_gate, record_gate_decision
 from q2c.policy import default_contract
 from q2c.warehouse import Warehouse, quote_identifier
 
+#: every gate check is named `<flow>` + this (the run summary tells gate refusals by it)
+GATE_CHECK_SUFFIX = "_gate_passes"
+
 #: flow -> the dbt model (schema, table) whose rows are the flow's outgoing batch
 FLOW_MODELS: dict[str, tuple[str, str]] = {
     "erp_export": ("exports", "export_erp_journal_lines"),
@@ -62,7 +65,7 @@ def failed_checks_in_run(
             evaluation is not None
             and evaluation.asset_key == asset_key
             and not evaluation.passed
-            and not evaluation.check_name.endswith("_gate_passes")
+            and not evaluation.check_name.endswith(GATE_CHECK_SUFFIX)
         ):
             failed.append(evaluation.check_name)
     return sorted(set(failed))
@@ -75,7 +78,7 @@ def build_gate_check(flow: str) -> dg.AssetChecksDefinition:
 
     @dg.asset_check(
         asset=asset_key,
-        name=f"{flow}_gate_passes",
+        name=f"{flow}{GATE_CHECK_SUFFIX}",
         blocking=True,
         pool=WAREHOUSE_POOL,
         description=(

@@ -9,7 +9,8 @@ Contract:
   thread reads the run's events from the instance), and returns a `RunSummary`.
 - The command prints a rich progress bar and a summary table (rows landed, duplicates,
   quarantined, duration per asset), or with `--json` one JSON object on stdout. It exits 1 when
-  any step failed, naming the failed steps.
+  any step failed, naming the failed steps. A flow stopped by its output gate (a refused
+  blocking check, `orchestration/gates.py`) is listed in `gates_refused`, not a failure.
 - `--full` tags the run `q2c/billing_mode=full` (a full billing re-list with deletion checks);
   `--select raw/billing` limits the run to asset keys under those prefixes.
 
@@ -28,6 +29,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import typer
+
+from orchestration.gates import GATE_CHECK_SUFFIX
 
 _QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
@@ -54,6 +57,11 @@ class RunSummary:
     selected: int
     assets: list[AssetOutcome] = field(default_factory=list)
     failed_steps: list[dict[str, str]] = field(default_factory=list)
+    #: flows an output gate stopped (its blocking check refused; `orchestration/gates.py`):
+    #: the flow's downstream assets did not run, by design, and the run still succeeds
+    gates_refused: list[dict[str, str]] = field(default_factory=list)
+    #: selected assets the run did not materialize (downstream of a failure or a refused gate)
+    not_materialized: list[str] = field(default_factory=list)
 
     @property
     def rows_landed(self) -> int:
@@ -174,7 +182,17 @@ def run_assets(
         elif event.event_type == dg.DagsterEventType.STEP_FAILURE:
             error = event.step_failure_data.error
             message = error.message.strip().splitlines()[-1] if error else "failed"
-            summary.failed_steps.append({"step": event.step_key or "", "error": message})
+            if (event.step_key or "").endswith(GATE_CHECK_SUFFIX):
+                summary.gates_refused.append({"step": event.step_key or "", "error": message})
+            else:
+                summary.failed_steps.append({"step": event.step_key or "", "error": message})
+    # a refused gate fails its check step by design (Dagster skips the flow downstream of it);
+    # the run succeeds when nothing else failed
+    summary.success = result.success or (bool(summary.gates_refused) and not summary.failed_steps)
+    done_keys = {a.asset for a in summary.assets}
+    summary.not_materialized = [
+        k.to_user_string() for k in keys if k.to_user_string() not in done_keys
+    ]
     if on_progress is not None:
         on_progress(len(summary.assets), len(keys), "")
     return summary
@@ -212,6 +230,8 @@ def _print_summary(summary: RunSummary) -> None:
     console.print(table)
     for failure in summary.failed_steps:
         console.print(f"[red]failed[/red] {failure['step']}: {failure['error']}")
+    for refusal in summary.gates_refused:
+        console.print(f"[yellow]stopped by its gate[/yellow] {refusal['step']}")
     verdict = "[green]succeeded[/green]" if summary.success else "[red]failed[/red]"
     console.print(
         f"run {summary.run_id} {verdict}: {len(summary.assets)}/{summary.selected} assets "

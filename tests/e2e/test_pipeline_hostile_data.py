@@ -19,7 +19,7 @@ import pytest
 
 from orchestration.commands.run import run_assets
 from sandbox.faults import profile
-from tests.support.pipeline import pipeline_instance
+from tests.support.pipeline import pipeline_against
 
 pytestmark = pytest.mark.e2e
 
@@ -37,9 +37,9 @@ def hostile_run(world_s: Path, tmp_path_factory: pytest.TempPathFactory) -> dict
     root = tmp_path_factory.mktemp("hostile")
     world = root / "world"
     shutil.copytree(world_s, world)
-    with pipeline_instance(world, root, hostile_data_faults()) as (defs, instance, warehouse):
-        summary = run_assets(defs, instance)
-    return {"summary": summary, "warehouse": warehouse}
+    with pipeline_against(world, root, hostile_data_faults()) as p:
+        summary = run_assets(p.defs, p.instance)
+    return {"summary": summary, "warehouse": p.warehouse}
 
 
 def test_quarantined_records_and_their_orphans_are_findings_and_rec_breaks_is_built(

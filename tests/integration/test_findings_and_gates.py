@@ -44,13 +44,28 @@ def _land_broken_version(wh: Warehouse, table: str, key: str, value: str) -> str
     return object_id
 
 
-@pytest.fixture(scope="module")
-def broken_warehouse(world_s: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+def _clean_s(world_s: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The S warehouse the reconciliation tests build (shared within the session)."""
     root = tmp_path_factory.getbasetemp() / "dbt_s_duckdb"
     built_warehouse(world_s, f"duckdb:///{root / 'warehouse.duckdb'}", root / "dbt")
+    return root / "warehouse.duckdb"
+
+
+def test_the_clean_s_world_has_no_findings(
+    world_s: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    with Warehouse.from_url(f"duckdb:///{_clean_s(world_s, tmp_path_factory)}") as wh:
+        assert wh.fetchall("select check_name, object_id from reconciliation.dq_findings") == []
+        assert wh.fetchone(
+            "select count(*) from reconciliation.rec_breaks where break_kind = 'data_quality'"
+        ) == (0,)
+
+
+@pytest.fixture(scope="module")
+def broken_warehouse(world_s: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
     work = tmp_path_factory.mktemp("findings")
     db = work / "warehouse.duckdb"
-    shutil.copy(root / "warehouse.duckdb", db)
+    shutil.copy(_clean_s(world_s, tmp_path_factory), db)
     url = f"duckdb:///{db}"
     with Warehouse.from_url(url) as wh:
         account = _land_broken_version(wh, "salesforce__account", "CurrencyIsoCode", "XTS")

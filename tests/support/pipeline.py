@@ -1,12 +1,17 @@
-"""The whole pipeline through Dagster against the stand-ins, as `make demo` runs it (shared by
-the e2e tests): a world served by the real stand-ins (with a fault profile or none), the code
-location's own definitions built for a DuckDB warehouse under `root`, a temporary Dagster
-instance, and the process environment pointing at all of them while the block runs."""
+"""The whole pipeline wired against stand-ins over a world, for end-to-end tests.
+
+`pipeline_against(world, root)` starts the stand-ins over `world`, points the pipeline's
+environment at them (with `Q2C_HOME`, a DuckDB warehouse and `DAGSTER_HOME` under `root`, and
+whatever else the stand-ins print, e.g. `Q2C_POLICY_FILE` for a company with its own
+contract), builds the code location's definitions for that environment and opens a temporary
+Dagster instance; the caller runs assets with `orchestration.commands.run.run_assets`.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,14 +20,25 @@ import pytest
 
 from orchestration.definitions import build_definitions
 from orchestration.environment import current_environment
-from sandbox.services import start_services
+from sandbox.services import RunningSandbox, start_services
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """What an end-to-end test drives: the stand-ins, the definitions, the instance."""
+
+    sandbox: RunningSandbox
+    env: dict[str, str]
+    defs: dg.Definitions
+    instance: dg.DagsterInstance
+    warehouse: Path
 
 
 @contextmanager
-def pipeline_instance(
+def pipeline_against(
     world: Path, root: Path, faults: dict[str, Any] | None = None
-) -> Iterator[tuple[dg.Definitions, dg.DagsterInstance, Path]]:
-    """Yield (definitions, instance, warehouse path) with the stand-ins running over `world`."""
+) -> Iterator[Pipeline]:
+    """The pipeline against stand-ins over `world`, its state under `root` (see the module)."""
     warehouse = root / "warehouse.duckdb"
     with start_services(world, faults, root / "sandbox") as sandbox:
         env = {
@@ -37,4 +53,4 @@ def pipeline_instance(
             defs = build_definitions(current_environment(env))
             (root / "dagster").mkdir()
             with dg.DagsterInstance.local_temp(str(root / "dagster")) as instance:
-                yield defs, instance, warehouse
+                yield Pipeline(sandbox, env, defs, instance, warehouse)
