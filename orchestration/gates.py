@@ -1,10 +1,11 @@
 """The output gates as blocking Dagster asset checks on the outgoing dbt models.
 
 Contract:
-- `gate_checks`: one `@dg.asset_check(blocking=True)` per flow of `q2c.gates.FLOWS`, on the dbt
-  asset the flow sends from (`exports/export_erp_journal_lines`, `sync/sync_salesforce_account_
-  fields`, `sync/sync_salesforce_case_fields`; `automations` sits beside `crm_case_sync` on the
-  case model). `orchestration/definitions.py` adds them to its assets.
+- `gate_checks`: one `@dg.asset_check` per flow of `q2c.gates.FLOWS`, on the dbt asset the flow
+  sends from (`exports/export_erp_journal_lines`, `sync/sync_salesforce_account_fields`,
+  `sync/sync_salesforce_case_fields`; `automations` sits beside `crm_case_sync` on the case
+  model). Blocking for the flows in `BLOCKING`; `automations` is recorded and shown only (see
+  `BLOCKING`). `orchestration/definitions.py` adds them to its assets.
 - Each check reads the model's rows from the warehouse as the batch, gathers the dbt tests on
   that model that failed in this run (Dagster's own check evaluations), and asks
   `q2c.gates.evaluate_gate`; the decision goes to `ops.gate_decisions` and, as plain values
@@ -28,6 +29,12 @@ from q2c.warehouse import Warehouse, quote_identifier
 
 #: every gate check is named `<flow>` + this (the run summary tells gate refusals by it)
 GATE_CHECK_SUFFIX = "_gate_passes"
+
+#: flows whose refusal stops the assets downstream of their model. `automations` shares the
+#: case model with `crm_case_sync`: in controlled_writes it always refuses (automation is a
+#: later phase) and must not stop the controlled case write-back, so its decision is recorded
+#: and shown (a WARN check) while `crm_case_sync` decides whether the case flow runs.
+BLOCKING = frozenset({"erp_export", "crm_account_sync", "crm_case_sync"})
 
 #: flow -> the dbt model (schema, table) whose rows are the flow's outgoing batch
 FLOW_MODELS: dict[str, tuple[str, str]] = {
@@ -79,7 +86,7 @@ def build_gate_check(flow: str) -> dg.AssetChecksDefinition:
     @dg.asset_check(
         asset=asset_key,
         name=f"{flow}{GATE_CHECK_SUFFIX}",
-        blocking=True,
+        blocking=flow in BLOCKING,
         pool=WAREHOUSE_POOL,
         description=(
             f"The {flow} gate (q2c.gates): the model's tests passed in this run, the Great "
@@ -104,7 +111,9 @@ def build_gate_check(flow: str) -> dg.AssetChecksDefinition:
         meta = decision.metadata()
         return dg.AssetCheckResult(
             passed=decision.passed,
-            severity=dg.AssetCheckSeverity.ERROR,
+            severity=dg.AssetCheckSeverity.ERROR
+            if flow in BLOCKING
+            else dg.AssetCheckSeverity.WARN,
             metadata={**meta, "reasons": dg.MetadataValue.json(meta["reasons"])},
             description="; ".join(decision.reasons)[:2000] or f"{flow} may send",
         )

@@ -118,3 +118,26 @@ def test_a_passing_gate_lets_the_downstream_asset_run(
     assert "case_writeback" in _materialized(result)
     (evaluation,) = result.get_asset_check_evaluations()
     assert evaluation.passed
+
+
+def test_the_automations_gate_refusing_does_not_stop_the_controlled_case_write_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """support_case_priority is in controlled_writes: automation is not allowed yet, the
+    controlled write-back is."""
+    monkeypatch.setenv("Q2C_HOME", str(tmp_path))
+    url = _warehouse(tmp_path / "wh.duckdb", verdict_holds=True)
+
+    result = dg.materialize(
+        [case_sync_model, case_writeback, *map(build_gate_check, ("crm_case_sync", "automations"))],
+        resources={"warehouse": WarehouseResource(url=url)},
+        raise_on_error=False,
+    )
+
+    assert result.success
+    assert "case_writeback" in _materialized(result)
+    outcome = {e.check_name: (e.passed, e.severity) for e in result.get_asset_check_evaluations()}
+    assert outcome == {
+        "crm_case_sync_gate_passes": (True, dg.AssetCheckSeverity.ERROR),
+        "automations_gate_passes": (False, dg.AssetCheckSeverity.WARN),
+    }
