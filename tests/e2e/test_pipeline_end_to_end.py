@@ -79,10 +79,9 @@ def _failures(summary: RunSummary) -> str:
 def test_first_run_materializes_every_asset(pipeline: dict[str, Any]) -> None:
     first: RunSummary = pipeline["first"]
     assert first.success, _failures(first)
-    # the S world's injected breaks exceed the contract's thresholds: the CRM gates refuse and
-    # stop only the write-back behind them (orchestration/gates.py); everything else runs
-    refused = {r["step"] for r in first.gates_refused}
-    assert all(step.startswith("sync__") for step in refused), refused
+    # the S world's injected breaks exceed the contract's thresholds: the gates refuse and stop
+    # only the write-back behind them (orchestration/gates.py); everything else runs
+    assert first.gates_refused
     assert all(
         key.startswith("writeback/") for key in first.not_materialized
     ), first.not_materialized
