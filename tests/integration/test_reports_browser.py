@@ -22,7 +22,7 @@ from q2c.policy import load_contract
 from q2c.reports import Period, Report, build_report, write_report
 from q2c.reports.render import format_cell
 from q2c.warehouse import Warehouse
-from tests.support.raw_from_world import built_warehouse
+from tests.support.reports import s_duckdb
 
 pytestmark = [
     pytest.mark.integration,
@@ -87,9 +87,7 @@ def _chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module")
 def report_and_html(world_s: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Report, Path]:
-    root = tmp_path_factory.getbasetemp() / "dbt_s_duckdb"
-    db = root / "warehouse.duckdb"
-    built_warehouse(world_s, f"duckdb:///{db}", root / "dbt")
+    db = s_duckdb(world_s, tmp_path_factory)
     with Warehouse.from_url(f"duckdb:///{db}") as wh:
         report = build_report(
             wh,

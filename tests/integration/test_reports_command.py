@@ -25,17 +25,14 @@ from q2c.gates import GateDecision, record_gate_decision
 from q2c.policy import load_contract
 from q2c.reports import Period, build_report
 from q2c.warehouse import Warehouse
-from tests.support.raw_from_world import built_warehouse
+from tests.support.reports import s_duckdb
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def s_db(world_s: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.getbasetemp() / "dbt_s_duckdb"
-    db = root / "warehouse.duckdb"
-    built_warehouse(world_s, f"duckdb:///{db}", root / "dbt")
-    return db
+    return s_duckdb(world_s, tmp_path_factory)
 
 
 def test_q2c_report_writes_the_files_and_prints_json(

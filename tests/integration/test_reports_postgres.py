@@ -12,6 +12,7 @@ from q2c.policy import load_contract
 from q2c.reports import Period, build_report
 from q2c.warehouse import Warehouse
 from tests.support.raw_from_world import built_warehouse
+from tests.support.reports import s_duckdb
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres]
 
@@ -27,9 +28,7 @@ def _report(url: str) -> dict:
 def test_the_report_on_postgres_equals_the_report_on_duckdb(
     world_s: Path, postgres_db: str, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    root = tmp_path_factory.getbasetemp() / "dbt_s_duckdb"
-    db = root / "warehouse.duckdb"
-    built_warehouse(world_s, f"duckdb:///{db}", root / "dbt")
+    db = s_duckdb(world_s, tmp_path_factory)
     built_warehouse(world_s, postgres_db, tmp_path / "dbt")
     on_duckdb, on_postgres = _report(f"duckdb:///{db}"), _report(postgres_db)
     assert on_postgres["header"].pop("warehouse") == "postgres"

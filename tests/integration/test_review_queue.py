@@ -18,7 +18,7 @@ from q2c.reports import Period, build_report
 from q2c.reports.money import minor_to_major
 from q2c.review import detect_red_flags, held_subjects, list_items, open_items, resolve
 from q2c.warehouse import Warehouse
-from tests.support.raw_from_world import built_warehouse
+from tests.support.reports import s_duckdb
 
 pytestmark = pytest.mark.integration
 
@@ -27,10 +27,8 @@ pytestmark = pytest.mark.integration
 def wh(
     world_s: Path, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Warehouse]:
-    root = tmp_path_factory.getbasetemp() / "dbt_s_duckdb"
-    built_warehouse(world_s, f"duckdb:///{root / 'warehouse.duckdb'}", root / "dbt")
     db = tmp_path / "warehouse.duckdb"
-    shutil.copy(root / "warehouse.duckdb", db)
+    shutil.copy(s_duckdb(world_s, tmp_path_factory), db)
     with Warehouse.from_url(f"duckdb:///{db}") as warehouse:
         yield warehouse
 
