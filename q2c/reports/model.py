@@ -42,6 +42,9 @@ class Section:
     note: str = ""
     #: the warehouse tables this section reads
     sources: tuple[str, ...] = ()
+    #: text written by q2c itself under a no-row-values contract (gate reasons): not scrubbed,
+    #: since the scrub's account-number pattern would hide the counts and amounts it states
+    q2c_text: bool = False
 
     @property
     def message(self) -> str:

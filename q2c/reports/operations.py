@@ -220,6 +220,8 @@ def gate_decisions(reader: WarehouseReader, period: Period) -> Section:
         period=period,
         since_start=True,
     )
+    # q2c.gates' reasons name checks, columns, counts and thresholds, never a row's values
+    section.q2c_text = True
     return section
 
 

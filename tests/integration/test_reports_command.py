@@ -156,7 +156,7 @@ def test_gate_decisions_and_export_batches_appear_once_recorded(s_db: Path, tmp_
                 "erp_export",
                 "run-1",
                 False,
-                ("rec_verdict: break_rate_bps 468 > 200",),
+                ("rec_verdict controlled_writes unexplained_minor|usd: 18493216 > 500000",),
                 "val-1",
                 datetime(2026, 11, 2, 6, 0, tzinfo=UTC),
                 2,
@@ -179,7 +179,9 @@ def test_gate_decisions_and_export_batches_appear_once_recorded(s_db: Path, tmp_
         False,
         "val-1",
     )
-    assert "break_rate_bps" in decision["reasons"]
+    # q2c's own reasons are shown as written (the text scrub would hide 18493216 as an
+    # account number)
+    assert "unexplained_minor|usd: 18493216 > 500000" in decision["reasons"]
 
 
 def test_evidence_pack_lists_every_file_with_its_sha256(
