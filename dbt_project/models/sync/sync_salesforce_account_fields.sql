@@ -40,7 +40,7 @@ proposed as (
     select
         accounts.account_id,
         accounts.billing_customer_id,
-        'MRR__c' as field_api_name,
+        '{{ crm_field("account.mrr") }}' as field_api_name,
         cast(cast({{ minor_to_major('accounts.mrr_amount', 'accounts.currency') }} as numeric(18, 2)) as {{ dbt.type_string() }}) as proposed_value,
         cast(accounts.crm_mrr as {{ dbt.type_string() }}) as crm_value,
         'billing:customer:' || accounts.billing_customer_id || ':subscription_items' as source_ref
@@ -51,7 +51,7 @@ proposed as (
     select
         accounts.account_id,
         accounts.billing_customer_id,
-        'ARR__c',
+        '{{ crm_field("account.arr") }}',
         cast(cast({{ minor_to_major('accounts.arr_amount', 'accounts.currency') }} as numeric(18, 2)) as {{ dbt.type_string() }}),
         cast(accounts.crm_arr as {{ dbt.type_string() }}),
         'billing:customer:' || accounts.billing_customer_id || ':subscription_items'
@@ -62,7 +62,7 @@ proposed as (
     select
         accounts.account_id,
         accounts.billing_customer_id,
-        'Billing_Status__c',
+        '{{ crm_field("account.billing_status") }}',
         accounts.billing_status,
         accounts.crm_billing_status,
         'billing:customer:' || accounts.billing_customer_id || ':subscriptions'
@@ -73,7 +73,7 @@ proposed as (
     select
         accounts.account_id,
         accounts.billing_customer_id,
-        'Last_Payment_Date__c',
+        '{{ crm_field("account.last_payment_date") }}',
         cast(billing_state.last_payment_date as {{ dbt.type_string() }}),
         cast(accounts.crm_last_payment_date as {{ dbt.type_string() }}),
         coalesce(
@@ -89,7 +89,7 @@ proposed as (
     select
         accounts.account_id,
         accounts.billing_customer_id,
-        'Payout_Hold_Reason__c',
+        '{{ crm_field("account.payout_hold_reason") }}',
         holds.payout_hold_reason,
         crm.crm_payout_hold_reason,
         coalesce(

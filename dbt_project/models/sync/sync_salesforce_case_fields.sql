@@ -53,7 +53,7 @@ case_versions as (
         object_id as case_id,
         {{ json_text('payload', 'LastModifiedById') }} as last_modified_by_id,
         case
-            when coalesce({{ json_bool('payload', 'Billing_Priority_Flag__c') }}, false)
+            when coalesce({{ json_bool('payload', crm_field('case.billing_priority_flag')) }}, false)
                 then 'true'
             else 'false'
         end as flag_value,
@@ -102,7 +102,7 @@ proposed as (
     select
         cases.case_id,
         cases.account_id,
-        'Billing_Priority_Flag__c' as field_api_name,
+        '{{ crm_field("case.billing_priority_flag") }}' as field_api_name,
         case when cases.is_about_dunning then 'true' else 'false' end as proposed_value,
         case when cases.has_billing_priority_flag then 'true' else 'false' end as crm_value,
         last_push.last_pushed_value,
