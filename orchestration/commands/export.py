@@ -10,6 +10,7 @@ batch or entries are left pending.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -57,23 +58,18 @@ def latest_activity_day(warehouse_url: str) -> date | None:
     return date.fromisoformat(str(row[0])[:10]) if row and row[0] is not None else None
 
 
-def demo_export() -> bool:
-    """`make demo`'s export: every entry up to the latest billing activity, sent, totals printed.
-
-    Returns:
-        False when the gate refused the batch or entries are left pending.
-    """
+def demo_export() -> None:
+    """`make demo`'s export: every entry up to the latest billing activity, through the gate;
+    prints what was sent (or why the gate refused it) and the batch's control totals."""
     from q2c.settings import load_settings
 
     day = latest_activity_day(load_settings().warehouse_url)
     if day is None:
         typer.echo("ERP export: nothing to export (the export model is empty or not built)")
-        return True
-    try:
+        return
+    # refused or left pending: printed by `erp`, and kept for the next run
+    with contextlib.suppress(typer.Exit):
         erp(day=day.isoformat(), dry_run=False, json_output=False, max_in_flight=5)
-    except typer.Exit:
-        return False
-    return True
 
 
 @app.command("erp")
