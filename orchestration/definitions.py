@@ -13,6 +13,7 @@ from __future__ import annotations
 import dagster as dg
 
 from orchestration.assets.billing import billing_assets
+from orchestration.assets.compliance import compliance_assets
 from orchestration.assets.dbt import build_dbt_resource, dbt_assets_list
 from orchestration.assets.erp import erp_assets, erp_jobs, erp_schedules
 from orchestration.assets.erp_export import (
@@ -45,6 +46,7 @@ def build_definitions(environment: Environment) -> dg.Definitions:
             *erp_assets,
             *dbt_assets_list,
             *report_assets,
+            *compliance_assets,  # holds after billing accounts land (eager)
             *writeback_definitions,  # CRM write-back after the sync models (eager), DLQ checks
             *gate_checks,  # blocking output gates on the outgoing dbt models
             *erp_export_assets,  # daily partitions on its own schedule, never eager

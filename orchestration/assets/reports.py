@@ -26,6 +26,8 @@ from q2c.settings import load_settings
 RECONCILIATION = [
     dg.AssetKey(["reconciliation", name]) for name in ("rec_breaks", "rec_summary", "rec_verdict")
 ]
+#: the report shows the holds the compliance step wrote (orchestration/assets/compliance.py)
+COMPLIANCE_HOLDS = dg.AssetKey(["compliance", "holds"])
 
 
 class PeriodReportConfig(dg.Config):
@@ -37,7 +39,7 @@ class PeriodReportConfig(dg.Config):
 @dg.asset(
     key=["reports", "period_report"],
     group_name="reports",
-    deps=RECONCILIATION,
+    deps=[*RECONCILIATION, COMPLIANCE_HOLDS],
     pool=WAREHOUSE_POOL,
     kinds={"python", "html"},
     automation_condition=dg.AutomationCondition.eager(),

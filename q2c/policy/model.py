@@ -210,6 +210,10 @@ class Compliance(_Strict):
     statuses: dict[str, list[str]] = Field(min_length=1)
     actions: list[str] = Field(min_length=1)
     gates: dict[str, Gate] = Field(min_length=1)
+    #: check -> the warehouse table (`schema.table`, columns subject_id and status) holding
+    #: that status where the billing platform does not (AML screening); a check with no source
+    #: has no status, which its gates treat as `on_missing` says
+    status_sources: dict[str, str] = {}
 
 
 class Flow(_Strict):

@@ -1,0 +1,53 @@
+"""Compliance holds as a Dagster asset: `compliance/holds` after the billing accounts land and
+customers are staged; writes `reconciliation.compliance_holds` (q2c/compliance/holds.py).
+
+Every connected account and business customer of the reverse-charge countries is evaluated
+against the contract's compliance gates for every action (payout release, activation, reverse
+charge invoicing, write-back); a missing status holds (fail-closed) unless the gate says
+`on_missing: allow`. Metadata: holds per gate and status (no ids).
+"""
+
+# no `from __future__ import annotations`: Dagster reads the signature at definition time
+import dagster as dg
+
+from orchestration.policies import WAREHOUSE_POOL
+from orchestration.resources import WarehouseResource
+from q2c.compliance.holds import compute_holds, subjects_from_warehouse, write_holds
+from q2c.policy import load_contract
+
+
+@dg.asset(
+    key=["compliance", "holds"],
+    group_name="compliance",
+    deps=[
+        dg.AssetKey(["raw", "billing", "account"]),
+        dg.AssetKey(["staging", "stg_billing__customers"]),
+    ],
+    pool=WAREHOUSE_POOL,
+    kinds={"python"},
+    automation_condition=dg.AutomationCondition.eager(),
+    description="What the contract's compliance gates hold (payout release, activation, reverse "
+    "charge, write-back), fail-closed on a missing status: reconciliation.compliance_holds.",
+)
+def compliance_holds(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
+    contract = load_contract()
+    with warehouse.open() as wh:
+        subjects = subjects_from_warehouse(wh, contract)
+        holds = compute_holds(contract, subjects)
+        write_holds(wh, holds, context.run.run_id)
+    counts: dict[str, int] = {}
+    for h in holds:
+        key = f"{h.gate}={h.status}"
+        counts[key] = counts.get(key, 0) + 1
+    return dg.MaterializeResult(
+        metadata={
+            "subjects": dg.MetadataValue.int(len(subjects)),
+            "holds": dg.MetadataValue.int(len(holds)),
+            "holds_by_gate_and_status": dg.MetadataValue.json(counts),
+        }
+    )
+
+
+compliance_assets = [compliance_holds]

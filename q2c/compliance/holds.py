@@ -1,0 +1,142 @@
+"""Compliance holds from the warehouse: every connected account and customer, its statuses,
+and what the contract's gates hold (`reconciliation.compliance_holds`).
+
+Contract:
+- Connected accounts: KYC and KYB from the billing platform's account object (latest landed
+  version of `raw.billing__account`, `connected_account_statuses`); AML from the table the
+  contract names (`compliance.status_sources.aml`, one row per subject: `subject_id`,
+  `status`); no source, or no row for the account, is a missing status and holds (fail-closed,
+  unless the gate says `on_missing: allow`).
+- Business customers of the reverse-charge countries (`rules.reverse_charge_countries`; Stripe
+  `tax_exempt = reverse` or an EU VAT id): VAT from the
+  billing customer's EU VAT id verification (`verified` -> valid, `unverified` -> unverified,
+  `unavailable` -> vies_unavailable; pending or no EU VAT id -> missing).
+- `write_holds` replaces the table's rows in one transaction; a hold that was already there
+  keeps its `since` (held since first seen).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from q2c.compliance.gates import connected_account_statuses, evaluate
+from q2c.landing import latest_versions_sql
+from q2c.policy.model import Contract
+from q2c.warehouse import Warehouse, quote_identifier
+
+TABLE = "reconciliation.compliance_holds"
+#: Stripe's tax_id.verification.status -> the contract's VAT vocabulary
+VAT_FROM_STRIPE = {
+    "verified": "valid",
+    "unverified": "unverified",
+    "unavailable": "vies_unavailable",
+}
+_DDL = (
+    f"create table if not exists {TABLE} ("
+    "subject_type text not null, subject_id text not null, action text not null, "
+    "gate text not null, check_name text not null, status text not null, reason text not null, "
+    "next_step text not null, since timestamptz not null, recorded_at timestamptz not null, "
+    "run_id text not null)"
+)
+
+
+@dataclass(frozen=True)
+class Subject:
+    subject_type: str
+    subject_id: str
+    statuses: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Hold:
+    subject_type: str
+    subject_id: str
+    action: str
+    gate: str
+    check: str
+    status: str
+    reason: str
+    next_step: str
+
+
+def compute_holds(contract: Contract, subjects: Iterable[Subject]) -> list[Hold]:
+    """Every (subject, action) a gate of the contract holds, with the gate's reason."""
+    holds = []
+    for s in subjects:
+        for action in contract.compliance.actions:
+            for b in evaluate(contract, s.statuses, action, subject=s.subject_type).blocks:
+                holds.append(
+                    Hold(
+                        s.subject_type,
+                        s.subject_id,
+                        action,
+                        b.gate,
+                        b.check,
+                        b.status,
+                        b.reason,
+                        b.next_step,
+                    )
+                )
+    return holds
+
+
+def subjects_from_warehouse(wh: Warehouse, contract: Contract) -> list[Subject]:
+    """Connected accounts and reverse-charge customers with their statuses (see above)."""
+    aml = _aml_statuses(wh, contract)
+    subjects = []
+    for object_id, payload in wh.fetchall(
+        f"select object_id, payload from ({latest_versions_sql('raw.billing__account')}) as a"
+        " where not is_deleted"
+    ):
+        account = payload if isinstance(payload, dict) else json.loads(payload)
+        statuses = connected_account_statuses(account)
+        if object_id in aml:
+            statuses["aml"] = aml[object_id]
+        subjects.append(Subject("connected_account", object_id, statuses))
+    countries = [c.upper() for c in contract.rules.reverse_charge_countries]
+    marks = ", ".join("?" for _ in countries)
+    for customer_id, tax_id_type, verification in wh.fetchall(
+        "select customer_id, tax_id_type, tax_id_verification_status"
+        f" from staging.stg_billing__customers where not is_deleted and upper(country_code)"
+        f" in ({marks}) and (tax_exempt = 'reverse' or tax_id_type = 'eu_vat')",
+        countries,
+    ):
+        vat = VAT_FROM_STRIPE.get(verification or "") if tax_id_type == "eu_vat" else None
+        subjects.append(Subject("customer", customer_id, {"vat": vat} if vat else {}))
+    return subjects
+
+
+def _aml_statuses(wh: Warehouse, contract: Contract) -> dict[str, str]:
+    source = contract.compliance.status_sources.get("aml")
+    if source is None:
+        return {}
+    schema, table = (quote_identifier(p) for p in source.split(".", 1))
+    if not wh.table_exists(schema, table):
+        return {}
+    rows = wh.fetchall(f"select subject_id, status from {schema}.{table}")
+    return {str(r[0]): str(r[1]) for r in rows}
+
+
+def write_holds(wh: Warehouse, holds: list[Hold], run_id: str) -> int:
+    """Replace the holds table with `holds` (one transaction); return how many rows."""
+    wh.ensure_schema("reconciliation")
+    wh.execute(_DDL)
+    now = datetime.now(UTC)
+    since: dict[tuple[str, ...], Any] = {
+        tuple(r[:4]): r[4]
+        for r in wh.fetchall(f"select subject_type, subject_id, action, gate, since from {TABLE}")
+    }
+    with wh.transaction():
+        wh.execute(f"delete from {TABLE}")
+        for h in holds:
+            key = (h.subject_type, h.subject_id, h.action, h.gate)
+            wh.execute(
+                f"insert into {TABLE} values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [*key[:2], h.action, h.gate, h.check, h.status, h.reason, h.next_step]
+                + [since.get(key, now), now, run_id],
+            )
+    return len(holds)
