@@ -392,6 +392,8 @@ def test_erp_postings_match_billing_except_the_injected(any_w: World) -> None:
     for ch in w.by_type["charge"].values():
         if not ch["paid"] or ch["id"] in omitted:
             assert ch["id"] not in by_ext
+            if ch["id"] in omitted:  # its invoice is missing from the ERP, so is its payment
+                unapplied.add(ch["id"])
             continue
         (t,) = by_ext[ch["id"]]
         assert t["type"] == "CustPymt" and Decimal(t["foreigntotal"]) * 100 == ch["amount"]
