@@ -175,7 +175,6 @@ def erp_journal_export(
 erp_export_job = dg.define_asset_job(
     "erp_export_job",
     selection=dg.AssetSelection.assets(erp_journal_export),
-    partitions_def=PARTITIONS,
     description="Send one day's ERP journal entries (daily partitions).",
 )
 
