@@ -21,7 +21,7 @@ Contract:
 
 import json
 import uuid
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import dagster as dg
@@ -194,7 +194,9 @@ def erp_export_daily(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | d
     skip = skip_if_running(context.instance, erp_export_job.name)
     if skip is not None:
         return skip
-    day = PARTITIONS.get_last_partition_key(context.scheduled_execution_time)
+    # yesterday (UTC): the last whole day, which the 05:00 ERP extract has seen
+    tick = context.scheduled_execution_time or datetime.now(UTC)
+    day = (tick.astimezone(UTC) - timedelta(days=1)).date().isoformat()
     return dg.RunRequest(run_key=day, partition_key=day)
 
 

@@ -130,3 +130,20 @@ def test_the_dbt_hook_creates_the_same_ledger_as_the_export() -> None:
     end = macro.index(") %}", start)
     hook = "".join(re.findall(r"'([^']*)'", macro[start:end]))
     assert hook == LEDGER_DDL
+
+
+def test_the_daily_schedule_asks_for_yesterdays_partition() -> None:
+    from datetime import UTC, datetime
+
+    import dagster as dg
+
+    from orchestration.assets.erp_export import erp_export_daily
+
+    with (
+        dg.instance_for_test() as instance,
+        dg.build_schedule_context(
+            instance=instance, scheduled_execution_time=datetime(2026, 11, 5, 6, tzinfo=UTC)
+        ) as context,
+    ):
+        (request,) = erp_export_daily.evaluate_tick(context).run_requests or []
+    assert request.partition_key == "2026-11-04" and request.run_key == "2026-11-04"
