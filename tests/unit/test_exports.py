@@ -137,12 +137,31 @@ def test_the_daily_schedule_asks_for_yesterdays_partition() -> None:
 
     import dagster as dg
 
-    from orchestration.assets.erp_export import erp_export_daily
+    from orchestration.assets.erp_export import (
+        ErpExportResource,
+        erp_export_assets,
+        erp_export_daily,
+        erp_export_jobs,
+        erp_export_schedules,
+    )
+    from orchestration.resources import WarehouseResource
+
+    defs = dg.Definitions(
+        assets=erp_export_assets,
+        jobs=erp_export_jobs,
+        schedules=erp_export_schedules,
+        resources={
+            "erp_export": ErpExportResource(base_url="http://erp.invalid", token="t"),
+            "warehouse": WarehouseResource(url="duckdb:///unused.duckdb"),
+        },
+    )
 
     with (
         dg.instance_for_test() as instance,
         dg.build_schedule_context(
-            instance=instance, scheduled_execution_time=datetime(2026, 11, 5, 6, tzinfo=UTC)
+            instance=instance,
+            scheduled_execution_time=datetime(2026, 11, 5, 6, tzinfo=UTC),
+            repository_def=defs.get_repository_def(),
         ) as context,
     ):
         (request,) = erp_export_daily.evaluate_tick(context).run_requests or []
