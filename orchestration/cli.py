@@ -8,6 +8,7 @@ from __future__ import annotations
 import typer
 
 from orchestration.commands import demo, policy, report, review, run, sandbox, writeback
+from orchestration.commands import warehouse as warehouse_command
 from orchestration.log_masking import install as install_log_masking
 
 install_log_masking()  # what the commands log is masked as the contract says
@@ -35,6 +36,7 @@ app.add_typer(writeback.dlq_app, name="dlq", help="The write-back's dead-letter 
 app.command("report", help="The period reconciliation report: HTML, XLSX, JSON.")(report.report)
 app.command("evidence", help="The period's evidence pack (zip, SHA-256 manifest).")(report.evidence)
 app.add_typer(review.app, name="review", help="The manual review queue: list, show, resolve.")
+app.add_typer(warehouse_command.app, name="warehouse", help="Warehouse administration: roles.")
 
 if __name__ == "__main__":
     app()
