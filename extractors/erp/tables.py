@@ -137,12 +137,21 @@ LINK_KEY = ("previousdoc", "previousline", "nextdoc", "nextline")
 LINE_STAMP = "q2c_txn_modified"
 
 
+def suiteql_string(value: str) -> str:
+    """A SuiteQL (Oracle SQL) string literal: quotes doubled, NUL refused; every value from
+    data goes into a query through this, never by concatenation."""
+    text = str(value)
+    if "\x00" in text:
+        raise ValueError("a SuiteQL string cannot hold a NUL character")
+    return "'" + text.replace("'", "''") + "'"
+
+
 def suiteql_timestamp(value: datetime) -> str:
     """A SuiteQL literal: `TO_TIMESTAMP('2026-10-01 12:00:00', 'YYYY-MM-DD HH24:MI:SS')`."""
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     text = value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
-    return f"TO_TIMESTAMP('{text}', 'YYYY-MM-DD HH24:MI:SS')"
+    return f"TO_TIMESTAMP({suiteql_string(text)}, 'YYYY-MM-DD HH24:MI:SS')"
 
 
 #: SuiteQL answers a plain date or timestamp column in the account's date preference, date

@@ -52,6 +52,27 @@ def overlap_start(cursor: str | None, overlap: timedelta = DEFAULT_OVERLAP) -> d
     return start.replace(microsecond=0)
 
 
+#: SOQL's escape sequences in quoted strings (one pass, so nothing is escaped twice):
+#: https://developer.salesforce.com/docs/atlas.en-us.soql_sosl.meta/soql_sosl/sforce_api_calls_soql_select_quotedstringescapes.htm
+_SOQL_ESCAPES = str.maketrans(
+    {
+        "\\": "\\\\",
+        "'": "\\'",
+        '"': '\\"',
+        "\n": "\\n",
+        "\r": "\\r",
+        "\t": "\\t",
+        "\b": "\\b",
+        "\f": "\\f",
+    }
+)
+
+
+def soql_string(value: str) -> str:
+    """A SOQL string literal: every value taken from data goes into a query through this."""
+    return "'" + str(value).translate(_SOQL_ESCAPES) + "'"
+
+
 def _check_name(name: str) -> str:
     # names come from describe and configuration; refuse anything that is not an identifier so
     # nothing can be spliced into the query
@@ -115,7 +136,7 @@ def build_id_query(sobject: str, fields: Sequence[str], ids: Sequence[str]) -> s
     for record_id in ids:
         if not _ID.match(record_id):
             raise ValueError("not a Salesforce id")
-    quoted = ", ".join(f"'{i}'" for i in ids)
+    quoted = ", ".join(soql_string(i) for i in ids)
     return build_query(sobject, fields, order=False) + f" WHERE Id IN ({quoted})"
 
 

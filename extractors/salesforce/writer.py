@@ -40,7 +40,7 @@ from extractors.errors import TransientError
 from extractors.salesforce.bulk import _headers, _record_usage
 from extractors.salesforce.client import DEFAULT_TIMEOUT, SalesforceClient
 from extractors.salesforce.errors import SalesforceExtractError
-from extractors.salesforce.soql import _check_name
+from extractors.salesforce.soql import _check_name, soql_string
 from q2c.writeback import (
     CurrentRecord,
     RowError,
@@ -53,11 +53,6 @@ from q2c.writeback.model import WriterStats
 COLLECTION_LIMIT = 200
 BULK_NULL = "#N/A"
 TERMINAL = ("JobComplete", "Failed", "Aborted")
-
-
-def soql_string(value: str) -> str:
-    """A SOQL string literal (backslash and quote escaped)."""
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def json_value(sf_type: str | None, value: str | None) -> Any:
