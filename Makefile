@@ -21,7 +21,7 @@ demo: $(STAMP)
 
 ## Lint, format check, Dagster load check, dbt parse, then every pytest marker.
 test: $(STAMP) browser
-	mkdir -p $(DAGSTER_HOME)
+	$(BIN)/python -m orchestration.instance $(DAGSTER_HOME)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/dagster definitions validate -w workspace.yaml
@@ -40,7 +40,7 @@ browser:
 
 ## Open the Dagster UI on the same instance the demo used.
 dev: $(STAMP)
-	mkdir -p $(DAGSTER_HOME)
+	$(BIN)/python -m orchestration.instance $(DAGSTER_HOME)
 	$(BIN)/dagster dev -w workspace.yaml
 
 lint: $(STAMP)

@@ -104,10 +104,10 @@ def main() -> None:
                 f"peak RSS {_peak_rss_mb():.0f} MB (before the runs {rss0:.0f} MB)"
             )
             if label.startswith("first"):
-                top = sorted(results, key=lambda r: r.seconds, reverse=True)[:5]
+                top = sorted(results, key=lambda r: r.duration_s, reverse=True)[:5]
                 print(
                     "  slowest: "
-                    + ", ".join(f"{r.object_name} {r.landed:,} in {r.seconds:.1f} s" for r in top)
+                    + ", ".join(f"{r.name} {r.landed:,} in {r.duration_s:.1f} s" for r in top)
                 )
     finally:
         os.kill(proc.pid, signal.SIGTERM)

@@ -46,14 +46,13 @@ class Environment:
 
 def environment_from_settings(settings: Settings) -> Environment:
     """Decide local/prod and the dbt target from the warehouse URL of `settings`."""
-    if settings.is_postgres:
+    try:
+        url = settings.warehouse
+    except ValueError as exc:
+        raise ValueError(f"Q2C_WAREHOUSE_URL: {exc}") from exc
+    if url.is_postgres:
         return Environment(
             "prod", settings.warehouse_url, "postgres", settings.dagster_home, settings
-        )
-    if not settings.warehouse_url.startswith("duckdb:///"):
-        raise ValueError(
-            "Q2C_WAREHOUSE_URL must be duckdb:///<path> or postgresql://...; "
-            f"got a {settings.warehouse_url.split(':', 1)[0]!r} URL"
         )
     return Environment("local", settings.warehouse_url, "duckdb", settings.dagster_home, settings)
 

@@ -21,6 +21,11 @@ Contract (docs/INTERFACES.md section 3):
   before it in the page is a duplicate (stored nothing, counted once).
 - `quarantine` keeps what would not parse in `ops.quarantine` with the reason, the raw text and
   the exact raw bytes.
+- The one home of two rules other layers mirror: the raw table's columns (`RAW_COLUMNS_DDL`,
+  `raw_table_ddl`; the dbt on-run-start hook `create_landing_tables` and the test loader create
+  the same table) and which landed version is an object's latest (`LATEST_VERSION_ORDER`,
+  `latest_versions_sql`; staging's `latest_version` macro orders the same way). A unit test
+  (tests/unit/test_landing_rules.py) fails when a mirror drifts.
 """
 
 from __future__ import annotations
@@ -37,6 +42,50 @@ from q2c.warehouse import Warehouse, quote_identifier
 
 RAW_SCHEMA = "raw"
 OPS_SCHEMA = "ops"
+
+#: The landing columns of every raw table; `{json}` is the warehouse's JSON type (DuckDB `json`,
+#: PostgreSQL `jsonb`).
+RAW_COLUMNS_DDL = (
+    "object_id text not null, provider_ref text, payload {json} not null,"
+    " payload_hash text not null, is_deleted boolean not null default false,"
+    " extracted_at timestamptz not null, run_id text not null"
+)
+#: How an object's latest landed version is picked: the newest `extracted_at`, ties (one page
+#: lands at one instant) broken by the newest `provider_ref`, then the payload hash so the pick
+#: is deterministic.
+LATEST_VERSION_ORDER: tuple[tuple[str, str], ...] = (
+    ("extracted_at", "desc"),
+    ("provider_ref", "desc nulls last"),
+    ("payload_hash", "desc"),
+)
+
+
+def raw_table_ddl(qualified_table: str, json_type: str) -> str:
+    """`create table if not exists` of one raw table (`raw.billing__invoice`, `json`/`jsonb`)."""
+    columns = RAW_COLUMNS_DDL.format(json=json_type)
+    return f"create table if not exists {qualified_table} ({columns})"
+
+
+def latest_version_order(alias: str | None = None) -> str:
+    """The `order by` list of `LATEST_VERSION_ORDER`, columns qualified by `alias` if given."""
+    prefix = f"{alias}." if alias else ""
+    return ", ".join(f"{prefix}{column} {direction}" for column, direction in LATEST_VERSION_ORDER)
+
+
+def latest_versions_sql(qualified_table: str, where: str | None = None) -> str:
+    """`select` of each object's latest version in a raw table (the rows of `where` only).
+
+    The result has the raw table's columns; wrap it to filter (`... where not is_deleted`).
+    """
+    condition = f" where {where}" if where else ""
+    return (
+        "select ranked.object_id, ranked.provider_ref, ranked.payload, ranked.payload_hash,"
+        " ranked.is_deleted, ranked.extracted_at, ranked.run_id from ("
+        " select stored.*, row_number() over (partition by stored.object_id"
+        f" order by {latest_version_order('stored')}) as version_rank"
+        f" from {qualified_table} stored{condition}"
+        ") ranked where ranked.version_rank = 1"
+    )
 
 
 @dataclass(frozen=True)
@@ -131,13 +180,7 @@ def ensure_raw_table(wh: Warehouse, source: str, object_name: str) -> str:
 
 def _create_raw_table(wh: Warehouse, table: str) -> None:
     wh.ensure_schema(RAW_SCHEMA)
-    wh.execute(
-        f"create table if not exists {RAW_SCHEMA}.{table} ("
-        " object_id text not null, provider_ref text,"
-        f" payload {wh.json_type} not null, payload_hash text not null,"
-        " is_deleted boolean not null default false,"
-        " extracted_at timestamptz not null, run_id text not null)"
-    )
+    wh.execute(raw_table_ddl(f"{RAW_SCHEMA}.{table}", wh.json_type))
     if wh.is_postgres:
         # Tables created before versions could repeat (A -> B -> A) carried a unique index on
         # (object_id, payload_hash); it would refuse the second A.
@@ -162,14 +205,8 @@ def _insert_new_versions_sql(table: str, page: str, json_type: str, param: str) 
         " (partition by page_rows.object_id order by page_rows.ord) as previous_hash"
         f" from {page} page_rows"
     )
-    latest_stored = (
-        "select ranked.object_id, ranked.payload_hash from ("
-        " select stored.object_id, stored.payload_hash, row_number() over ("
-        "  partition by stored.object_id order by stored.extracted_at desc,"
-        "  stored.provider_ref desc nulls last, stored.payload_hash desc) as version_rank"
-        f" from {table} stored"
-        f" where stored.object_id in (select object_id from {page})"
-        ") ranked where ranked.version_rank = 1"
+    latest_stored = latest_versions_sql(
+        table, where=f"stored.object_id in (select object_id from {page})"
     )
     return (
         f"insert into {table} (object_id, provider_ref, payload, payload_hash, is_deleted,"

@@ -12,6 +12,8 @@ from pathlib import Path
 from dotenv import load_dotenv
 from pydantic import BaseModel
 
+from q2c.warehouse import WarehouseUrl
+
 DEFAULT_BILLING_API_BASE = "https://api.stripe.com"
 DEFAULT_SALESFORCE_LOGIN_URL = "https://login.salesforce.com"
 
@@ -34,15 +36,20 @@ class Settings(BaseModel):
     erp_token: str | None = None
 
     @property
+    def warehouse(self) -> WarehouseUrl:
+        """The parsed warehouse URL (`ValueError` for an unsupported one)."""
+        return WarehouseUrl.parse(self.warehouse_url)
+
+    @property
     def is_postgres(self) -> bool:
-        return self.warehouse_url.startswith(("postgresql://", "postgres://"))
+        return self.warehouse.is_postgres
 
     @property
     def duckdb_path(self) -> Path:
         """The DuckDB file named by `duckdb:///<path>` (relative paths are from the cwd)."""
-        if self.is_postgres:
+        if self.warehouse.path is None:
             raise ValueError("the warehouse is PostgreSQL, not DuckDB")
-        return Path(self.warehouse_url.removeprefix("duckdb:///"))
+        return self.warehouse.path
 
 
 def load_settings(env: dict[str, str] | None = None) -> Settings:

@@ -1,7 +1,7 @@
 {#-
   on-run-start: make every declared source queryable on a fresh warehouse.
-  - `raw.<source>__<object>` tables with the landing columns of docs/INTERFACES.md section 3,
-    created empty when the extractors have not landed that object yet (an object with no rows
+  - `raw.<source>__<object>` tables with the landing columns of docs/INTERFACES.md section 3
+    (the same DDL, and on PostgreSQL the same `object_id` index, as q2c/landing.py), created empty when the extractors have not landed that object yet (an object with no rows
     is a real state, e.g. no disputes yet), so staging builds instead of failing.
   - `ops.export_ledger`: the ERP's answer to each journal entry the export step sent (the same
     DDL as q2c/exports/ledger.py LEDGER_DDL; a unit test keeps them equal). The `export_*`
@@ -17,12 +17,19 @@
                 {% do run_query('create schema if not exists ' ~ node.schema) %}
                 {% do schemas.append(node.schema) %}
             {% endif %}
+            {#- the DDL of q2c/landing.py raw_table_ddl (tests/unit/test_landing_rules.py) -#}
             {% do run_query(
                 'create table if not exists ' ~ node.schema ~ '.' ~ node.identifier ~ ' ('
-                ~ 'object_id text not null, provider_ref text, payload ' ~ payload_type ~ ' not null, '
-                ~ 'payload_hash text not null, is_deleted boolean not null, '
-                ~ 'extracted_at timestamptz not null, run_id text not null)'
+                ~ 'object_id text not null, provider_ref text, payload ' ~ payload_type ~ ' not null,'
+                ~ ' payload_hash text not null, is_deleted boolean not null default false,'
+                ~ ' extracted_at timestamptz not null, run_id text not null)'
             ) %}
+            {% if target.type == 'postgres' %}
+                {% do run_query(
+                    'create index if not exists ' ~ node.identifier ~ '__object_id_ix on '
+                    ~ node.schema ~ '.' ~ node.identifier ~ ' (object_id)'
+                ) %}
+            {% endif %}
         {% endfor %}
         {% do run_query('create schema if not exists ops') %}
         {% do run_query(

@@ -21,9 +21,10 @@ from extractors.billing.client import (
     BillingCredentials,
     RetrySettings,
 )
-from extractors.billing.extract import BillingExtractor, ExtractResult, Mode, TableStats
+from extractors.billing.extract import BillingExtractor, Mode
 from extractors.billing.normalize import normalize_record
 from extractors.billing.objects import LISTED_OBJECTS, OBJECTS, BillingObject
+from extractors.result import ExtractResult, TableStats
 from q2c.warehouse import Warehouse
 
 __all__ = [
@@ -66,22 +67,19 @@ def extract_billing(
     Returns:
         One `ExtractResult` per object, the events first.
     """
-    extractor = BillingExtractor(
+    wanted = objects or ("event", *LISTED_OBJECTS)
+    results = []
+    with BillingExtractor(
         client,
         wh,
         run_id=run_id,
         overlap_seconds=overlap_seconds,
         event_overlap_seconds=overlap_seconds,
         batch_size=batch_size,
-    )
-    wanted = objects or ("event", *LISTED_OBJECTS)
-    results = []
-    try:
+    ) as extractor:
         for name in wanted:
             if name == "event":
                 results.append(extractor.extract_events())
             else:
                 results.append(extractor.extract_object(name, mode=mode))
-    finally:
-        extractor.close()
     return results

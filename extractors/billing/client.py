@@ -14,6 +14,9 @@ Contract:
 - The client may be used from several threads at once (the SDK keeps a session per thread).
 - `list_pages(path, params)` pages with `limit=100` and `starting_after`, yielding one page
   (a list of dicts) at a time, newest first as the API returns them; nothing is accumulated.
+- Every request carries `Stripe-Version: STRIPE_API_VERSION` (this module is its one home): the
+  object shapes `extractors/billing` normalizes are that version's, so a new Stripe version (or
+  a newer stripe SDK's default) arrives only when q2c changes this constant.
 
 Docs: https://docs.stripe.com/api/pagination, https://docs.stripe.com/error-handling,
 https://docs.stripe.com/rate-limits.
@@ -86,6 +89,11 @@ class RetrySettings:
     timeout: float = 30.0
 
 
+#: The Stripe API version q2c is written for (https://docs.stripe.com/api/versioning): every
+#: request pins it, whatever the account's default or the SDK's own pin.
+STRIPE_API_VERSION = "2023-08-16"
+
+
 def make_stripe_client(creds: BillingCredentials, retry: RetrySettings) -> stripe.StripeClient:
     """Map our credentials to the official SDK client (the one place that does so)."""
     if not creds.api_key:
@@ -97,6 +105,7 @@ def make_stripe_client(creds: BillingCredentials, retry: RetrySettings) -> strip
     return stripe.StripeClient(
         creds.api_key,
         base_addresses={"api": creds.api_base.rstrip("/")},
+        stripe_version=STRIPE_API_VERSION,
         max_network_retries=retry.sdk_max_network_retries,
         http_client=stripe.RequestsClient(timeout=retry.timeout),
     )

@@ -39,16 +39,24 @@ import logging
 import time
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import stripe
 
+from extractors.base import Extractor
 from extractors.billing.client import BillingClient
 from extractors.billing.normalize import SOURCE, normalize_record, tombstone
 from extractors.billing.objects import NOT_A_DELETION, OBJECTS, PARENT_OF
 from extractors.errors import PageError, RecordError
-from q2c.landing import RawRecord, ensure_raw_table, get_cursor, land_page, quarantine
+from extractors.result import ExtractResult
+from q2c.landing import (
+    RawRecord,
+    ensure_raw_table,
+    get_cursor,
+    land_page,
+    latest_versions_sql,
+    quarantine,
+)
 from q2c.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
@@ -60,78 +68,6 @@ DEFAULT_EVENT_OVERLAP_SECONDS = 3_600
 DEFAULT_BATCH_SIZE = 2_000
 DEFAULT_CHILD_WORKERS = 4
 PAYOUT_TXNS_PATH = "/v1/balance_transactions"
-
-
-@dataclass
-class TableStats:
-    """What landed in one raw table during one extraction."""
-
-    landed: int = 0
-    duplicates: int = 0
-    quarantined: int = 0
-    tombstones: int = 0
-
-    @property
-    def seen(self) -> int:
-        return self.landed + self.duplicates
-
-
-@dataclass
-class ExtractResult:
-    """The outcome of extracting one object (or the event stream)."""
-
-    object_name: str
-    mode: str
-    tables: dict[str, TableStats] = field(default_factory=dict)
-    api_calls: int = 0
-    retries: int = 0
-    cursor_before: str | None = None
-    cursor_after: str | None = None
-    seconds: float = 0.0
-    complete: bool = True
-    events_processed: int = 0
-    objects_reread: int = 0
-    reread_skipped: int = 0
-
-    def table(self, name: str) -> TableStats:
-        return self.tables.setdefault(name, TableStats())
-
-    @property
-    def landed(self) -> int:
-        return sum(t.landed for t in self.tables.values())
-
-    @property
-    def duplicates(self) -> int:
-        return sum(t.duplicates for t in self.tables.values())
-
-    @property
-    def quarantined(self) -> int:
-        return sum(t.quarantined for t in self.tables.values())
-
-    def as_metadata(self) -> dict[str, Any]:
-        """Counts only (no record contents): for logs and Dagster metadata."""
-        return {
-            "rows_landed": self.landed,
-            "duplicates": self.duplicates,
-            "quarantined": self.quarantined,
-            "tombstones": sum(t.tombstones for t in self.tables.values()),
-            "cursor_before": self.cursor_before or "",
-            "cursor_after": self.cursor_after or "",
-            "api_calls": self.api_calls,
-            "retries": self.retries,
-            "duration_s": round(self.seconds, 3),
-            "complete": self.complete,
-            "mode": self.mode,
-            "by_table": {
-                name: {
-                    "landed": t.landed,
-                    "duplicates": t.duplicates,
-                    "quarantined": t.quarantined,
-                    "tombstones": t.tombstones,
-                }
-                for name, t in sorted(self.tables.items())
-            },
-        }
 
 
 class _Lander:
@@ -172,7 +108,7 @@ class _Lander:
         log.warning("billing %s: quarantined a record: %s", object_name, err.reason)
 
 
-class BillingExtractor:
+class BillingExtractor(Extractor):
     """Extracts billing objects into `raw.billing__*`.
 
     Args:
@@ -220,7 +156,7 @@ class BillingExtractor:
             raise ValueError(f"{name!r} is not a listed billing object")
         started = time.monotonic()
         calls0, retries0 = self.client.api_calls, self.client.retries
-        result = ExtractResult(name, "window" if window else mode)
+        result = ExtractResult(SOURCE, name, "window" if window else mode)
         lander = _Lander(self.wh, self.run_id, self.batch_size, result)
         cursor = get_cursor(self.wh, SOURCE, name)
         result.cursor_before = cursor
@@ -268,9 +204,9 @@ class BillingExtractor:
             # An object with no rows yet still gets its (empty) table: dbt sources read it.
             ensure_raw_table(self.wh, SOURCE, table)
         result.cursor_after = new_cursor if new_cursor is not None else cursor
-        result.api_calls = self.client.api_calls - calls0
+        result.api_requests = self.client.api_calls - calls0
         result.retries = self.client.retries - retries0
-        result.seconds = time.monotonic() - started
+        result.duration_s = time.monotonic() - started
         return result
 
     def _oldest_still_mutable(self, name: str) -> int | None:
@@ -286,10 +222,9 @@ class BillingExtractor:
         table = ensure_raw_table(self.wh, SOURCE, name)
         created = obj.created_field
         row = self.wh.fetchone(
-            f"select min(cast(payload ->> '{created}' as bigint)) from ("
-            f" select payload, is_deleted, row_number() over (partition by object_id"
-            f" order by extracted_at desc, is_deleted desc) as rn from {table}) latest"
-            f" where rn = 1 and not is_deleted and payload ->> '{field_name}' = ?",
+            f"select min(cast(payload ->> '{created}' as bigint))"
+            f" from ({latest_versions_sql(table)}) latest"
+            f" where not is_deleted and payload ->> '{field_name}' = ?",
             [value],
         )
         return int(row[0]) if row and row[0] is not None else None
@@ -380,10 +315,11 @@ class BillingExtractor:
         return [rec for page in self.client.list_pages(path, params) for rec in page]
 
     def close(self) -> None:
-        """Stop the child-fetching threads (idle ones; call when done with the extractor)."""
+        """Stop the child-fetching threads, then release the client (see `Extractor`)."""
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+        super().close()
 
     def _land_children(
         self,
@@ -439,10 +375,8 @@ class BillingExtractor:
         """Ids of `child` rows landed under `parent_id` whose latest version is not deleted."""
         lander_table = ensure_raw_table(self.wh, SOURCE, child)
         rows = self.wh.fetchall(
-            "select object_id from (select object_id, is_deleted, row_number() over"
-            " (partition by object_id order by extracted_at desc, is_deleted desc) as rn"
-            f" from {lander_table} where provider_ref = ?) latest"
-            " where rn = 1 and not is_deleted",
+            f"select object_id from ({latest_versions_sql(lander_table, 'provider_ref = ?')})"
+            " latest where not is_deleted",
             [parent_id],
         )
         return [r[0] for r in rows]
@@ -459,9 +393,7 @@ class BillingExtractor:
         lander.flush(name)
         table = ensure_raw_table(self.wh, SOURCE, name)
         rows = self.wh.fetchall(
-            "select object_id from (select object_id, is_deleted, row_number() over"
-            " (partition by object_id order by extracted_at desc, is_deleted desc) as rn"
-            f" from {table}) latest where rn = 1 and not is_deleted"
+            f"select object_id from ({latest_versions_sql(table)}) latest where not is_deleted"
         )
         ref = f"relist:{self.run_id}"
         for (object_id,) in rows:
@@ -475,7 +407,7 @@ class BillingExtractor:
         """Read the events stream, re-read what changed, land tombstones; see module docstring."""
         started = time.monotonic()
         calls0, retries0 = self.client.api_calls, self.client.retries
-        result = ExtractResult("event", "incremental")
+        result = ExtractResult(SOURCE, "event", "incremental")
         lander = _Lander(self.wh, self.run_id, self.batch_size, result)
         cursor = get_cursor(self.wh, SOURCE, "event")
         result.cursor_before = cursor
@@ -521,9 +453,9 @@ class BillingExtractor:
         lander.flush("event", cursor=new_cursor)
         ensure_raw_table(self.wh, SOURCE, "event")
         result.cursor_after = new_cursor if new_cursor is not None else cursor
-        result.api_calls = self.client.api_calls - calls0
+        result.api_requests = self.client.api_calls - calls0
         result.retries = self.client.retries - retries0
-        result.seconds = time.monotonic() - started
+        result.duration_s = time.monotonic() - started
         return result
 
     def _unprocessed(self, events: list[RawRecord]) -> list[RawRecord]:

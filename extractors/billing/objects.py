@@ -3,9 +3,8 @@
 Each `BillingObject` names the Stripe `object` value (which is also the raw table:
 `raw.billing__<name>`), its list endpoint, whether that endpoint filters on `created` (per
 Stripe's OpenAPI spec, `paths[...].get.parameters`), fixed list parameters, how to retrieve one
-object by id (for event-driven re-reads), the child objects it carries, and whether a stale copy
-hurts within the hour (`frequent`: payments, subscription state, refunds, disputes, events) or
-within the day.
+object by id (for event-driven re-reads) and the child objects it carries. How often each is
+read is the ownership contract's to say (its `sync.expected_lag`), not this catalogue's.
 
 Children are landed with their parent, never listed on their own:
 - `line_item`: an invoice's `lines` (paged through `/v1/invoices/{id}/lines` when `has_more`);
@@ -23,7 +22,7 @@ from typing import Any
 
 @dataclass(frozen=True)
 class BillingObject:
-    """How one billing object is listed, retrieved and scheduled."""
+    """How one billing object is listed and retrieved."""
 
     name: str
     list_path: str | None
@@ -32,7 +31,6 @@ class BillingObject:
     list_params: dict[str, Any] = field(default_factory=dict)
     retrieve_path: str | None = None
     children: tuple[str, ...] = ()
-    frequent: bool = False
     #: listed objects carry `created`; children such as invoice lines do not
     requires_created: bool = True
     #: the epoch field the `created` list filter and the cursor follow (`date` on invoice items)
@@ -84,7 +82,6 @@ OBJECTS: dict[str, BillingObject] = {
             list_params={"status": "all"},
             retrieve_path="/v1/subscriptions/{id}",
             children=("subscription_item",),
-            frequent=True,
         ),
         BillingObject(
             "subscription_item",
@@ -127,28 +124,24 @@ OBJECTS: dict[str, BillingObject] = {
             "/v1/payment_intents",
             "Payment attempts on invoices: status of each collection attempt.",
             retrieve_path="/v1/payment_intents/{id}",
-            frequent=True,
         ),
         BillingObject(
             "charge",
             "/v1/charges",
             "Money actually charged to a card or bank account, succeeded or failed.",
             retrieve_path="/v1/charges/{id}",
-            frequent=True,
         ),
         BillingObject(
             "refund",
             "/v1/refunds",
             "Money returned to customers against a charge.",
             retrieve_path="/v1/refunds/{id}",
-            frequent=True,
         ),
         BillingObject(
             "dispute",
             "/v1/disputes",
             "Chargebacks customers raised with their bank, with amounts and response deadlines.",
             retrieve_path="/v1/disputes/{id}",
-            frequent=True,
         ),
         BillingObject(
             "balance_transaction",
@@ -191,7 +184,6 @@ OBJECTS: dict[str, BillingObject] = {
             "/v1/events",
             "The billing change log (last 30 days): every create, update and delete, used to "
             "re-read changed invoices, subscriptions, payments and to record deletions.",
-            frequent=True,
         ),
     ]
 }

@@ -9,7 +9,7 @@ transactions and transaction lines into `raw.erp__<table>`.
 No Dagster imports here: orchestration/assets/erp.py wires these into assets.
 """
 
-from extractors.erp.extract import ErpExtractor, ErpExtractResult
+from extractors.erp.extract import ErpExtractor
 from extractors.erp.normalize import normalize_record
 from extractors.erp.suiteql import ErpCredentials, SuiteQLClient
 from extractors.erp.tables import TABLES, TableSpec
@@ -17,7 +17,6 @@ from extractors.erp.tables import TABLES, TableSpec
 __all__ = [
     "TABLES",
     "ErpCredentials",
-    "ErpExtractResult",
     "ErpExtractor",
     "SuiteQLClient",
     "TableSpec",

@@ -18,14 +18,15 @@ import json
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from extractors.base import Extractor
 from extractors.erp.normalize import RecordInvalid, normalize_record, normalize_value
 from extractors.erp.suiteql import PageWindow, SuiteQLClient
 from extractors.erp.tables import LINE_STAMP, TABLES, TableSpec, build_query, object_id
 from extractors.errors import SystematicError
+from extractors.result import ExtractResult
 from q2c.landing import RawRecord, get_cursor, land_page, quarantine
 from q2c.warehouse import Warehouse
 
@@ -47,33 +48,6 @@ def parse_stamp(text: str) -> datetime:
 def overlap_start(cursor: str | None, overlap: timedelta = DEFAULT_OVERLAP) -> datetime | None:
     """The inclusive lower bound of the next incremental read, or None for a full read."""
     return parse_stamp(cursor) - overlap if cursor else None
-
-
-@dataclass
-class ErpExtractResult:
-    """What one extract of one ERP table did; `metadata()` holds no row values."""
-
-    table: str
-    mode: str = "full"
-    rows_read: int = 0
-    landed: int = 0
-    duplicates: int = 0
-    quarantined: int = 0
-    pages: int = 0
-    queries: int = 0
-    cursor_before: str | None = None
-    cursor_after: str | None = None
-    cursor_held: bool = False
-    api_requests: int = 0
-    retries: int = 0
-    duration_s: float = 0.0
-    quarantine_reasons: list[str] = field(default_factory=list)
-
-    def metadata(self) -> dict[str, Any]:
-        """Figures for the Dagster materialization."""
-        out = asdict(self)
-        out["quarantine_reasons"] = sorted(set(self.quarantine_reasons))[:10]
-        return out
 
 
 def to_raw_records(
@@ -114,7 +88,7 @@ def _max(current: str | None, stamps: Sequence[str | None]) -> str | None:
     return max(values) if values else None
 
 
-class ErpExtractor:
+class ErpExtractor(Extractor):
     """Extracts ERP tables into the warehouse.
 
     Args:
@@ -138,7 +112,7 @@ class ErpExtractor:
         self.overlap = overlap
 
     def _land(
-        self, result: ErpExtractResult, spec: TableSpec, items: Sequence[Any]
+        self, result: ExtractResult, spec: TableSpec, items: Sequence[Any]
     ) -> list[RawRecord]:
         good, bad, clean = to_raw_records(spec, items)
         for reason, raw in bad:
@@ -158,7 +132,7 @@ class ErpExtractor:
         result.pages += 1
         return good
 
-    def extract(self, table: str) -> ErpExtractResult:
+    def extract(self, table: str) -> ExtractResult:
         """Extract one table (incremental or full, per `TABLES`).
 
         Raises:
@@ -168,7 +142,7 @@ class ErpExtractor:
         spec = TABLES[table]
         started = time.monotonic()
         requests_before = self.client.requests_made
-        result = ErpExtractResult(table=table, mode="incremental" if spec.incremental else "full")
+        result = ExtractResult(SOURCE, table, mode="incremental" if spec.incremental else "full")
         if spec.incremental:
             result.cursor_before = result.cursor_after = get_cursor(self.wh, SOURCE, table)
         since = overlap_start(result.cursor_before, self.overlap)

@@ -52,6 +52,8 @@ from extractors.salesforce.errors import (
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
+#: The Salesforce REST/Bulk API version q2c is written for (its one home): every request goes to
+#: `/services/data/v59.0/...`, so a new version arrives only when q2c changes this constant.
 DEFAULT_API_VERSION = "59.0"
 #: (connect, read) seconds; a Bulk results page of 50,000 rows can take a while to start.
 DEFAULT_TIMEOUT = (10.0, 120.0)

@@ -38,11 +38,12 @@ import logging
 import tempfile
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from extractors.base import Extractor
+from extractors.result import ExtractResult
 from extractors.salesforce.bulk import DEFAULT_CHUNK_ROWS, DEFAULT_PAGE_ROWS, BulkQuery
 from extractors.salesforce.client import SalesforceClient
 from extractors.salesforce.errors import RecordInvalid
@@ -117,38 +118,6 @@ def table_name(sobject: str) -> str:
     return sobject.lower()
 
 
-@dataclass
-class ExtractResult:
-    """What one extract of one object did; `metadata()` is safe to show (no record values)."""
-
-    sobject: str
-    mode: str = "rest"
-    rows_read: int = 0
-    landed: int = 0
-    duplicates: int = 0
-    quarantined: int = 0
-    deleted: int = 0
-    pages: int = 0
-    cursor_before: str | None = None
-    cursor_after: str | None = None
-    window: str | None = None
-    api_requests: int = 0
-    api_calls_used: int | None = None
-    api_usage: str | None = None
-    retries: int = 0
-    relogins: int = 0
-    cursor_held: bool = False
-    late_found: int = 0
-    duration_s: float = 0.0
-    quarantine_reasons: list[str] = field(default_factory=list)
-
-    def metadata(self) -> dict[str, Any]:
-        """Figures for the Dagster materialization."""
-        out = asdict(self)
-        out["quarantine_reasons"] = sorted(set(self.quarantine_reasons))[:10]
-        return out
-
-
 def to_raw_records(
     records: Iterable[Mapping[str, Any]], specs: Mapping[str, FieldSpec]
 ) -> tuple[list[RawRecord], list[tuple[str, str]], int]:
@@ -185,7 +154,7 @@ def to_raw_records(
     return good, bad, (len(good) if clean < 0 else clean)
 
 
-class SalesforceExtractor:
+class SalesforceExtractor(Extractor):
     """Extracts Salesforce objects into the warehouse.
 
     Args:
@@ -259,7 +228,7 @@ class SalesforceExtractor:
             max(running, the stamps of the records landed from this page).
         """
         good, bad, clean = to_raw_records(records, specs)
-        name = table_name(result.sobject)
+        name = result.name
         for reason, raw in bad:
             quarantine(self.wh, SOURCE, name, reason, raw, run_id=self.run_id)
             result.quarantine_reasons.append(reason)
@@ -316,7 +285,7 @@ class SalesforceExtractor:
         result.mode = "bulk"
         top = cursor
         pending: list[dict[str, str]] | None = None
-        for chunk in self._bulk_chunks(soql, f"bulk queryAll {result.sobject}"):
+        for chunk in self._bulk_chunks(soql, f"bulk queryAll {result.name}"):
             if pending is not None:
                 # not the last chunk: land its rows, leave the stored cursor alone
                 top = self._land(result, pending, specs, running=top, write_cursor=False)
@@ -328,9 +297,7 @@ class SalesforceExtractor:
             last = self._land(result, pending, specs, running=top, write_cursor=False)
             top = cursor if result.cursor_held else last
             if advance and top != cursor:
-                land_page(
-                    self.wh, SOURCE, table_name(result.sobject), [], run_id=self.run_id, cursor=top
-                )
+                land_page(self.wh, SOURCE, result.name, [], run_id=self.run_id, cursor=top)
             result.pages += 1
         return top if advance else cursor
 
@@ -348,7 +315,7 @@ class SalesforceExtractor:
         """
         started = time.monotonic()
         requests_before = self.client.requests_made
-        result = ExtractResult(sobject=sobject)
+        result = ExtractResult(SOURCE, table_name(sobject), mode="rest")
         name = table_name(sobject)
         result.cursor_before = get_cursor(self.wh, SOURCE, name)
         specs = self.specs(sobject)
@@ -382,7 +349,7 @@ class SalesforceExtractor:
             # the window this run read (from cursor_before - overlap), plus the lookback before
             # it; the first run compares everything it read
             sweep_from = None if since is None else since - self.late_lookback
-            self._sweep_late(result, specs, fields, sweep_from)
+            self._sweep_late(sobject, result, specs, fields, sweep_from)
         self._finish(result, started, requests_before)
         log.info(
             "salesforce %s: %s read %d, landed %d, duplicates %d, quarantined %d",
@@ -397,6 +364,7 @@ class SalesforceExtractor:
 
     def _sweep_late(
         self,
+        sobject: str,
         result: ExtractResult,
         specs: Mapping[str, FieldSpec],
         fields: Sequence[str],
@@ -409,7 +377,6 @@ class SalesforceExtractor:
         (one cheap queryAll), compares the pairs with the `(object_id, provider_ref)` pairs
         landed, and fetches the missing versions by Id. It never moves the cursor.
         """
-        sobject = result.sobject
         table = ensure_raw_table(self.wh, SOURCE, table_name(sobject))
         remote: dict[str, str] = {}
         soql = build_query(sobject, ["Id", "SystemModstamp"], since=since)
@@ -446,7 +413,7 @@ class SalesforceExtractor:
         """
         started = time.monotonic()
         requests_before = self.client.requests_made
-        result = ExtractResult(sobject=sobject, mode="bulk")
+        result = ExtractResult(SOURCE, table_name(sobject), mode="bulk")
         name = table_name(sobject)
         result.cursor_before = result.cursor_after = get_cursor(self.wh, SOURCE, name)
         result.window = f"[{start.isoformat()}, {end.isoformat()})"

@@ -11,26 +11,31 @@ Contract:
   extract assets (`raw/billing/invoice`, ...) are the upstreams of staging.
 - The warehouse is chosen by one URL (`Q2C_WAREHOUSE_URL`): `dbt_environment` turns it into
   the variables `dbt_project/profiles.yml` reads (`Q2C_DBT_TARGET`, `Q2C_DUCKDB_PATH`,
-  `Q2C_PG_*`). DuckDB allows one writing process, so the assets run in the `warehouse` pool.
+  `Q2C_PG_*`), which `WarehouseDbtCliResource` hands to each dbt process it starts (the
+  process's own environment is left as it was). DuckDB allows one writing process, so the
+  assets run in the `warehouse` pool.
 """
 
 import json
 import os
 import shutil
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlparse
 
 import dagster as dg
 from dagster import AssetExecutionContext
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
+from dagster_dbt.dbt_project import DagsterDbtProjectPreparer
 
 from orchestration.policies import WAREHOUSE_POOL
 from q2c.policy.dbt_seeds import dbt_vars
 from q2c.policy.loader import load_contract
+from q2c.settings import load_settings
+from q2c.warehouse import WarehouseUrl
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
 RAW_SOURCES = frozenset({"billing", "salesforce", "erp"})
@@ -48,26 +53,17 @@ def dbt_environment(warehouse_url: str) -> dict[str, str]:
     Raises:
         ValueError: for any other URL scheme, or a Postgres URL without a database.
     """
-    if warehouse_url.startswith("duckdb:///"):
-        path = Path(warehouse_url.removeprefix("duckdb:///")).absolute()
-        return {"Q2C_DBT_TARGET": "duckdb", "Q2C_DUCKDB_PATH": str(path)}
-    if warehouse_url.startswith(("postgresql://", "postgres://")):
-        url = urlparse(warehouse_url)
-        database = url.path.lstrip("/")
-        if not database:
-            raise ValueError("the Postgres warehouse URL names no database (postgresql://.../db)")
-        return {
-            "Q2C_DBT_TARGET": "postgres",
-            "Q2C_PG_HOST": url.hostname or "127.0.0.1",
-            "Q2C_PG_PORT": str(url.port or 5432),
-            "Q2C_PG_USER": unquote(url.username or "postgres"),
-            "Q2C_PG_PASSWORD": unquote(url.password or ""),
-            "Q2C_PG_DATABASE": unquote(database),
-        }
-    raise ValueError(
-        f"unsupported warehouse URL scheme in {warehouse_url.split(':', 1)[0]!r}:"
-        " use duckdb:///<path> or postgresql://..."
-    )
+    url = WarehouseUrl.parse(warehouse_url)
+    if url.path is not None:
+        return {"Q2C_DBT_TARGET": "duckdb", "Q2C_DUCKDB_PATH": str(url.path.absolute())}
+    return {
+        "Q2C_DBT_TARGET": "postgres",
+        "Q2C_PG_HOST": url.host,
+        "Q2C_PG_PORT": str(url.port),
+        "Q2C_PG_USER": url.user,
+        "Q2C_PG_PASSWORD": url.password,
+        "Q2C_PG_DATABASE": url.database,
+    }
 
 
 def dbt_build_args(
@@ -121,38 +117,68 @@ class Q2cDbtTranslator(DagsterDbtTranslator):
         return group_for(dbt_resource_props)
 
 
+def dbt_executable() -> str:
+    """`dbt` from PATH, else the one beside this interpreter (`.venv/bin/q2c` runs without an
+    activated venv)."""
+    beside = Path(sys.executable).parent / "dbt"
+    return shutil.which("dbt") or (str(beside) if beside.exists() else "dbt")
+
+
+class _Preparer(DagsterDbtProjectPreparer):
+    """Writes the manifest (`dbt parse`) with `dbt_executable()` rather than whatever PATH has."""
+
+    def _prepare_manifest(self, project: DbtProject) -> None:
+        DbtCliResource(project_dir=project, dbt_executable=dbt_executable()).cli(
+            self._prepare_project_cli_args, target_path=project.target_path
+        ).wait()
+
+
 @cache
 def q2c_dbt_project() -> DbtProject:
     """The cached project; writes the manifest (`dbt parse`) when none exists yet."""
-    put_venv_dbt_on_path()
     project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
     if not project.manifest_path.exists():
-        project.preparer.prepare(project)
+        _Preparer().prepare(project)
     else:
-        project.prepare_if_dev()
+        _Preparer().prepare_if_dev(project)
     return project
 
 
-def build_dbt_resource(warehouse_url: str) -> DbtCliResource:
-    """The `dbt` resource for a warehouse URL.
+@contextmanager
+def _environment(values: Mapping[str, str]) -> Iterator[None]:
+    """`values` in this process's environment for the block only (restored after)."""
+    before = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
-    Exports `dbt_environment(warehouse_url)` into this process's environment, which the dbt
-    subprocesses inherit; call it from the one place that decides the environment.
-    """
-    os.environ.update(dbt_environment(warehouse_url))
+
+class WarehouseDbtCliResource(DbtCliResource):
+    """The `dbt` CLI against one warehouse: each invocation gets `dbt_environment(url)` (the
+    variables `profiles.yml` reads), set only while the dbt process is started."""
+
+    warehouse_url: str
+
+    def cli(self, args: Sequence[str], **kwargs: Any) -> Any:  # type: ignore[override]
+        with _environment(dbt_environment(self.warehouse_url)):
+            return super().cli(args, **kwargs)
+
+
+def build_dbt_resource(warehouse_url: str) -> WarehouseDbtCliResource:
+    """The `dbt` resource for a warehouse URL (nothing is written to the environment here)."""
     project = q2c_dbt_project()
-    return DbtCliResource(project_dir=project, profiles_dir=str(DBT_PROJECT_DIR))
-
-
-def put_venv_dbt_on_path() -> None:
-    """Put this interpreter's bin dir (the venv's) on PATH when `dbt` is not there.
-
-    dagster-dbt runs `dbt` from PATH, also when it writes the manifest of a fresh clone, and
-    `.venv/bin/q2c` runs without an activated venv.
-    """
-    bindir = Path(sys.executable).parent
-    if shutil.which("dbt") is None and (bindir / "dbt").exists():
-        os.environ["PATH"] = f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}"
+    return WarehouseDbtCliResource(
+        project_dir=project,
+        profiles_dir=str(DBT_PROJECT_DIR),
+        dbt_executable=dbt_executable(),
+        warehouse_url=warehouse_url,
+    )
 
 
 _project = q2c_dbt_project()
@@ -189,6 +215,6 @@ def dbt_definitions(warehouse_url: str) -> dg.Definitions:
 
 
 def dbt_models_job() -> dg.JobDefinition:
-    """The `dbt_models` job for the warehouse named by `Q2C_WAREHOUSE_URL` when called (a
+    """The `dbt_models` job for the settings' warehouse (`Q2C_WAREHOUSE_URL`) when called (a
     `dg.reconstructable` target: run workers rebuild it in their own process)."""
-    return dbt_definitions(os.environ["Q2C_WAREHOUSE_URL"]).resolve_job_def("dbt_models")
+    return dbt_definitions(load_settings().warehouse_url).resolve_job_def("dbt_models")

@@ -1,13 +1,13 @@
 """`q2c demo`: the README's first command, the whole pipeline against the local sandbox.
 
-It generates the sandbox world once (scale S by default, under `<Q2C_HOME>/sandbox/world`),
-starts the billing, Salesforce and ERP stand-ins on loopback ports in this process, points the
-pipeline at them (the same environment variables a real deployment sets), materializes every
-asset through Dagster on the instance in `DAGSTER_HOME` (`q2c run`), writes the ownership sheet,
-stops the stand-ins and prints where every output is.
+It starts the stand-ins exactly as `q2c sandbox up` does (the world generated once, scale S by
+default, under `<Q2C_HOME>/sandbox/world`; a detached server process on loopback ports), points
+the pipeline at them (the same environment variables a real deployment sets), materializes
+every asset through Dagster on the instance in `DAGSTER_HOME` (`q2c run`), writes the ownership
+sheet, stops the stand-ins (unless they were already running) and prints where every output is.
 
-Like the `q2c sandbox` group, this command is allowed to import `sandbox`: it plays the part of
-the outside world; the pipeline itself reaches the stand-ins only over HTTP.
+It imports nothing of `sandbox`: it goes through the `q2c sandbox` command group, the one part
+of the pipeline that may; the pipeline reaches the stand-ins only over HTTP.
 """
 
 from __future__ import annotations
@@ -77,23 +77,29 @@ def demo(
     seed: int = typer.Option(7, "--seed", help="World seed (same seed, same world)."),
 ) -> None:
     """Generate the world, start the stand-ins, run every asset, print where the outputs are."""
+    from orchestration.commands import export as export_command
+    from orchestration.commands import sandbox as sandbox_commands
+    from orchestration.commands.run import run
     from q2c.settings import load_settings
-    from sandbox.services import start_services
-    from sandbox.world import generate
 
     settings = load_settings()
-    world_dir = settings.home / "sandbox" / "world"
-    if not (world_dir / "billing.sqlite").exists():
-        with console.status(f"generating the {scale} world (seed {seed})"):
-            generate(world_dir, seed=seed, scale=scale)
-    os.environ.setdefault("DAGSTER_HOME", str(settings.dagster_home))
-    Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
-
-    from orchestration.commands import export as export_command
-    from orchestration.commands.run import run
-
-    with start_services(world_dir, None, settings.home / "sandbox" / "demo") as sandbox:
-        os.environ.update(sandbox.env)
+    root = settings.home / "sandbox"
+    world_dir = root / "world"
+    already_running = sandbox_commands.running_env(root) is not None
+    sandbox_commands.up(
+        scale=scale,
+        seed=seed,
+        profile="default",
+        faults="none",
+        as_json=False,
+        root=root,
+        services="billing,salesforce,erp",
+    )
+    env = sandbox_commands.running_env(root)
+    if env is None:
+        raise typer.Exit(code=1)
+    try:
+        os.environ.update(env)
         console.print("[bold]sandbox[/bold] billing, Salesforce and ERP stand-ins answering")
         try:
             run(json_output=False, select=None, full=False)
@@ -102,6 +108,9 @@ def demo(
             failed = True
         # the S world's ERP export, gated like any day's: sent, or refused with the reasons
         export_command.demo_export()
+    finally:
+        if not already_running:
+            sandbox_commands.down(root)
 
     from orchestration.commands.policy import sheet
 
@@ -139,7 +148,7 @@ def _print_outputs(
     table.add_row("warehouse (DuckDB)", warehouse_url)
     for schema, tables, rows in _table_counts(warehouse_url):
         table.add_row(f"  schema {schema}", f"{tables} tables, {rows:,} rows")
-    table.add_row("Dagster instance (runs, asset metadata)", os.environ["DAGSTER_HOME"])
+    table.add_row("Dagster instance (runs, asset metadata)", str(settings.dagster_home))
     table.add_row("Dagster UI on that instance", "make dev  ->  http://127.0.0.1:3000")
     table.add_row("ownership sheet", f"{evidence}/ownership_sheet.md, ownership_sheet.html")
     if report:

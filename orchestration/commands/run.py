@@ -20,8 +20,6 @@ The lead registers it in `orchestration/cli.py`:
 
 from __future__ import annotations
 
-import json
-import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -199,15 +197,12 @@ def run_assets(
 
 
 def _dagster_instance() -> Any:
-    """The instance in DAGSTER_HOME (created on first use, `.q2c/dagster` by default)."""
-    from dagster import DagsterInstance
-
+    """The instance in DAGSTER_HOME (`.q2c/dagster` by default), with q2c's `dagster.yaml`
+    (`orchestration/instance.py`: telemetry off, one warehouse writer) on first use."""
     from orchestration.environment import current_environment
+    from orchestration.instance import open_instance
 
-    home = os.environ.get("DAGSTER_HOME") or str(current_environment().dagster_home)
-    os.makedirs(home, exist_ok=True)
-    os.environ["DAGSTER_HOME"] = home
-    return DagsterInstance.get()
+    return open_instance(current_environment().dagster_home)
 
 
 def _print_summary(summary: RunSummary) -> None:
@@ -252,15 +247,22 @@ def run(
     """Materialize every asset through Dagster (the run shows in the UI) and print a summary."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from orchestration.definitions import defs
+    from orchestration.commands.json_output import emit_json, logs_to_stderr
     from orchestration.policies import MODE_TAG
 
-    instance = _dagster_instance()
     tags = {MODE_TAG: "full"} if full else {}
     if json_output:
-        summary = run_assets(defs, instance, select=select, tags=tags)
-        typer.echo(json.dumps(summary.as_dict(), indent=2, default=str))
+        # stdout carries the one JSON document: dbt's manifest step, Dagster's and dbt's log
+        # lines all go to stderr
+        with logs_to_stderr():
+            from orchestration.definitions import defs
+
+            summary = run_assets(defs, _dagster_instance(), select=select, tags=tags)
+        emit_json(summary.as_dict())
     else:
+        from orchestration.definitions import defs
+
+        instance = _dagster_instance()
         with Progress(
             TextColumn("[bold]materializing"),
             BarColumn(),

@@ -52,7 +52,9 @@ WORLD_FILES = ("billing.sqlite", "salesforce.sqlite", "erp.sqlite", "truth.sqlit
 
 
 def _default_dir() -> Path:
-    return Path(os.environ.get("Q2C_HOME", ".q2c")) / "sandbox"
+    from q2c.settings import load_settings
+
+    return load_settings().home / "sandbox"
 
 
 DirOpt = typer.Option(None, "--dir", help="Sandbox directory (default $Q2C_HOME/sandbox).")
@@ -90,6 +92,12 @@ def _running_state(root: Path) -> dict[str, Any] | None:
     if state is not None and _alive(int(state["pid"])):
         return state
     return None
+
+
+def running_env(root: Path) -> dict[str, str] | None:
+    """The environment of the sandbox running under `root` (None when none runs)."""
+    state = _running_state(root)
+    return dict(state["env"]) if state is not None else None
 
 
 def _print_env(env: dict[str, str], as_json: bool, title: str) -> None:
@@ -153,6 +161,7 @@ def up(
     ),
 ) -> None:
     """Start the stand-ins in the background and print the environment the pipeline needs."""
+    from orchestration.commands.json_output import logs_to_stderr
     from sandbox.faults import PROFILES
     from sandbox.services import SERVICES
     from sandbox.world.profiles import PROFILES as WORLD_PROFILES
@@ -176,45 +185,47 @@ def up(
         return
     world_dir = root / "world"
     root.mkdir(parents=True, exist_ok=True)
-    _ensure_world(world_dir, scale, seed, wanted, profile)
-    (root / STATE_FILE).unlink(missing_ok=True)
-    log_path = root / "serve.log"
-    with open(log_path, "ab") as log:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "sandbox.serve",
-                "--world",
-                str(world_dir),
-                "--state",
-                str(root),
-                "--faults",
-                faults,
-                "--services",
-                ",".join(wanted),
-            ],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # detached: its own session and process group
-            close_fds=True,
-            cwd=Path(__file__).resolve().parents[2],
-        )
-    deadline = time.monotonic() + START_TIMEOUT_S
-    with console.status("starting the stand-ins"):
-        while True:
-            state = _state(root)
-            if state is not None and state.get("pid") == proc.pid:
-                break
-            if proc.poll() is not None or time.monotonic() > deadline:
-                if proc.poll() is None:
-                    _stop_pid(proc.pid)
-                tail = log_path.read_text(errors="replace").splitlines()[-15:]
-                err_console.print("the sandbox did not start; last lines of", str(log_path))
-                err_console.print("\n".join(tail), markup=False, highlight=False)
-                raise typer.Exit(1)
-            time.sleep(0.1)
+    # with --json, stdout carries the environment document only: progress goes to stderr
+    with logs_to_stderr() if as_json else contextlib.nullcontext():
+        _ensure_world(world_dir, scale, seed, wanted, profile)
+        (root / STATE_FILE).unlink(missing_ok=True)
+        log_path = root / "serve.log"
+        with open(log_path, "ab") as log:
+            proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "sandbox.serve",
+                    "--world",
+                    str(world_dir),
+                    "--state",
+                    str(root),
+                    "--faults",
+                    faults,
+                    "--services",
+                    ",".join(wanted),
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # detached: its own session and process group
+                close_fds=True,
+                cwd=Path(__file__).resolve().parents[2],
+            )
+        deadline = time.monotonic() + START_TIMEOUT_S
+        with console.status("starting the stand-ins"):
+            while True:
+                state = _state(root)
+                if state is not None and state.get("pid") == proc.pid:
+                    break
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    if proc.poll() is None:
+                        _stop_pid(proc.pid)
+                    tail = log_path.read_text(errors="replace").splitlines()[-15:]
+                    err_console.print("the sandbox did not start; last lines of", str(log_path))
+                    err_console.print("\n".join(tail), markup=False, highlight=False)
+                    raise typer.Exit(1)
+                time.sleep(0.1)
     env = state["env"]
     (root / ENV_FILE).write_text("".join(f"{k}={v}\n" for k, v in sorted(env.items())))
     (root / ENV_FILE).chmod(0o600)

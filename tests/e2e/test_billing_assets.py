@@ -15,22 +15,23 @@ import typer
 from typer.testing import CliRunner
 
 from extractors.billing.objects import OBJECTS
-from orchestration.assets.billing import billing_assets, billing_backfill_job
+from orchestration.assets.billing import billing_assets, billing_lags
+from orchestration.backfills import billing_backfill_job
 from orchestration.commands import run as run_command
 from orchestration.commands.run import run_assets
-from orchestration.jobs import billing_jobs
+from orchestration.jobs import source_jobs
 from orchestration.resources import BillingApiResource, WarehouseResource
-from orchestration.schedules import billing_schedules
 from q2c.warehouse import Warehouse
 
 pytestmark = pytest.mark.e2e
 
 
 def _defs(env: dict[str, str], wh_url: str) -> dg.Definitions:
+    jobs, schedules = source_jobs("billing", billing_assets, billing_lags)
     return dg.Definitions(
         assets=billing_assets,
-        jobs=billing_jobs,
-        schedules=billing_schedules,
+        jobs=[*jobs, billing_backfill_job],
+        schedules=schedules,
         resources={
             "billing": BillingApiResource(
                 api_base=env["Q2C_BILLING_API_BASE"],
@@ -108,7 +109,7 @@ def test_materialization_metadata_reports_cursor_calls_and_duration(
     meta = event.asset_materialization.metadata
     assert meta["cursor_before"].value == ""
     assert int(meta["cursor_after"].value) > 1_600_000_000
-    assert meta["api_calls"].value >= 1
+    assert meta["api_requests"].value >= 1
     assert meta["duration_s"].value > 0
     assert meta["rows_landed"].value == summary.rows_landed > 0
 

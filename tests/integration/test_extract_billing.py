@@ -228,8 +228,8 @@ def test_second_run_lands_nothing_new(second_run: list[ExtractResult]) -> None:
 def test_second_run_keeps_every_cursor(
     first_run: list[ExtractResult], second_run: list[ExtractResult]
 ) -> None:
-    assert {r.object_name: r.cursor_after for r in second_run} == {
-        r.object_name: r.cursor_after for r in first_run
+    assert {r.name: r.cursor_after for r in second_run} == {
+        r.name: r.cursor_after for r in first_run
     }
 
 

@@ -10,8 +10,8 @@ from typing import Any
 import dagster as dg
 import pytest
 
-from orchestration.assets.erp import ErpResource, erp_assets
-from orchestration.resources import WarehouseResource
+from orchestration.assets.erp import erp_assets
+from orchestration.resources import ErpResource, WarehouseResource
 from tests.support.sandbox import build_tiny_erp_world
 
 pytestmark = pytest.mark.integration

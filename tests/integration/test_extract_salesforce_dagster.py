@@ -11,12 +11,9 @@ from typing import Any
 import dagster as dg
 import pytest
 
-from orchestration.assets.salesforce import (
-    SalesforceResource,
-    salesforce_assets,
-    salesforce_jobs,
-)
-from orchestration.resources import WarehouseResource
+from orchestration.assets.salesforce import salesforce_assets
+from orchestration.backfills import salesforce_backfill_job
+from orchestration.resources import SalesforceResource, WarehouseResource
 from q2c.warehouse import Warehouse
 
 pytestmark = pytest.mark.integration
@@ -96,8 +93,7 @@ def test_assets_land_every_object_with_metadata_and_a_rerun_lands_nothing(sf, tm
 def test_backfill_job_runs_one_month_partition_through_bulk(sf, tmp_path):
     sandbox, world = sf
     url = f"duckdb:///{tmp_path}/w.duckdb"
-    defs = dg.Definitions(jobs=salesforce_jobs, resources=resources(sandbox, url))
-    job = defs.resolve_job_def("salesforce_backfill_job")
+    defs = dg.Definitions(jobs=[salesforce_backfill_job], resources=resources(sandbox, url))
     con = sqlite3.connect(world / "salesforce.sqlite")
     expected = dict(
         con.execute(
@@ -108,6 +104,9 @@ def test_backfill_job_runs_one_month_partition_through_bulk(sf, tmp_path):
     con.close()
     assert sum(expected.values()) > 0
     with dg.DagsterInstance.ephemeral() as instance:
+        # resolved under this instance: an earlier test's disposed instance may still be
+        # Dagster's current definitions-state storage (a context variable) outside it
+        job = defs.resolve_job_def("salesforce_backfill_job")
         result = job.execute_in_process(instance=instance, partition_key="2026-10-01")
         assert result.success
         landed = {

@@ -42,6 +42,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
+from q2c.landing import raw_table_ddl
 from sandbox.world.salesforce_schema import SOBJECTS
 
 RAW_COLUMNS = (
@@ -268,11 +269,7 @@ def _write_duckdb(
         con.execute("create schema if not exists raw")
         for name, rows in tables:
             con.execute(f"drop table if exists raw.{name}")
-            con.execute(
-                f"create table raw.{name} (object_id text not null, provider_ref text,"
-                " payload json not null, payload_hash text not null, is_deleted boolean not null,"
-                " extracted_at timestamptz not null, run_id text not null)"
-            )
+            con.execute(raw_table_ddl(f"raw.{name}", "json"))
             counts[name] = 0
             for rows_batch in _batches(rows):
                 batch = pa.table(
@@ -309,11 +306,7 @@ def _write_postgres(
         con.execute("create schema if not exists raw")
         for name, rows in tables:
             con.execute(f"drop table if exists raw.{name} cascade")  # staging views on it
-            con.execute(
-                f"create table raw.{name} (object_id text not null, provider_ref text,"
-                " payload jsonb not null, payload_hash text not null, is_deleted boolean not null,"
-                " extracted_at timestamptz not null, run_id text not null)"
-            )
+            con.execute(raw_table_ddl(f"raw.{name}", "jsonb"))
             counts[name] = 0
             with con.cursor().copy(
                 f"copy raw.{name} ({', '.join(RAW_COLUMNS)}) from stdin"

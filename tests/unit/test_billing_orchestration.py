@@ -11,16 +11,10 @@ from dagster._core.storage.dagster_run import DagsterRun
 from dagster._core.utils import make_new_run_id
 
 from extractors.billing.objects import OBJECTS
-from orchestration.assets.billing import (
-    DAILY_KEYS,
-    FREQUENT_KEYS,
-    billing_assets,
-    table_metadata,
-)
+from orchestration.assets.billing import billing_assets, billing_lags
 from orchestration.environment import current_environment
-from orchestration.jobs import billing_daily_job, billing_frequent_job, billing_jobs
+from orchestration.jobs import source_jobs
 from orchestration.resources import BillingApiResource, WarehouseResource
-from orchestration.schedules import billing_frequent_schedule, billing_schedules
 
 pytestmark = pytest.mark.unit
 
@@ -61,12 +55,22 @@ def test_every_billing_asset_retries_with_exponential_backoff() -> None:
             assert op_def.retry_policy.backoff == dg.Backoff.EXPONENTIAL
 
 
-def test_frequent_and_daily_jobs_split_the_billing_assets_without_overlap() -> None:
-    assert set(FREQUENT_KEYS).isdisjoint(DAILY_KEYS)
-    assert set(FREQUENT_KEYS) | set(DAILY_KEYS) == set(_specs())
-    frequent = {k.path[-1] for k in FREQUENT_KEYS}
-    assert {"payment_intent", "subscription", "charge", "refund", "event"} <= frequent
-    assert {"customer", "invoice", "payout"}.isdisjoint(frequent)
+billing_jobs, billing_schedules = source_jobs("billing", billing_assets, billing_lags)
+FREQUENT = "billing_every_5_minutes_job"
+
+
+def test_the_cadence_jobs_split_the_billing_assets_without_overlap() -> None:
+    selected = [
+        set(job.selection.resolve(billing_assets))
+        for job in billing_jobs  # type: ignore[union-attr]
+    ]
+    assert sum(len(keys) for keys in selected) == len(set().union(*selected)) == len(_specs())
+    by_job = {job.name: keys for job, keys in zip(billing_jobs, selected, strict=True)}
+    frequent = {k.path[-1] for k in by_job[FREQUENT]}
+    # policy/ownership.yml: customers, subscriptions, payments... expected within 5m; the change
+    # log carries every object's changes, so it runs with the strictest of them
+    assert {"customer", "subscription", "payment_intent", "charge", "event"} <= frequent
+    assert "product" not in frequent
 
 
 def test_the_billing_jobs_and_schedules_load_in_one_definitions() -> None:
@@ -78,10 +82,10 @@ def test_the_billing_jobs_and_schedules_load_in_one_definitions() -> None:
         assets=billing_assets, jobs=billing_jobs, schedules=billing_schedules, resources=resources
     )
     dg.Definitions.validate_loadable(defs)
-    assert defs.resolve_job_def(billing_frequent_job.name) is not None
-    assert defs.resolve_job_def(billing_daily_job.name) is not None
-    assert defs.resolve_schedule_def("billing_frequent_schedule").cron_schedule == "*/15 * * * *"
-    assert defs.resolve_schedule_def("billing_daily_schedule").cron_schedule == "0 2 * * *"
+    assert defs.resolve_job_def(FREQUENT) is not None
+    assert defs.resolve_schedule_def("billing_every_5_minutes_schedule").cron_schedule == (
+        "*/5 * * * *"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +111,8 @@ def add_run(instance: dg.DagsterInstance) -> Iterator[Callable[[str, dg.DagsterR
 
 def _tick(instance: dg.DagsterInstance) -> Any:
     context = dg.build_schedule_context(instance=instance)
-    return billing_frequent_schedule.evaluate_tick(context)
+    schedule = next(s for s in billing_schedules if s.job_name == FREQUENT)
+    return schedule.evaluate_tick(context)
 
 
 def test_the_schedule_requests_a_run_when_the_job_is_idle(instance: dg.DagsterInstance) -> None:
@@ -124,30 +129,16 @@ def test_the_schedule_skips_while_the_same_job_is_queued_or_running(
     add_run: Callable[[str, dg.DagsterRunStatus], str],
     status: dg.DagsterRunStatus,
 ) -> None:
-    run_id = add_run("billing_frequent_job", status)
+    run_id = add_run(FREQUENT, status)
     tick = _tick(instance)
     assert not tick.run_requests
-    assert "billing_frequent_job is already" in tick.skip_message
+    assert f"{FREQUENT} is already" in tick.skip_message
     assert run_id in tick.skip_message
 
 
 def test_a_finished_or_other_job_run_does_not_block_the_schedule(
     instance: dg.DagsterInstance, add_run: Callable[[str, dg.DagsterRunStatus], str]
 ) -> None:
-    add_run("billing_frequent_job", dg.DagsterRunStatus.SUCCESS)
+    add_run(FREQUENT, dg.DagsterRunStatus.SUCCESS)
     add_run("billing_daily_job", dg.DagsterRunStatus.STARTED)
     assert len(_tick(instance).run_requests) == 1
-
-
-def test_materialization_metadata_carries_counts_cursors_and_calls_but_no_payloads() -> None:
-    from extractors.billing.extract import ExtractResult
-
-    result = ExtractResult("invoice", "incremental", cursor_before="10", cursor_after="20")
-    result.table("invoice").landed = 3
-    result.table("line_item").duplicates = 4
-    result.api_calls = 7
-    meta = table_metadata(result, "invoice")
-    assert meta["rows_landed"].value == 3 and meta["api_calls"].value == 7
-    assert (meta["cursor_before"], meta["cursor_after"]) == ("10", "20")
-    assert table_metadata(result, "line_item")["duplicates"].value == 4
-    assert set(meta) >= {"quarantined", "duplicates", "duration_s", "tombstones"}

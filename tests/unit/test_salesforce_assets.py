@@ -5,26 +5,25 @@ from __future__ import annotations
 import dagster as dg
 import pytest
 
-from extractors.salesforce.extract import ExtractResult
-from orchestration.assets.erp import ErpResource, erp_assets, erp_jobs, erp_schedules
-from orchestration.assets.salesforce import (
-    SalesforceResource,
-    monthly_partitions,
-    result_metadata,
-    salesforce_assets,
-    salesforce_backfill_job,
-    salesforce_jobs,
-    salesforce_schedules,
-)
-from orchestration.resources import WarehouseResource
+from orchestration.assets.erp import erp_assets, erp_lags
+from orchestration.assets.salesforce import salesforce_assets, salesforce_lags
+from orchestration.backfills import monthly_partitions, salesforce_backfill_job
+from orchestration.jobs import source_jobs
+from orchestration.resources import ErpResource, SalesforceResource, WarehouseResource
 
 pytestmark = pytest.mark.unit
+
+
+salesforce_jobs, salesforce_schedules = source_jobs(
+    "salesforce", salesforce_assets, salesforce_lags
+)
+erp_jobs, erp_schedules = source_jobs("erp", erp_assets, erp_lags)
 
 
 def defs(tmp_path) -> dg.Definitions:
     return dg.Definitions(
         assets=[*salesforce_assets, *erp_assets],
-        jobs=[*salesforce_jobs, *erp_jobs],
+        jobs=[*salesforce_jobs, salesforce_backfill_job, *erp_jobs],
         schedules=[*salesforce_schedules, *erp_schedules],
         resources={
             "salesforce": SalesforceResource(login_url="https://login.example"),
@@ -68,33 +67,16 @@ def test_backfill_job_is_monthly_and_covers_every_object(tmp_path):
 
 def test_schedules_skip_while_the_same_job_is_in_flight(tmp_path):
     d = defs(tmp_path)
-    schedule = next(s for s in salesforce_schedules if s.name == "salesforce_every_15_minutes")
+    name = "salesforce_every_15_minutes_schedule"  # account, contact...: expected within 15m
+    schedule = next(s for s in salesforce_schedules if s.name == name)
     with dg.instance_for_test() as instance:
         ctx = dg.build_schedule_context(instance=instance)
         first = schedule.evaluate_tick(ctx)
         assert first.run_requests and not first.skip_message
-        job = d.resolve_job_def("salesforce_extract_job")
+        job = d.resolve_job_def("salesforce_every_15_minutes_job")
         instance.create_run_for_job(job_def=job, status=dg.DagsterRunStatus.STARTED)
         second = schedule.evaluate_tick(dg.build_schedule_context(instance=instance))
-        assert not second.run_requests and "in flight" in (second.skip_message or "")
-
-
-def test_materialization_metadata_holds_counts_and_cursors_only():
-    result = ExtractResult(
-        sobject="Account",
-        rows_read=10,
-        landed=8,
-        duplicates=2,
-        cursor_before="2026-10-01T00:00:00.000Z",
-        cursor_after="2026-10-02T00:00:00.000Z",
-        api_calls_used=3,
-        api_usage="40/15000",
-        quarantine_reasons=["field MRR__c (currency): not a number"],
-    )
-    meta = result_metadata(result)
-    assert meta["rows_landed"].value == 8 and meta["api_calls_used"].value == 3
-    assert meta["cursor_after"] == "2026-10-02T00:00:00.000Z"
-    assert set(meta) >= {"duplicates", "quarantined", "cursor_before", "duration_s", "api_usage"}
+        assert not second.run_requests and "is already started" in (second.skip_message or "")
 
 
 def test_objects_come_from_the_ownership_contract(tmp_path):
@@ -108,8 +90,7 @@ def test_objects_come_from_the_ownership_contract(tmp_path):
 
 
 def test_resources_from_settings_keep_secrets_in_env_vars(tmp_path):
-    from orchestration.assets.erp import build_erp_resource
-    from orchestration.assets.salesforce import build_salesforce_resource
+    from orchestration.resources import build_erp_resource, build_salesforce_resource
     from q2c.settings import load_settings
 
     settings = load_settings(
