@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from q2c.exports.entries import JournalEntry, PostResult
-from q2c.warehouse import Warehouse
+from q2c.warehouse import Warehouse, quote_identifier
 
 BATCHES_DDL = (
     "create table if not exists ops.export_batches ("
@@ -85,15 +85,30 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def executemany(wh: Warehouse, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-    """One statement over many rows (DuckDB and psycopg both take executemany)."""
+def insert_rows(wh: Warehouse, table: str, rows: Sequence[Sequence[Any]]) -> None:
+    """Append `rows` (in the table's column order) to `ops.<table>` as one batch.
+
+    DuckDB: one `INSERT ... SELECT` from a registered Arrow table (executemany runs row by row:
+    10,000 rows took 24 s on the shared machine). PostgreSQL: psycopg's pipelined executemany.
+    """
     if not rows:
         return
+    name = f"ops.{quote_identifier(table)}"
     if wh.is_postgres:
+        marks = ", ".join(["%s"] * len(rows[0]))
         with wh.connection.cursor() as cur:
-            cur.executemany(sql.replace("?", "%s"), rows)
-    else:
-        wh.connection.executemany(sql, rows)
+            cur.executemany(f"insert into {name} values ({marks})", rows)
+        return
+    import pyarrow as pa
+
+    columns = list(zip(*rows, strict=True))
+    batch = pa.table({f"c{i}": list(col) for i, col in enumerate(columns)})
+    conn = wh.connection
+    conn.register("q2c_export_rows", batch)
+    try:
+        conn.execute(f"insert into {name} select * from q2c_export_rows")
+    finally:
+        conn.unregister("q2c_export_rows")
 
 
 def delivered_batch(wh: Warehouse, partition: str) -> Batch | None:
@@ -145,9 +160,9 @@ def record_batch(
             ],
         )
         if status == "sent":
-            executemany(
+            insert_rows(
                 wh,
-                "insert into ops.export_outbox values (?, ?, ?, ?, ?, ?, ?)",
+                "export_outbox",
                 [
                     (
                         e.idempotency_key,
@@ -218,9 +233,9 @@ def record_results(
     """
     now = _now()
     with wh.transaction():
-        executemany(
+        insert_rows(
             wh,
-            "insert into ops.export_ledger values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "export_ledger",
             [
                 (
                     r.idempotency_key,
