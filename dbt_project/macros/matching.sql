@@ -84,17 +84,35 @@
 {%- endmacro %}
 
 {#- Rule-match candidates (`relation`: one row per candidate pair of `left_key` and
-    `right_key`) with how many candidates each side has: a pair is a match only when both
-    counts are 1; a side with more is ambiguous. -#}
-{% macro candidate_counts(relation, left_key, right_key) -%}
+    `right_key`, with `distance`, e.g. days apart) ranked the way a person would: each side
+    keeps only its nearest candidates. A pair matches (`is_one_to_one`) when each side is the
+    other's one nearest candidate; a side with two or more candidates at its nearest distance
+    is ambiguous (`left_candidates` / `right_candidates` > 1, `is_ambiguous_pair`). -#}
+{% macro candidate_counts(relation, left_key, right_key, distance='0') -%}
     select
-        {{ left_key }},
-        {{ right_key }},
-        count(*) over (partition by {{ left_key }}) as left_candidates,
-        count(*) over (partition by {{ right_key }}) as right_candidates,
-        count(*) over (partition by {{ left_key }}) = 1
-            and count(*) over (partition by {{ right_key }}) = 1 as is_one_to_one
-    from {{ relation }}
+        best.*,
+        best.distance = best.left_best and best.distance = best.right_best
+            and best.left_candidates = 1 and best.right_candidates = 1 as is_one_to_one,
+        (best.distance = best.left_best and best.left_candidates > 1)
+            or (best.distance = best.right_best and best.right_candidates > 1)
+            as is_ambiguous_pair
+    from (
+        select
+            nearest.*,
+            sum(case when nearest.distance = nearest.left_best then 1 else 0 end)
+                over (partition by nearest.{{ left_key }}) as left_candidates,
+            sum(case when nearest.distance = nearest.right_best then 1 else 0 end)
+                over (partition by nearest.{{ right_key }}) as right_candidates
+        from (
+            select
+                {{ left_key }},
+                {{ right_key }},
+                {{ distance }} as distance,
+                min({{ distance }}) over (partition by {{ left_key }}) as left_best,
+                min({{ distance }}) over (partition by {{ right_key }}) as right_best
+            from {{ relation }}
+        ) as nearest
+    ) as best
 {%- endmacro %}
 
 {#- The case-sensitive 15-character key of a Salesforce record id: the 18-character API id

@@ -155,7 +155,9 @@ rule_candidates as (
     {% if 'rule' in matching['tiers'] %}
     select
         unnamed.erp_transaction_id,
-        billing_objects.billing_object_id
+        billing_objects.billing_object_id,
+        abs({{ days_between('billing_objects.object_date', 'unnamed.transaction_date') }})
+            as days_apart
     from identified as unnamed
     inner join billing_objects
         on billing_objects.posting_kind = unnamed.posting_kind
@@ -180,7 +182,8 @@ rule_candidates as (
     {% else %}
     select
         cast(null as bigint) as erp_transaction_id,
-        cast(null as {{ dbt.type_string() }}) as billing_object_id
+        cast(null as {{ dbt.type_string() }}) as billing_object_id,
+        0 as days_apart
     where false
     {% endif %}
 
@@ -188,7 +191,7 @@ rule_candidates as (
 
 rule_counted as (
 
-    {{ candidate_counts('rule_candidates', 'erp_transaction_id', 'billing_object_id') }}
+    {{ candidate_counts('rule_candidates', 'erp_transaction_id', 'billing_object_id', 'days_apart') }}
 
 ),
 
@@ -204,7 +207,7 @@ ambiguous as (
         erp_transaction_id,
         {{ dbt.listagg('billing_object_id', "', '", 'order by billing_object_id') }} as candidates
     from rule_counted
-    where not is_one_to_one
+    where is_ambiguous_pair
     group by erp_transaction_id
 
 ),

@@ -81,7 +81,8 @@ rule_candidates as (
     {%- set divisor = 12 if matching['deal_amount_basis'] == 'monthly' else 1 %}
     select
         deals.opportunity_id,
-        values_.subscription_id
+        values_.subscription_id,
+        abs({{ days_between('values_.start_date', 'deals.close_date') }}) as days_apart
     from deals
     inner join {{ ref('int_customers__resolved') }} as customers
         on deals.account_id = customers.salesforce_account_id
@@ -102,7 +103,8 @@ rule_candidates as (
     {% else %}
     select
         cast(null as {{ dbt.type_string() }}) as opportunity_id,
-        cast(null as {{ dbt.type_string() }}) as subscription_id
+        cast(null as {{ dbt.type_string() }}) as subscription_id,
+        0 as days_apart
     where false
     {% endif %}
 
@@ -110,7 +112,7 @@ rule_candidates as (
 
 rule_counted as (
 
-    {{ candidate_counts('rule_candidates', 'opportunity_id', 'subscription_id') }}
+    {{ candidate_counts('rule_candidates', 'opportunity_id', 'subscription_id', 'days_apart') }}
 
 ),
 
@@ -157,7 +159,7 @@ ambiguous_subscriptions as (
 in_ambiguous_candidates as (
 
     select opportunity_id, subscription_id from rule_counted
-    where not is_one_to_one
+    where is_ambiguous_pair
 
 ),
 
@@ -214,7 +216,7 @@ candidate_lists as (
         opportunity_id as side_id,
         {{ dbt.listagg('subscription_id', "', '", 'order by subscription_id') }} as candidates
     from rule_counted
-    where left_candidates > 1
+    where left_candidates > 1 and distance = left_best
     group by opportunity_id
 
     union all
@@ -223,7 +225,7 @@ candidate_lists as (
         subscription_id,
         {{ dbt.listagg('opportunity_id', "', '", 'order by opportunity_id') }}
     from rule_counted
-    where right_candidates > 1
+    where right_candidates > 1 and distance = right_best
     group by subscription_id
 
 ),

@@ -62,6 +62,15 @@ erp_payments as (
 
 ),
 
+ambiguous_postings as (
+
+    select ambiguous_candidates
+    from {{ ref('int_erp_transactions__matched') }}
+    where posting_kind = 'invoice'
+        and is_ambiguous
+
+),
+
 links as (
 
     select distinct previous_transaction_id, next_transaction_id
@@ -78,11 +87,23 @@ payments as (
         erp_payments.erp_transaction_id as erp_payment_id,
         erp_payments.foreign_total as erp_payment_total,
         coalesce(erp_payments.match_method, 'unmatched') as match_method,
+        -- applied to any posting of the invoice (a copy posted first still holds it)
         exists (
-            select 1 from links
-            where links.previous_transaction_id = erp_invoices.erp_transaction_id
+            select 1
+            from links
+            inner join matched as invoice_postings
+                on links.previous_transaction_id = invoice_postings.erp_transaction_id
+            where invoice_postings.posting_kind = 'invoice'
+                and invoice_postings.billing_object_id = charges.invoice_id
                 and links.next_transaction_id = erp_payments.erp_transaction_id
-        ) as is_applied
+        ) as is_applied,
+        -- the invoice's own erp_invoice_missing break exists (it is not a candidate of an
+        -- ambiguous ERP posting, which rec_erp_invoices reports instead)
+        erp_invoices.erp_transaction_id is null and not exists (
+            select 1 from ambiguous_postings
+            where position(', ' || charges.invoice_id || ', '
+                in ', ' || ambiguous_postings.ambiguous_candidates || ', ') > 0
+        ) as is_invoice_missing
     from charges
     inner join invoices
         on charges.invoice_id = invoices.invoice_id
@@ -107,7 +128,7 @@ unapplied as (
         occurred_at='payments.created_at',
         detail="case when payments.erp_invoice_id is null then 'the ERP lacks invoice ' || payments.invoice_id || case when payments.erp_payment_id is null then ' and this payment' else '; its payment is not applied' end when payments.erp_payment_id is null then 'payment not in the ERP' else 'ERP payment not applied to invoice ' || payments.invoice_id end",
         match_method='payments.match_method',
-        related_break_id="case when payments.erp_invoice_id is null then " ~ rec_break_id('erp_invoice_missing', 'payments.invoice_id') ~ " end"
+        related_break_id="case when payments.is_invoice_missing then " ~ rec_break_id('erp_invoice_missing', 'payments.invoice_id') ~ " end"
     ) }}
     from payments
     {{ rec_from('payment') }}
