@@ -122,21 +122,33 @@ def _aml_statuses(wh: Warehouse, contract: Contract) -> dict[str, str]:
 
 
 def write_holds(wh: Warehouse, holds: list[Hold], run_id: str) -> int:
-    """Replace the holds table with `holds` (one transaction); return how many rows."""
+    """Replace the holds table with `holds` (one transaction); return how many rows.
+
+    A hold that was already there keeps its `since`; one whose check, status, reason and next
+    step are unchanged also keeps its `recorded_at` and `run_id`, so a rerun on unchanged
+    statuses leaves the table exactly as it was.
+    """
     wh.ensure_schema("reconciliation")
     wh.execute(_DDL)
     now = datetime.now(UTC)
-    since: dict[tuple[str, ...], Any] = {
-        tuple(r[:4]): r[4]
-        for r in wh.fetchall(f"select subject_type, subject_id, action, gate, since from {TABLE}")
+    before: dict[tuple[str, ...], tuple[Any, ...]] = {
+        tuple(r[:4]): tuple(r[4:])
+        for r in wh.fetchall(
+            "select subject_type, subject_id, action, gate, check_name, status, reason,"
+            f" next_step, since, recorded_at, run_id from {TABLE}"
+        )
     }
     with wh.transaction():
         wh.execute(f"delete from {TABLE}")
         for h in holds:
             key = (h.subject_type, h.subject_id, h.action, h.gate)
+            content = (h.check, h.status, h.reason, h.next_step)
+            kept = before.get(key)
+            since, recorded_at, row_run = (now, now, run_id) if kept is None else kept[4:]
+            if kept is not None and tuple(kept[:4]) != content:
+                recorded_at, row_run = now, run_id
             wh.execute(
                 f"insert into {TABLE} values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [*key[:2], h.action, h.gate, h.check, h.status, h.reason, h.next_step]
-                + [since.get(key, now), now, run_id],
+                [*key[:2], h.action, h.gate, *content, since, recorded_at, row_run],
             )
     return len(holds)
