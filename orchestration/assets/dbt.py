@@ -32,7 +32,7 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_as
 from dagster_dbt.dbt_project import DagsterDbtProjectPreparer
 
 from orchestration.policies import WAREHOUSE_POOL
-from q2c.policy.dbt_seeds import dbt_vars
+from q2c.policy.dbt_seeds import SEED_DIR_VARIABLE, dbt_vars, seeds_dir_for
 from q2c.policy.loader import load_contract
 from q2c.settings import load_settings
 from q2c.warehouse import WarehouseUrl
@@ -80,7 +80,11 @@ def dbt_build_args(
     Returns:
         The arguments after `dbt`.
     """
-    args = ["build"]
+    # Unit tests prove the SQL on fixed inputs; they belong to CI (tests/integration run them),
+    # not to a production build, where a failing one would skip its model and everything
+    # downstream of it (dbt builds a model only after its unit tests pass): one company's vars
+    # must never cost finance the break list.
+    args = ["build", "--exclude-resource-type", "unit_test"]
     if full_refresh:
         args.append("--full-refresh")
     if dbt_vars:
@@ -159,6 +163,16 @@ def _environment(values: Mapping[str, str]) -> Iterator[None]:
                 os.environ[name] = value
 
 
+def contract_seed_environment() -> dict[str, str]:
+    """`Q2C_DBT_SEED_DIR` for the dbt process when this process's contract (`Q2C_POLICY_FILE`)
+    compiles to other policy seeds than the committed ones (written under `$Q2C_HOME/dbt_seeds`);
+    empty for the shipped contract."""
+    seeds_dir = seeds_dir_for(
+        load_contract(), DBT_PROJECT_DIR / "seeds", load_settings().home / "dbt_seeds"
+    )
+    return {SEED_DIR_VARIABLE: str(seeds_dir)} if seeds_dir else {}
+
+
 class WarehouseDbtCliResource(DbtCliResource):
     """The `dbt` CLI against one warehouse: each invocation gets `dbt_environment(url)` (the
     variables `profiles.yml` reads), set only while the dbt process is started."""
@@ -166,7 +180,7 @@ class WarehouseDbtCliResource(DbtCliResource):
     warehouse_url: str
 
     def cli(self, args: Sequence[str], **kwargs: Any) -> Any:  # type: ignore[override]
-        with _environment(dbt_environment(self.warehouse_url)):
+        with _environment(dbt_environment(self.warehouse_url) | contract_seed_environment()):
             return super().cli(args, **kwargs)
 
 

@@ -13,7 +13,10 @@ test enforces it, and `q2c policy compile` regenerates them.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
+import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -313,3 +316,38 @@ def write_seeds(contract: Contract, seeds_dir: Path) -> list[Path]:
         path.write_text(render_csv(table), encoding="utf-8", newline="")
         paths.append(path)
     return paths
+
+
+#: The environment variable `dbt_project.yml` reads for its `seed-paths` (default `seeds`).
+SEED_DIR_VARIABLE = "Q2C_DBT_SEED_DIR"
+
+
+def seeds_dir_for(contract: Contract, committed_dir: Path, work_dir: Path) -> Path | None:
+    """Where dbt must read the policy seeds of `contract`: None when the committed seeds in
+    `committed_dir` are what the contract compiles to, else `work_dir/<digest>/`, written once
+    with the compiled CSVs and a copy of the seeds' properties file.
+
+    A company's own contract (`Q2C_POLICY_FILE`) brings its own chart of accounts, write set and
+    thresholds; without this the build would read the shipped company's seeds.
+    """
+    seeds = compile_seeds(contract)
+    texts = {f"{name}.csv": render_csv(table) for name, table in seeds.items()}
+    committed = {p.name: p.read_text(encoding="utf-8") for p in committed_dir.glob("policy__*.csv")}
+    if committed == texts:
+        return None
+    digest = hashlib.sha256(
+        "".join(f"{name}\0{text}\0" for name, text in sorted(texts.items())).encode()
+    ).hexdigest()[:16]
+    target = work_dir / digest
+    if not target.exists():
+        staging = work_dir / f".{digest}.{os.getpid()}"
+        staging.mkdir(parents=True, exist_ok=True)
+        for name, text in texts.items():
+            (staging / name).write_text(text, encoding="utf-8", newline="")
+        for props in committed_dir.glob("*.yml"):
+            shutil.copyfile(props, staging / props.name)
+        try:
+            staging.rename(target)
+        except OSError:  # another process wrote the same digest first
+            shutil.rmtree(staging, ignore_errors=True)
+    return target

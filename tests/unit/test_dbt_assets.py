@@ -18,16 +18,16 @@ from orchestration.assets.dbt import (
 pytestmark = pytest.mark.unit
 
 
-def test_build_args_default_is_a_plain_build() -> None:
-    assert dbt_build_args() == ["build"]
+def test_build_args_default_builds_without_unit_tests() -> None:
+    assert dbt_build_args() == ["build", "--exclude-resource-type", "unit_test"]
 
 
 def test_build_args_full_refresh_and_vars_are_appended_with_sorted_json() -> None:
     args = dbt_build_args(full_refresh=True, dbt_vars={"b": 2, "a": "x"})
-    assert args[:2] == ["build", "--full-refresh"]
-    assert args[2] == "--vars"
-    assert args[3] == '{"a": "x", "b": 2}'
-    assert json.loads(args[3]) == {"a": "x", "b": 2}
+    assert args[:4] == ["build", "--exclude-resource-type", "unit_test", "--full-refresh"]
+    assert args[4] == "--vars"
+    assert args[5] == '{"a": "x", "b": 2}'
+    assert json.loads(args[5]) == {"a": "x", "b": 2}
 
 
 def test_environment_for_a_duckdb_url_is_an_absolute_path(tmp_path) -> None:
