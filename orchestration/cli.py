@@ -9,6 +9,7 @@ import typer
 
 from orchestration.commands import demo, policy, report, review, run, sandbox, writeback
 from orchestration.commands import warehouse as warehouse_command
+from orchestration.commands.forget import forget
 from orchestration.log_masking import install as install_log_masking
 
 install_log_masking()  # what the commands log is masked as the contract says
@@ -37,6 +38,7 @@ app.command("report", help="The period reconciliation report: HTML, XLSX, JSON."
 app.command("evidence", help="The period's evidence pack (zip, SHA-256 manifest).")(report.evidence)
 app.add_typer(review.app, name="review", help="The manual review queue: list, show, resolve.")
 app.add_typer(warehouse_command.app, name="warehouse", help="Warehouse administration: roles.")
+app.command("forget", help="Erase a person's PII everywhere (the money and audit stay).")(forget)
 
 if __name__ == "__main__":
     app()

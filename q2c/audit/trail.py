@@ -39,6 +39,7 @@ ACTIONS = (
     "dead_lettered",
     "redriven",
     "rolled_back",
+    "erased",  # a person's PII redacted on request (q2c/erasure.py)
 )
 #: actions whose `after` is now the CRM's value as q2c wrote it
 PUSHED_ACTIONS = ("written", "redriven")
