@@ -1,0 +1,264 @@
+"""Benchmark: q2c extract+land side by side with the floor (a bare HTTP client) and the dlt peer.
+
+    .venv/bin/python -m bench.compare --scale S [--json]
+    .venv/bin/python -m bench.compare --world /tmp/world_m --json      # reuse a world
+
+On one world and one billing + Salesforce stand-in (served in a separate process), one after
+the other in this sitting, each in its own child process (so each peak RSS is its own):
+- floor: `httpx` paging every billing list endpoint (`limit=100`, `starting_after`, the same
+  list parameters q2c sends) and the Salesforce REST query of every object q2c extracts
+  (describe, then `SELECT <every field>`, following `nextRecordsUrl`), discarding the bytes;
+- q2c: `extract_billing` + the Salesforce REST extract of the same objects into a fresh DuckDB;
+- dlt: only when `dlt` is importable; otherwise it prints "dlt: not installed".
+Prints seconds, rows, MB, rows/s, MB/s, API calls and peak RSS of each and the q2c/floor
+ratio; `--json` prints one object instead (`q2c_seconds`, `floor_seconds`, `dlt_seconds`,
+rows...). Asserts nothing. The machine's load average is printed with the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import multiprocessing as mp
+import os
+import resource
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+SF_OBJECTS = ("Account", "Contact", "Opportunity", "Case", "User")
+SF_API = "v59.0"
+
+
+@dataclass
+class Measurement:
+    """One contender's figures (`rows` read or landed, `mb` of response bodies when known)."""
+
+    name: str
+    seconds: float
+    rows: int
+    api_calls: int
+    peak_rss_mb: float
+    mb: float | None = None
+
+    @property
+    def rows_per_s(self) -> float:
+        return self.rows / self.seconds if self.seconds else 0.0
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--scale", choices=("S", "M", "L"), default="S")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--world", type=Path, default=None, help="reuse a generated world")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    return parser.parse_args(argv)
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def _serve(world: Path, state: Path) -> tuple[subprocess.Popen[bytes], dict[str, str]]:
+    cmd = [sys.executable, "-m", "sandbox.serve", "--world", str(world), "--state", str(state)]
+    proc = subprocess.Popen(
+        [*cmd, "--services", "billing,salesforce"],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    while not (state / "state.json").exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.terminate()
+            raise SystemExit("the stand-ins did not start")
+        time.sleep(0.2)
+    return proc, json.loads((state / "state.json").read_text())["env"]
+
+
+def _floor(env: dict[str, str], queue: Any) -> None:
+    import httpx
+
+    from extractors.billing.objects import LISTED_OBJECTS, OBJECTS
+
+    rows = calls = nbytes = 0
+    started = time.perf_counter()
+    headers = {"Authorization": f"Bearer {env['Q2C_BILLING_API_KEY']}"}
+    with httpx.Client(base_url=env["Q2C_BILLING_API_BASE"], headers=headers, timeout=60) as http:
+        for name in LISTED_OBJECTS:
+            obj = OBJECTS[name]
+            params: dict[str, Any] = {"limit": 100, **obj.list_params}
+            while True:
+                response = http.get(obj.list_path or "", params=params)
+                response.raise_for_status()
+                calls += 1
+                nbytes += len(response.content)
+                page = response.json()
+                rows += len(page["data"])
+                if not page.get("has_more") or not page["data"]:
+                    break
+                params["starting_after"] = page["data"][-1]["id"]
+    verify: Any = env.get("Q2C_SALESFORCE_CA_BUNDLE") or True
+    with httpx.Client(verify=verify, timeout=60) as http:
+        token = http.post(
+            env["Q2C_SALESFORCE_LOGIN_URL"].rstrip("/") + "/services/oauth2/token",
+            data={
+                "grant_type": "password",
+                "client_id": env["Q2C_SALESFORCE_CLIENT_ID"],
+                "client_secret": env["Q2C_SALESFORCE_CLIENT_SECRET"],
+                "username": env["Q2C_SALESFORCE_USERNAME"],
+                "password": env["Q2C_SALESFORCE_PASSWORD"],
+            },
+        )
+        token.raise_for_status()
+        calls += 1
+        auth = token.json()
+        base = auth["instance_url"].rstrip("/")
+        http.headers["Authorization"] = f"Bearer {auth['access_token']}"
+        for sobject in SF_OBJECTS:
+            describe = http.get(f"{base}/services/data/{SF_API}/sobjects/{sobject}/describe")
+            describe.raise_for_status()
+            calls += 1
+            fields = [f["name"] for f in describe.json()["fields"] if f["type"] != "address"]
+            url: str | None = f"{base}/services/data/{SF_API}/query"
+            params = {"q": f"SELECT {', '.join(fields)} FROM {sobject}"}
+            while url:
+                response = http.get(url, params=params)
+                response.raise_for_status()
+                calls += 1
+                nbytes += len(response.content)
+                body = response.json()
+                rows += len(body["records"])
+                nxt = body.get("nextRecordsUrl")
+                url, params = (base + nxt if nxt else None), {}
+    seconds = time.perf_counter() - started
+    queue.put(asdict(Measurement("floor", seconds, rows, calls, _peak_rss_mb(), nbytes / 1e6)))
+
+
+def _q2c(env: dict[str, str], warehouse_url: str, queue: Any) -> None:
+    import duckdb
+    import pandas  # noqa: F401  # one-time imports are paid before the clock starts
+    import pyarrow
+
+    from extractors.billing import BillingClient, BillingCredentials, extract_billing
+    from extractors.salesforce import SalesforceClient, SalesforceCredentials, SalesforceExtractor
+    from q2c.warehouse import Warehouse
+
+    duckdb.connect().register("warmup", pyarrow.table({"a": [1]}))
+    billing = BillingClient(
+        BillingCredentials(env["Q2C_BILLING_API_BASE"], env["Q2C_BILLING_API_KEY"])
+    )
+    sf = SalesforceClient(
+        SalesforceCredentials(
+            login_url=env["Q2C_SALESFORCE_LOGIN_URL"],
+            client_id=env["Q2C_SALESFORCE_CLIENT_ID"],
+            client_secret=env["Q2C_SALESFORCE_CLIENT_SECRET"],
+            username=env["Q2C_SALESFORCE_USERNAME"],
+            password=env["Q2C_SALESFORCE_PASSWORD"],
+            ca_bundle=env["Q2C_SALESFORCE_CA_BUNDLE"],
+        )
+    )
+    started = time.perf_counter()
+    with Warehouse.from_url(warehouse_url) as wh:
+        results = extract_billing(billing, wh, run_id="bench-compare")
+        rows = sum(r.landed for r in results)
+        calls = billing.api_calls
+        ex = SalesforceExtractor(sf, wh, run_id="bench-compare", bulk_threshold=10**12)
+        for sobject in SF_OBJECTS:
+            result = ex.extract(sobject)
+            rows += result.landed
+            calls += result.api_requests
+    seconds = time.perf_counter() - started
+    sf.close()
+    queue.put(asdict(Measurement("q2c", seconds, rows, calls, _peak_rss_mb())))
+
+
+def _in_child(target: Any, *args: Any) -> Measurement:
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    child = ctx.Process(target=target, args=(*args, queue))
+    child.start()
+    out = queue.get(timeout=6 * 3600)
+    child.join()
+    return Measurement(**out)
+
+
+def dlt_available() -> bool:
+    return importlib.util.find_spec("dlt") is not None
+
+
+def document(
+    floor: Measurement, q2c: Measurement, dlt: Measurement | None, context: dict[str, Any]
+) -> dict[str, Any]:
+    """The `--json` object: the figures of each contender and the ratios."""
+    return {
+        **context,
+        "floor_seconds": round(floor.seconds, 3),
+        "q2c_seconds": round(q2c.seconds, 3),
+        "dlt_seconds": round(dlt.seconds, 3) if dlt else None,
+        "floor_rows": floor.rows,
+        "q2c_rows": q2c.rows,
+        "dlt_rows": dlt.rows if dlt else None,
+        "q2c_over_floor": round(q2c.seconds / floor.seconds, 2) if floor.seconds else None,
+        "dlt_over_q2c": round(dlt.seconds / q2c.seconds, 2) if dlt and q2c.seconds else None,
+        "dlt": "measured" if dlt else "not installed",
+        "contenders": [
+            asdict(m) | {"rows_per_s": round(m.rows_per_s)} for m in (floor, q2c, dlt) if m
+        ],
+    }
+
+
+def _print(doc: dict[str, Any]) -> None:
+    print(f"world {doc['world']} ({doc['scale']}), load average {doc['load_average']}")
+    for m in doc["contenders"]:
+        mb = m["mb"]
+        rate = f", {mb:,.1f} MB, {mb / m['seconds']:,.1f} MB/s" if mb else ""
+        print(
+            f"{m['name']:>5}: {m['seconds']:8.2f} s, {m['rows']:,} rows, {m['rows_per_s']:,} rows/s"
+            f"{rate}, {m['api_calls']:,} API calls, peak RSS {m['peak_rss_mb']:,.0f} MB"
+        )
+    print(f"q2c/floor: {doc['q2c_over_floor']}x")
+    print(
+        "dlt: not installed" if doc["dlt_seconds"] is None else f"dlt/q2c: {doc['dlt_over_q2c']}x"
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    tmp = Path(tempfile.mkdtemp(prefix="q2c-bench-compare-"))
+    world = args.world or tmp / "world"
+    if not (world / "billing.sqlite").exists():
+        from sandbox import world as world_mod
+
+        world_mod.generate(world, seed=args.seed, scale=args.scale)
+    proc, env = _serve(world, tmp / "state")
+    try:
+        floor = _in_child(_floor, env)
+        q2c = _in_child(_q2c, env, f"duckdb:///{tmp / 'q2c.duckdb'}")
+        dlt = None  # the peer runs only where dlt is installed (it is not a dependency yet)
+    finally:
+        os.kill(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=60)
+    context = {
+        "scale": args.scale,
+        "world": str(world),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+        "cpus": os.cpu_count(),
+        "dlt_installed": dlt_available(),
+    }
+    doc = document(floor, q2c, dlt, context)
+    if args.json:
+        print(json.dumps(doc, indent=2))
+    else:
+        _print(doc)
+
+
+if __name__ == "__main__":
+    main()
