@@ -137,11 +137,30 @@ class _Preparer(DagsterDbtProjectPreparer):
         ).wait()
 
 
+#: What `dbt parse` reads: a change to any of these makes the manifest stale.
+PROJECT_SOURCES = ("dbt_project.yml", "models", "macros", "seeds", "snapshots", "tests")
+
+
+def manifest_is_stale(project_dir: Path, manifest: Path) -> bool:
+    """True when `manifest` is missing or older than a file of the project it was parsed from."""
+    if not manifest.exists():
+        return True
+    written = manifest.stat().st_mtime
+    for name in PROJECT_SOURCES:
+        root = project_dir / name
+        paths = [root] if root.is_file() else root.rglob("*") if root.exists() else []
+        if any(path.is_file() and path.stat().st_mtime > written for path in paths):
+            return True
+    return False
+
+
 @cache
 def q2c_dbt_project() -> DbtProject:
-    """The cached project; writes the manifest (`dbt parse`) when none exists yet."""
+    """The cached project; writes the manifest (`dbt parse`) when none exists yet or when a
+    project file changed after it was written (a stale manifest names nodes dbt no longer has,
+    and the run fails on them)."""
     project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
-    if not project.manifest_path.exists():
+    if manifest_is_stale(DBT_PROJECT_DIR, project.manifest_path):
         _Preparer().prepare(project)
     else:
         _Preparer().prepare_if_dev(project)
