@@ -228,7 +228,33 @@ def q2c_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource) -> Itera
     the dbt vars of this process's contract (`Q2C_POLICY_FILE`: its finance rules and company
     mapping, so another org's field names and labels apply without editing the project)."""
     args = dbt_build_args(dbt_vars=dbt_vars(load_contract()))
-    yield from dbt.cli(args, context=context).stream()
+    invocation = dbt.cli(args, context=context, raise_on_error=False)
+    yield from invocation.stream()
+    try:
+        run_results = invocation.get_artifact("run_results.json")
+    except FileNotFoundError as exc:  # dbt stopped before building anything (bad project, args)
+        raise dg.Failure(description="dbt wrote no run results", allow_retries=False) from exc
+    errored = errored_build_nodes(run_results)
+    if errored:
+        raise dg.Failure(
+            description=f"dbt could not build {len(errored)} node(s): {', '.join(errored[:20])}",
+            metadata={"errored": errored},
+            allow_retries=False,
+        )
+
+
+def errored_build_nodes(run_results: Mapping[str, Any]) -> list[str]:
+    """The models, seeds and snapshots dbt failed to build, from its `run_results.json`.
+
+    A failing data test is not among them: it is a finding (warn) or a reason an output gate
+    refuses (`orchestration/gates.py` reads it), never a reason to fail the step and skip the
+    assets after it (the period report, the other flows)."""
+    kinds = ("model.", "seed.", "snapshot.")
+    return sorted(
+        r["unique_id"]
+        for r in run_results.get("results", [])
+        if r.get("status") == "error" and str(r.get("unique_id", "")).startswith(kinds)
+    )
 
 
 dbt_assets_list: list[dg.AssetsDefinition] = [q2c_dbt_models]

@@ -86,3 +86,20 @@ def test_the_assets_cover_marts_and_reconciliation_and_depend_on_raw_tables() ->
     assert "staging/stg_billing__invoices" in keys
     assert "raw/billing/invoice" in deps
     assert "raw/salesforce/account" in deps
+
+
+def test_only_nodes_dbt_could_not_build_fail_the_step() -> None:
+    from orchestration.assets.dbt import errored_build_nodes
+
+    results = {
+        "results": [
+            {"unique_id": "model.q2c.rec_breaks", "status": "success"},
+            {"unique_id": "model.q2c.sync_x", "status": "error"},
+            {"unique_id": "seed.q2c.policy__rules", "status": "error"},
+            {"unique_id": "test.q2c.unique_rec_breaks_break_id", "status": "fail"},
+            {"unique_id": "test.q2c.not_null_x", "status": "error"},
+            {"unique_id": "model.q2c.rec_summary", "status": "skipped"},
+        ]
+    }
+    assert errored_build_nodes(results) == ["model.q2c.sync_x", "seed.q2c.policy__rules"]
+    assert errored_build_nodes({"results": []}) == []
