@@ -50,7 +50,18 @@ MIN_NUMBER_CHARS = 8
 #: columns of modeled tables that name the row's billing customer
 OWNER_COLUMNS = frozenset({"customer_id", "billing_customer_id", "object_id", "stripe_customer_id"})
 SHARED_KEYS = frozenset(
-    {"city", "country", "state", "object", "url", "id", "currency", "preferred_locales", "type"}
+    {
+        "city",
+        "country",
+        "state",
+        "object",
+        "url",
+        "id",
+        "currency",
+        "preferred_locales",
+        "type",
+        "status",  # verification statuses (the contract's status_metadata) are not the person
+    }
 )
 CUSTOMER_TABLE = "raw.billing__customer"
 #: tables left as they are: the audit trail is masked when written and append-only
@@ -104,7 +115,12 @@ def classified_leaves(
 def _distinctive(key: str, value: str) -> bool:
     """A value that names this person wherever it appears (not a city, a locale, a code...)."""
     value = value.strip()
-    if value == ERASED or key.lower() in SHARED_KEYS or value.startswith("/") or len(value) < MIN_IDENTIFIER_CHARS:
+    if (
+        value == ERASED
+        or key.lower() in SHARED_KEYS
+        or value.startswith("/")
+        or len(value) < MIN_IDENTIFIER_CHARS
+    ):
         return False
     return not (value.isdigit() and len(value) < MIN_NUMBER_CHARS)
 

@@ -130,3 +130,41 @@ def test_forget_leaves_nothing_of_the_person_and_keeps_the_money(
     assert json.loads(again.stdout)["identifiers"] == 0
     unknown = CliRunner().invoke(app, ["forget", "--customer", "cus_nobody"], env=env)
     assert unknown.exit_code == 1
+
+
+@pytest.mark.postgres
+def test_forget_on_postgres(world_s: Path, postgres_db: str, tmp_path: Path) -> None:
+    built_warehouse(world_s, postgres_db, tmp_path / "dbt")
+    with Warehouse.from_url(postgres_db) as wh:
+        (customer_id,) = wh.fetchone(
+            "select object_id from raw.billing__customer where payload->>'email' is not null"
+            " and payload->>'name' is not null order by object_id limit 1"
+        )
+        identifiers = sorted(customer_identifiers(wh, customer_id))
+        money_before = wh.fetchone(MONEY, [customer_id])
+    assert identifiers
+    env = {"Q2C_WAREHOUSE_URL": postgres_db, "Q2C_HOME": str(tmp_path / "home")}
+    result = CliRunner().invoke(app, ["forget", "--customer", customer_id, "--json"], env=env)
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert out["complete"] and out["raw_rows"] > 0
+    with Warehouse.from_url(postgres_db) as wh:
+        assert wh.fetchone(MONEY, [customer_id]) == money_before
+        columns = wh.fetchall(
+            "select c.table_schema, c.table_name, c.column_name from information_schema.columns c"
+            " join information_schema.tables t using (table_schema, table_name)"
+            " where t.table_type = 'BASE TABLE'"
+            " and c.table_schema not in ('pg_catalog', 'information_schema')"
+        )
+        for schema, table, column in columns:
+            for value in identifiers:
+                hit = wh.fetchone(
+                    f'select 1 from "{schema}"."{table}"'
+                    f' where position(? in cast("{column}" as text)) > 0 limit 1',
+                    [value],
+                )
+                assert hit is None, f"{schema}.{table}.{column} still holds an identifier"
+        assert wh.fetchone(
+            "select count(*) from ops.audit_trail where action = 'erased' and object_id = ?",
+            [customer_id],
+        ) == (1,)
