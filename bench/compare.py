@@ -5,9 +5,10 @@
 
 On one world and one billing + Salesforce stand-in (served in a separate process), one after
 the other in this sitting, each in its own child process (so each peak RSS is its own):
-- floor: `httpx` paging every billing list endpoint (`limit=100`, `starting_after`, the same
-  list parameters q2c sends) and the Salesforce REST query of every object q2c extracts
-  (describe, then `SELECT <every field>`, following `nextRecordsUrl`), discarding the bytes;
+- floor: `httpx` paging every billing list endpoint, `/v1/events` included (`limit=100`,
+  `starting_after`, the same list parameters q2c sends) and the Salesforce REST query of every
+  object q2c extracts (describe, then `SELECT <every field>`, following `nextRecordsUrl`),
+  discarding the bytes;
 - q2c: `extract_billing` + the Salesforce REST extract of the same objects into a fresh DuckDB;
 - dlt: only when `dlt` is importable; otherwise it prints "dlt: not installed".
 Prints seconds, rows, MB, rows/s, MB/s, API calls and peak RSS of each and the q2c/floor
@@ -92,7 +93,7 @@ def _floor(env: dict[str, str], queue: Any) -> None:
     started = time.perf_counter()
     headers = {"Authorization": f"Bearer {env['Q2C_BILLING_API_KEY']}"}
     with httpx.Client(base_url=env["Q2C_BILLING_API_BASE"], headers=headers, timeout=60) as http:
-        for name in LISTED_OBJECTS:
+        for name in ("event", *LISTED_OBJECTS):  # the event stream is a list endpoint too
             obj = OBJECTS[name]
             params: dict[str, Any] = {"limit": 100, **obj.list_params}
             while True:
