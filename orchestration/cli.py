@@ -8,6 +8,7 @@ from __future__ import annotations
 import typer
 
 from orchestration.commands import demo, policy, report, review, run, sandbox, writeback
+from orchestration.commands import export as export_command
 from orchestration.commands import warehouse as warehouse_command
 from orchestration.commands.forget import forget
 from orchestration.log_masking import install as install_log_masking
@@ -37,6 +38,7 @@ app.add_typer(writeback.dlq_app, name="dlq", help="The write-back's dead-letter 
 app.command("report", help="The period reconciliation report: HTML, XLSX, JSON.")(report.report)
 app.command("evidence", help="The period's evidence pack (zip, SHA-256 manifest).")(report.evidence)
 app.add_typer(review.app, name="review", help="The manual review queue: list, show, resolve.")
+app.add_typer(export_command.app, name="export", help="Send outputs: q2c export erp --date D.")
 app.add_typer(warehouse_command.app, name="warehouse", help="Warehouse administration: roles.")
 app.command("forget", help="Erase a person's PII everywhere (the money and audit stay).")(forget)
 
