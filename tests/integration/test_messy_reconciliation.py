@@ -78,3 +78,39 @@ def test_every_messy_break_carries_its_match_method_and_confidence(messy_score: 
 def test_data_quality_findings_are_the_injected_data_problems(messy_score: Score) -> None:
     assert messy_score.dq_truth, "the messy world injects data problems"
     assert messy_score.dq_truth == messy_score.dq_found, messy_score.report()
+
+
+def test_invoices_finance_keyed_by_hand_are_not_exported_again(
+    messy_s: tuple[Path, Path, int, str],
+) -> None:
+    """The export leaves out every invoice the ERP already holds through a hand-keyed posting
+    (no external id: matched by document number, memo, content or rule), or it would post the
+    receivable a second time."""
+    import sqlite3
+
+    import duckdb
+
+    world, db, _, _ = messy_s
+    truth = sqlite3.connect(world / "truth.sqlite")
+    try:
+        hand_keyed = {
+            json.loads(ids)["invoice"]
+            for (ids,) in truth.execute(
+                "select object_ids from mess where kind = 'hand_keyed_posting'"
+            )
+        }
+    finally:
+        truth.close()
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        exported = {
+            r[0]
+            for r in con.execute(
+                "select distinct billing_id from exports.export_erp_journal_lines"
+                " where entry_kind = 'invoice'"
+            ).fetchall()
+        }
+    finally:
+        con.close()
+    assert hand_keyed and exported, (len(hand_keyed), len(exported))
+    assert not hand_keyed & exported, sorted(hand_keyed & exported)[:10]

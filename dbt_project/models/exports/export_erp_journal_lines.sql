@@ -42,12 +42,19 @@ gl_accounts as (
 
 ),
 
+-- billing objects the ERP already holds: named by a record's external id, or found by the
+-- matching tiers (document number, billing id in the memo, hand-keyed copy, rule match), so an
+-- invoice finance keyed by hand is not exported a second time
 posted as (
 
-    select distinct billing_object_id
+    select billing_object_id
     from {{ ref('int_erp_transactions__enriched') }}
     where not is_deleted
         and billing_object_id is not null
+    union
+    select billing_object_id
+    from {{ ref('int_erp_transactions__matched') }}
+    where billing_object_id is not null
 
 ),
 
