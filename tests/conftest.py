@@ -28,6 +28,22 @@ def postgres_db(postgres_server: PostgresServer, request: pytest.FixtureRequest)
     return postgres_server.create_database(name)
 
 
+@pytest.fixture(autouse=True)
+def _no_dagster_state_storage_left_by_another_test() -> None:
+    """Each test starts without Dagster's context-wide definitions-state storage.
+
+    Entering a `DagsterInstance` sets that storage for the whole context (it holds the instance
+    by weak reference); an instance a fixture or an earlier test entered and never left, or whose
+    temporary directory is gone, then breaks the next `Definitions` load ("Attempted to resolve
+    undefined DagsterInstance weakref", "unable to open database file"), depending on the order
+    the files run in (as under pytest-xdist). q2c keeps no definitions state, so none is needed
+    unless a test enters an instance of its own.
+    """
+    from dagster._core.storage.defs_state import base as defs_state
+
+    defs_state._current_storage.set(None)
+
+
 LAYER_MARKERS = frozenset({"unit", "integration", "e2e"})
 
 

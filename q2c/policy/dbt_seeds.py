@@ -325,7 +325,9 @@ SEED_DIR_VARIABLE = "Q2C_DBT_SEED_DIR"
 def seeds_dir_for(contract: Contract, committed_dir: Path, work_dir: Path) -> Path | None:
     """Where dbt must read the policy seeds of `contract`: None when the committed seeds in
     `committed_dir` are what the contract compiles to, else `work_dir/<digest>/`, written once
-    with the compiled CSVs and a copy of the seeds' properties file.
+    with the compiled CSVs (their properties and tests live in `models/policy/`, so dbt reads
+    them whichever directory the CSVs come from: dbt cannot compile the tests of a properties
+    file outside the project).
 
     A company's own contract (`Q2C_POLICY_FILE`) brings its own chart of accounts, write set and
     thresholds; without this the build would read the shipped company's seeds.
@@ -336,7 +338,8 @@ def seeds_dir_for(contract: Contract, committed_dir: Path, work_dir: Path) -> Pa
     if committed == texts:
         return None
     digest = hashlib.sha256(
-        "".join(f"{name}\0{text}\0" for name, text in sorted(texts.items())).encode()
+        # "csv" names this layout (CSVs only; the properties live under models/policy/)
+        ("csv\0" + "".join(f"{n}\0{t}\0" for n, t in sorted(texts.items()))).encode()
     ).hexdigest()[:16]
     target = work_dir / digest
     if not target.exists():
@@ -344,8 +347,6 @@ def seeds_dir_for(contract: Contract, committed_dir: Path, work_dir: Path) -> Pa
         staging.mkdir(parents=True, exist_ok=True)
         for name, text in texts.items():
             (staging / name).write_text(text, encoding="utf-8", newline="")
-        for props in committed_dir.glob("*.yml"):
-            shutil.copyfile(props, staging / props.name)
         try:
             staging.rename(target)
         except OSError:  # another process wrote the same digest first

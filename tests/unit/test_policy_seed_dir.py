@@ -24,13 +24,13 @@ def test_the_shipped_contract_reads_the_committed_seeds(tmp_path: Path) -> None:
     assert not any(tmp_path.iterdir())
 
 
-def test_another_contract_gets_its_own_chart_of_accounts_and_the_seed_properties(
+def test_another_contract_gets_its_own_chart_of_accounts(
     tmp_path: Path,
 ) -> None:
     seeds = seeds_dir_for(load_contract(MESSY), COMMITTED, tmp_path)
     assert seeds is not None and seeds.parent == tmp_path
     names = {p.name for p in seeds.iterdir()}
-    assert names == {p.name for p in COMMITTED.iterdir() if p.suffix in {".csv", ".yml"}}
+    assert names == {p.name for p in COMMITTED.glob("policy__*.csv")}
     shipped = (COMMITTED / "policy__gl_accounts.csv").read_text()
     assert (seeds / "policy__gl_accounts.csv").read_text() != shipped
     # written once per contract: a second call answers the same directory
