@@ -7,8 +7,9 @@
 --   q2c_finance      reads reconciliation, marts, exports and the ops tables the reports read
 --
 -- The roles are NOLOGIN groups: grant them to login users (`GRANT q2c_analyst TO alice`).
--- dbt recreates its tables on each build, which drops table grants: the command reapplies them
--- (run it after every `dbt build`; default privileges cover tables created by the role owner).
+-- dbt recreates its tables on each build, which drops table grants: once the roles exist, the
+-- dbt asset grants them again after every build (`q2c warehouse roles apply` does it by hand;
+-- default privileges cover tables created by the role owner).
 -- Embedded DuckDB has no roles at all (single user, whoever can read the file reads everything).
 
 DO $$

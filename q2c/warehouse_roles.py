@@ -5,7 +5,9 @@ privileges) and then the grants that depend on what exists:
 - `q2c_analyst` gets SELECT on each `marts` column whose name is not a key of a sensitivity
   class of the contract (PII, bank accounts, tax ids and documents) - nothing else anywhere;
 - `q2c_finance` gets SELECT on the ops tables the period report reads.
-dbt recreates its tables on each build (dropping their grants), so run it after each build.
+dbt recreates its tables on each build (dropping their grants): once the roles exist,
+`reapply_roles_if_present(wh, contract)` grants them again, and the dbt asset calls it after
+every build on PostgreSQL (a warehouse without the roles is left as it is).
 Embedded DuckDB has no roles: `apply_roles` refuses it with a clear error.
 """
 
@@ -59,6 +61,21 @@ def sensitive_column_names(contract: Any) -> frozenset[str]:
 
 def _ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
+
+
+def roles_present(wh: RolesWarehouse) -> bool:
+    """Whether this warehouse is PostgreSQL and every q2c role has been created in it."""
+    if wh.dialect != "postgres":
+        return False
+    marks = ", ".join("?" for _ in ROLES)
+    rows = wh.fetchall(f"select count(*) from pg_roles where rolname in ({marks})", list(ROLES))
+    return bool(rows) and rows[0][0] == len(ROLES)
+
+
+def reapply_roles_if_present(wh: RolesWarehouse, contract: Any) -> RolesReport | None:
+    """Grant the roles again where an operator has applied them (after a `dbt build`, which
+    drops the grants of the tables it recreates); None when the warehouse has no q2c roles."""
+    return apply_roles(wh, contract) if roles_present(wh) else None
 
 
 def apply_roles(wh: RolesWarehouse, contract: Any, sql_path: Path = ROLES_SQL) -> RolesReport:

@@ -35,7 +35,8 @@ from orchestration.policies import WAREHOUSE_POOL
 from q2c.policy.dbt_seeds import SEED_DIR_VARIABLE, dbt_vars, seeds_dir_for
 from q2c.policy.loader import load_contract
 from q2c.settings import load_settings
-from q2c.warehouse import WarehouseUrl
+from q2c.warehouse import Warehouse, WarehouseUrl
+from q2c.warehouse_roles import reapply_roles_if_present
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
 RAW_SOURCES = frozenset({"billing", "salesforce", "erp"})
@@ -234,12 +235,28 @@ def q2c_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource) -> Itera
         run_results = invocation.get_artifact("run_results.json")
     except FileNotFoundError as exc:  # dbt stopped before building anything (bad project, args)
         raise dg.Failure(description="dbt wrote no run results", allow_retries=False) from exc
+    regrant_after_build(context, dbt)
     errored = errored_build_nodes(run_results)
     if errored:
         raise dg.Failure(
             description=f"dbt could not build {len(errored)} node(s): {', '.join(errored[:20])}",
             metadata={"errored": errored},
             allow_retries=False,
+        )
+
+
+def regrant_after_build(context: AssetExecutionContext, dbt: DbtCliResource) -> None:
+    """Grant the warehouse roles again after a build on PostgreSQL (dbt's recreated tables
+    lost theirs), where an operator applied them with `q2c warehouse roles apply`."""
+    url = getattr(dbt, "warehouse_url", None)
+    if not url or not WarehouseUrl.parse(url).is_postgres:
+        return
+    with Warehouse.from_url(url) as wh:
+        report = reapply_roles_if_present(wh, load_contract())
+    if report is not None:
+        context.log.info(
+            f"warehouse roles granted again: analyst reads {len(report.analyst_columns)} marts "
+            f"tables, finance {len(report.finance_ops_tables)} ops tables"
         )
 
 

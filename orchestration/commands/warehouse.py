@@ -1,8 +1,8 @@
 """`q2c warehouse`: warehouse administration.
 
 - `q2c warehouse roles apply [--json]`: create the PostgreSQL roles of `deploy/roles.sql`
-  (loader, transformer, analyst, finance) and grant them (q2c/warehouse_roles.py); rerun after
-  each `dbt build`. Exits 1 on DuckDB, which is single-user and has no roles.
+  (loader, transformer, analyst, finance) and grant them (q2c/warehouse_roles.py); from then
+  on the dbt asset grants them again after each build. Exits 1 on DuckDB, which is single-user and has no roles.
 """
 
 from __future__ import annotations

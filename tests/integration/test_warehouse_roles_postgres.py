@@ -16,8 +16,9 @@ from typer.testing import CliRunner
 
 from orchestration.cli import app
 from q2c.policy import default_contract
-from q2c.warehouse_roles import sensitive_column_names
-from tests.support.raw_from_world import built_warehouse
+from q2c.warehouse import Warehouse
+from q2c.warehouse_roles import reapply_roles_if_present, roles_present, sensitive_column_names
+from tests.support.raw_from_world import built_warehouse, run_dbt
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres]
 
@@ -98,3 +99,26 @@ def test_finance_reads_reconciliation_not_raw(roles_warehouse: tuple[str, dict])
         conn.execute("select count(*) from reconciliation.rec_breaks").fetchone()
         conn.execute("select count(*) from marts.fct_invoices").fetchone()
         assert _refused(conn, f"select 1 from raw.{raw_table} limit 1")
+
+
+def test_grants_come_back_after_dbt_recreates_a_table(
+    roles_warehouse: tuple[str, dict], tmp_path: Path
+) -> None:
+    """dbt drops and recreates a model's table (its grants go with it); the hook the dbt asset
+    calls after each build grants the analyst its columns again."""
+    url, _ = roles_warehouse
+    run_dbt(["run", "--select", "fct_invoices"], url, tmp_path)
+    with _as(url, "alice_analyst") as conn:
+        assert _refused(conn, "select count(*) from marts.fct_invoices")
+    with Warehouse.from_url(url) as wh:
+        report = reapply_roles_if_present(wh, default_contract())
+    assert report is not None and "fct_invoices" in report.analyst_columns
+    with _as(url, "alice_analyst") as conn:
+        assert conn.execute("select count(*) from marts.fct_invoices").fetchone()[0] > 0
+
+
+def test_no_roles_no_grants(tmp_path: Path) -> None:
+    """A warehouse where nobody applied the roles (here embedded DuckDB) is left as it is."""
+    with Warehouse.from_url(f"duckdb:///{tmp_path / 'w.duckdb'}") as wh:
+        assert not roles_present(wh)
+        assert reapply_roles_if_present(wh, default_contract()) is None
