@@ -8,7 +8,7 @@ import pytest
 
 from tests.support.postgres import PostgresServer, start_postgres, stop_postgres
 
-pytest_plugins = ["tests.support.sandbox"]
+pytest_plugins = ["tests.support.sandbox", "tests.support.reliability"]
 
 
 @pytest.fixture(scope="session")
