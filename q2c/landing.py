@@ -19,8 +19,10 @@ Contract (docs/INTERFACES.md section 3):
   version; an index on `object_id` keeps the comparison cheap.
 - Within one page an object id should appear once; if it comes twice, a record equal to the one
   before it in the page is a duplicate (stored nothing, counted once).
-- `quarantine` keeps what would not parse in `ops.quarantine` with the reason, the raw text and
-  the exact raw bytes.
+- `quarantine` keeps what would not parse in `ops.quarantine` with the reason, the raw text's
+  sha256 and length, and the raw text and bytes as the contract's `sensitivity.quarantine.keep_raw`
+  says: `exact` (as received), `masked` (the default: masked for the `dlq` channel, so the
+  table holds no more PII than a dead letter) or `none`.
 - The one home of two rules other layers mirror: the raw table's columns (`RAW_COLUMNS_DDL`,
   `raw_table_ddl`; the dbt on-run-start hook `create_landing_tables` and the test loader create
   the same table) and which landed version is an object's latest (`LATEST_VERSION_ORDER`,
@@ -32,13 +34,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
+from q2c.masking import MaskContext, default_policy, mask_record, mask_text
+from q2c.policy.loader import default_contract
 from q2c.warehouse import Warehouse, quote_identifier
+
+KeepRaw = Literal["exact", "masked", "none"]
 
 RAW_SCHEMA = "raw"
 OPS_SCHEMA = "ops"
@@ -163,8 +170,11 @@ def _create_ops_tables(wh: Warehouse) -> None:
         "create table if not exists ops.quarantine ("
         " source text not null, object text not null, reason text not null,"
         f" raw text, raw_bytes {wh.bytes_type}, extracted_at timestamptz not null,"
-        " run_id text not null)"
+        " run_id text not null, raw_sha256 text, raw_length bigint)"
     )
+    # tables created before the raw text was kept by the contract's rule
+    for column, kind in (("raw_sha256", "text"), ("raw_length", "bigint")):
+        wh.execute(f"alter table ops.quarantine add column if not exists {column} {kind}")
 
 
 def ensure_raw_table(wh: Warehouse, source: str, object_name: str) -> str:
@@ -368,17 +378,62 @@ def quarantine(
     raw: str | bytes,
     *,
     run_id: str,
+    keep_raw: KeepRaw | None = None,
 ) -> None:
     """Keep a record or page that would not parse, with the reason, for someone to look at.
 
-    The exact bytes go to `raw_bytes`; `raw` holds them as text (invalid UTF-8 escaped) so the
-    table can be read without decoding.
+    `raw_sha256` and `raw_length` are those of the bytes as received (to find the record at its
+    source); `raw` (text, invalid UTF-8 escaped) and `raw_bytes` hold them as `keep_raw` says
+    (default: the contract's `sensitivity.quarantine.keep_raw`): `exact`, `masked` or `none`.
     """
     ensure_ops_tables(wh)
     raw_bytes = raw.encode("utf-8") if isinstance(raw, str) else bytes(raw)
     raw_text = raw if isinstance(raw, str) else raw_bytes.decode("utf-8", "backslashreplace")
+    rule = keep_raw or default_contract().sensitivity.quarantine.keep_raw
+    kept_text: str | None = raw_text
+    kept_bytes: bytes | None = raw_bytes
+    if rule == "none":
+        kept_text = kept_bytes = None
+    elif rule == "masked":
+        kept_text = mask_raw_text(raw_text, source, object_name)
+        kept_bytes = kept_text.encode("utf-8")
     wh.execute(
-        "insert into ops.quarantine (source, object, reason, raw, raw_bytes, extracted_at, run_id)"
-        " values (?, ?, ?, ?, ?, ?, ?)",
-        [source, object_name, reason, raw_text, raw_bytes, datetime.now(UTC), run_id],
+        "insert into ops.quarantine (source, object, reason, raw, raw_bytes, extracted_at, run_id,"
+        " raw_sha256, raw_length) values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            source,
+            object_name,
+            mask_text(reason, MaskContext("dlq")),
+            kept_text,
+            kept_bytes,
+            datetime.now(UTC),
+            run_id,
+            hashlib.sha256(raw_bytes).hexdigest(),
+            len(raw_bytes),
+        ],
     )
+
+
+#: a JSON string member (`"key": "value"`), found in text that may not parse as a whole
+_JSON_MEMBER = re.compile(r'"([^"\\]{1,100})"\s*:\s*"((?:[^"\\]|\\.)*)"')
+
+
+def mask_raw_text(text: str, source: str, object_name: str) -> str:
+    """Raw text masked for the `dlq` channel: parsed JSON through `mask_record`; text that does
+    not parse has the string members under a sensitive key (the contract's keys and the
+    object's field names) removed wherever they appear, then is scrubbed for the patterns."""
+    ctx = MaskContext("dlq", source, object_name)
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        parsed = None
+    if isinstance(parsed, dict | list):
+        return json.dumps(mask_record(parsed, ctx), ensure_ascii=False)
+    policy = default_policy()
+    leaves = {p[-1].lower() for p in policy.patterns_for(source, object_name).exact if p}
+    known = tuple(
+        value
+        for key, value in _JSON_MEMBER.findall(text)
+        if value and (key.lower() in policy.keys or key.lower() in leaves)
+    )
+    return mask_text(text, ctx, known, policy)

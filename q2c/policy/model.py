@@ -186,9 +186,22 @@ class Hashing(_Strict):
     digest_chars: int = Field(ge=12, le=64)
 
 
+class QuarantineRule(_Strict):
+    """What `ops.quarantine` keeps of a record or page that would not parse.
+
+    `exact`: the raw text and bytes as received (only where the warehouse's quarantine is as
+    protected as its raw layer); `masked`: the raw text masked for the `dlq` channel (parsed
+    JSON through the sensitivity classes, anything else scrubbed for their patterns);
+    `none`: no raw text, only its sha256 and length.
+    """
+
+    keep_raw: Literal["exact", "masked", "none"] = "masked"
+
+
 class Sensitivity(_Strict):
     hashing: Hashing
     classes: dict[str, SensitivityClass] = Field(min_length=1)
+    quarantine: QuarantineRule = QuarantineRule()
 
 
 class Gate(_Strict):

@@ -74,8 +74,9 @@ def test_forget_leaves_nothing_of_the_person_and_keeps_the_money(
             [customer_id],
         )
         # a malformed page that held the person is kept in quarantine, as the extract would
+        # under a contract that keeps the raw text exactly (`sensitivity.quarantine.keep_raw`)
         quarantine(wh, "billing", "customer", "test: page would not parse", payload[:-1],
-                   run_id="test")  # fmt: skip
+                   run_id="test", keep_raw="exact")  # fmt: skip
         money_before = wh.fetchone(MONEY, [customer_id])
     name = json.loads(payload)["name"]
     email = json.loads(payload)["email"]

@@ -186,13 +186,43 @@ def test_a_failure_inside_the_transaction_leaves_rows_and_cursor_as_they_were(
 
 
 def test_quarantine_keeps_reason_text_and_exact_bytes(wh: Warehouse) -> None:
-    quarantine(wh, "billing", "invoice", "missing id", b'{"object":"invoice"\xff', run_id="r")
-    quarantine(wh, "billing", "invoice", "wrong object type", '{"object":"charge"}', run_id="r")
+    for reason, raw in (("missing id", b'{"object":"invoice"\xff'),
+                        ("wrong object type", '{"object":"charge"}')):  # fmt: skip
+        quarantine(wh, "billing", "invoice", reason, raw, run_id="r", keep_raw="exact")
     rows = wh.fetchall("select reason, raw, raw_bytes from ops.quarantine order by reason")
     assert rows[0][0] == "missing id"
     assert bytes(rows[0][2]) == b'{"object":"invoice"\xff'
     assert "\\xff" in rows[0][1]
     assert rows[1][1] == '{"object":"charge"}'
+
+
+PERSON = {"id": "cus_Q1", "object": "customer", "email": "jane.roe@example.org",
+          "name": "Jane Roe", "phone": "+49 30 1234-5678",
+          "description": "VAT DE123456789"}  # fmt: skip
+SECRETS = ("jane.roe@example.org", "Jane Roe", "1234-5678", "DE123456789")
+
+
+def test_quarantine_masks_the_raw_text_by_default(wh: Warehouse) -> None:
+    """The shipped contract's rule (`masked`): no more PII than a dead letter; the id stays (the
+    data-quality findings name the record by it) and the original's sha256 and length too."""
+    whole = json.dumps(PERSON)
+    quarantine(wh, "billing", "customer", f"bad field in {whole[:60]}", whole, run_id="r")
+    # a truncated page does not parse: the string members under sensitive keys still go
+    quarantine(wh, "billing", "customer", "page would not parse", whole[:-1], run_id="r")
+    rows = wh.fetchall("select reason, raw, raw_bytes, raw_sha256, raw_length from ops.quarantine")
+    assert len(rows) == 2
+    for reason, raw, raw_bytes, sha, length in rows:
+        kept = f"{reason} {raw} {bytes(raw_bytes).decode()}"
+        assert not [s for s in SECRETS if s in kept], kept
+        assert '"id": "cus_Q1"' in raw or '"id":"cus_Q1"' in raw.replace(" ", "")
+        assert len(sha) == 64 and length in (len(whole), len(whole) - 1)
+
+
+def test_quarantine_keeps_no_raw_text_under_none(wh: Warehouse) -> None:
+    quarantine(wh, "billing", "customer", "r", json.dumps(PERSON), run_id="r", keep_raw="none")
+    assert wh.fetchall("select raw, raw_bytes, raw_length from ops.quarantine") == [
+        (None, None, len(json.dumps(PERSON)))
+    ]
 
 
 def test_sigkill_between_insert_and_commit_leaves_cursor_where_the_data_is(
