@@ -101,6 +101,7 @@ class SalesforceWriter:
         self.stats = WriterStats()
         self._types: dict[str, dict[str, str]] = {}
         self._updateable: dict[str, set[str]] = {}
+        self._picklists: dict[str, dict[str, list[str]]] = {}
 
     # -- wrapping ------------------------------------------------------------------------------
     def _call(self, what: str, fn: Any) -> Any:
@@ -120,11 +121,20 @@ class SalesforceWriter:
             raise WriteRequestFailed(f"{exc} ({exc.hint})", transient=False) from exc
         self._types[sobject] = {f["name"]: f["type"] for f in info["fields"]}
         self._updateable[sobject] = {f["name"] for f in info["fields"] if f.get("updateable")}
+        self._picklists[sobject] = {
+            f["name"]: [p["value"] for p in f.get("picklistValues") or [] if p.get("active")]
+            for f in info["fields"]
+        }
 
     def updateable_fields(self, sobject: str) -> set[str]:
         """Fields of `sobject` the integration user may update (describe)."""
         self._describe(sobject)
         return set(self._updateable[sobject])
+
+    def picklist_values(self, sobject: str, field: str) -> list[str]:
+        """The active values of a picklist field of `sobject` (describe's `picklistValues`)."""
+        self._describe(sobject)
+        return list(self._picklists[sobject].get(field, []))
 
     # -- reads ---------------------------------------------------------------------------------
     def integration_user_id(self, username: str) -> str | None:

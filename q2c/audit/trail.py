@@ -34,6 +34,7 @@ ACTIONS = (
     "conflict_lost",
     "refused",  # a field outside the write set
     "held_by_gate",
+    "held_for_review",  # an open review item names the record (q2c review)
     "paused",  # kill switch, phase or max_writes_per_run stopped a batch
     "attempt_failed",
     "dead_lettered",

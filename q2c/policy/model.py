@@ -146,6 +146,9 @@ class WriteTarget(_Strict):
     operation: Operation
     flow: str
     fields: list[str] = Field(min_length=1)
+    #: field API name -> `mapping.value_maps` entry: the write sends the org's label for the
+    #: canonical word (the read side maps labels to canonical words with the same map)
+    value_maps: dict[str, str] = {}
 
 
 class DeadLetter(_Strict):
@@ -157,9 +160,19 @@ class Retry(_Strict):
     max_backoff_seconds: int = Field(ge=0)
 
 
+class QueueHealth(_Strict):
+    """Where the write-back's queues stop being healthy (asset checks warn beyond these)."""
+
+    max_outbox_depth: int = Field(default=1000, ge=0)
+    max_oldest_pending_age_seconds: int = Field(default=3600, ge=0)
+    max_dead_letters: int = Field(default=0, ge=0)
+    max_oldest_dead_letter_age_seconds: int = Field(default=86400, ge=0)
+
+
 class Writeback(_Strict):
     dead_letter: DeadLetter
     retry: Retry
+    queue_health: QueueHealth = QueueHealth()
     #: sObject Collections carry at most 200 records; larger sets go through Bulk API 2.0
     bulk_threshold: int = Field(ge=1)
     targets: list[WriteTarget] = Field(min_length=1)
@@ -237,6 +250,31 @@ class Flow(_Strict):
     description: str = Field(min_length=1)
     writes_to: str | None = None
     max_writes_per_run: int | None = Field(default=None, ge=1)
+
+
+class Automation(_Strict):
+    """One automation class (phase `automation`; `q2c.writeback.automations`): its own rollout
+    flow (phase, kill switch, rollback), the reconciliation it needs clean, and its target."""
+
+    #: the `rollout` write flow whose phase must be `automation` and whose kill switch stops it
+    rollout_flow: str
+    #: the `reconciliation.thresholds` entry rec_verdict must hold for this class (None: only
+    #: its inputs must be free of data-quality findings, as for notifications about breaks)
+    thresholds: str | None = "automation"
+    #: systems whose data-quality findings stop the class
+    input_systems: list[str] = []
+    #: customer-facing classes stop on `q2c incident pause`; replay runs them in this order
+    customer_facing: bool = True
+    replay_stage: Literal["financial", "subscription", "support"] = "support"
+    #: CRM classes: the object, its external id (upsert) and the fields set
+    object: str | None = None
+    match_on: str | None = None
+    fields: list[str] = []
+    #: renewal opportunities: how long before a period ends, the stage a new one opens in
+    renewal_window_days: int = Field(default=90, ge=1)
+    renewal_stage: str = "Prospecting"
+    #: finance notifications: a break above this |difference| (minor units per currency)
+    notify_break_minor: dict[str, int] = {}
 
 
 class Threshold(_Strict):
@@ -497,6 +535,8 @@ class Contract(_Strict):
     mapping: CompanyMapping = CompanyMapping()
     #: the period report; without it the report shows no materiality and no sign-off names
     reporting: Reporting | None = None
+    #: automation classes by name (`q2c.writeback.automations.CLASSES`)
+    automations: dict[str, Automation] = {}
 
     # ---- effective values (defaults resolved) ------------------------------------------
     def field_owner(self, entity: str, field: str) -> str | None:

@@ -340,7 +340,9 @@ def _rollout(contract: Contract, report: _Reporter, systems: set[str]) -> None:
                     "add `writes_to: <system>`.",
                 )
             else:
-                _known(report, (*loc, "writes_to"), flow.writes_to, systems, "system")
+                # `notifications`: the finance notifications' table and webhook (automations)
+                _known(report, (*loc, "writes_to"), flow.writes_to, systems | {"notifications"},
+                       "system")  # fmt: skip
     for phase in contract.reconciliation.thresholds:
         if phase not in PHASES:
             report(

@@ -10,6 +10,8 @@
   values kept.
 - `idempotency_key`: sha256 of object, record, field values and source reference.
 - `is_transient`, `backoff_seconds`: what to retry in the run, and how long to wait.
+- `to_canonical`, `to_label`: the contract's value maps both ways (the org's picklist label
+  <-> q2c's canonical word), so a write sends the label the org uses.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
 from q2c.policy.conflicts import ConflictDecision, decide
-from q2c.policy.model import Contract, WriteTarget
+from q2c.policy.model import Contract, ValueMap, WriteTarget, normalize_value
 from q2c.writeback.model import CurrentRecord, FlowSpec
 
 T = TypeVar("T")
@@ -225,3 +227,36 @@ def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
     """Consecutive slices of at most `size` items."""
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def to_canonical(vm: ValueMap, value: Any) -> Any:
+    """The canonical word an org's label stands for (`Overdue` -> `past_due`); a value the map
+    does not name is returned as it is (the read side reports it as a data-quality finding)."""
+    if value is None or value == "":
+        return value
+    norm = {"case_insensitive": vm.case_insensitive}
+    table = {normalize_value(k, **norm): v for k, v in vm.values.items()}
+    return table.get(normalize_value(str(value), **norm), value)
+
+
+def to_label(vm: ValueMap, canonical: Any, picklist: Sequence[str] = ()) -> Any:
+    """The org's label for a canonical word (the reverse of `to_canonical`).
+
+    Candidates are the canonical word itself and every label the map sends to it, in the map's
+    order. With the org's picklist (describe) the first candidate it holds wins, in the
+    picklist's own spelling; without one, the first label the map names (the canonical word when
+    it names none). A word no candidate of which is in the picklist is sent as it is (the CRM's
+    validation then refuses it: a dead letter with the reason, never a silent drop)."""
+    if canonical is None or canonical == "":
+        return canonical
+    norm = {"case_insensitive": vm.case_insensitive}
+    word = str(canonical)
+    labels = [k for k, v in vm.values.items() if normalize_value(v, **norm) ==
+              normalize_value(word, **norm)]  # fmt: skip
+    if not picklist:
+        return labels[0] if labels else word
+    allowed = {normalize_value(p, **norm): p for p in picklist}
+    for candidate in (word, *labels):
+        if (hit := allowed.get(normalize_value(candidate, **norm))) is not None:
+            return hit
+    return word

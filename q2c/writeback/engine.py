@@ -27,7 +27,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -37,7 +37,8 @@ import pandas as pd
 from q2c.audit.trail import AuditEvent, existing_keys, last_pushed, record_events
 from q2c.masking import MaskContext, default_policy, mask_record
 from q2c.policy.kill_switch import is_paused
-from q2c.policy.model import Contract, WriteTarget
+from q2c.policy.model import Contract, ValueMap, WriteTarget
+from q2c.review import held_subjects
 from q2c.warehouse import Warehouse
 from q2c.writeback import store
 from q2c.writeback.decisions import (
@@ -50,6 +51,8 @@ from q2c.writeback.decisions import (
     is_transient,
     normalize,
     resolve,
+    to_canonical,
+    to_label,
 )
 from q2c.writeback.model import CrmWriter, CurrentRecord, FlowSpec, RowResult, WriteRow
 
@@ -100,6 +103,9 @@ class FlowReport:
     conflicts_lost: int = 0
     skipped_duplicates: int = 0
     skipped_dead: int = 0
+    held_for_review: int = 0
+    #: changed records the gate held out (an open break of the flow's kinds on them)
+    held_by_gate: int = 0
     sent: int = 0
     written: int = 0
     failed_attempts: int = 0
@@ -116,15 +122,21 @@ class FlowReport:
         return out
 
 
-def target_for(contract: Contract, sobject: str) -> WriteTarget:
-    """The contract's write target for `sobject`.
+def target_for(contract: Contract, sobject: str, flow: str | None = None) -> WriteTarget:
+    """The contract's write target for `sobject` (of rollout flow `flow` when given).
+
+    A flow with no target of its own for `sobject` (an automation class setting a field a
+    controlled flow also writes) gets the object's target under its own flow name: the same
+    write set, its own phase, kill switch, audit rows and rollback.
 
     Raises:
         KeyError: the contract writes nothing to that object.
     """
     for target in contract.writeback.targets:
-        if target.object == sobject:
+        if target.object == sobject and (flow is None or target.flow == flow):
             return target
+    if flow is not None:
+        return target_for(contract, sobject).model_copy(update={"flow": flow})
     raise KeyError(f"the contract's writeback has no target for {sobject}")
 
 
@@ -142,6 +154,22 @@ class _Run:
     target: WriteTarget
     report: FlowReport
     events: list[AuditEvent] = field(default_factory=list)
+    #: field API name -> the contract's value map (canonical words <-> the org's labels)
+    vmaps: dict[str, ValueMap] = field(default_factory=dict)
+
+    # -- value maps ---------------------------------------------------------------------------
+    def canonical(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """`values` with each mapped field's org label read as its canonical word."""
+        return {f: to_canonical(self.vmaps[f], v) if f in self.vmaps else v
+                for f, v in values.items()}  # fmt: skip
+
+    def labels(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """`values` with each mapped field's canonical word as the org's picklist label."""
+        out = dict(values)
+        for f, vm in self.vmaps.items():
+            if f in out:
+                out[f] = to_label(vm, out[f], self.crm.picklist_values(self.target.object, f))
+        return out
 
     # -- audit -------------------------------------------------------------------------------
     def event(self, action: str, **kw: Any) -> AuditEvent:
@@ -224,13 +252,16 @@ def run_flow(
     """
     started = time.perf_counter()
     store.ensure_writeback_tables(warehouse)
-    target = target_for(contract, spec.sobject)
+    target = target_for(contract, spec.sobject, spec.rollout_flow)
     phase = contract.rollout[target.flow].phase
     report = FlowReport(flow=spec.gate_flow, run_id=run_id, phase=phase)
     run = _Run(spec, contract, warehouse, writer, run_id, actor, home, sleep,
                rng or random.Random(), target, report)  # fmt: skip
+    run.vmaps = {f: contract.mapping.value_map(name) for f, name in target.value_maps.items()}
     rows = list(rows)
     desired, refused = group_desired(rows, spec, target)
+    for d in desired.values():
+        d.crm_values = run.canonical(d.crm_values)
     report.records, report.refused = len(desired), len(refused)
     for r in refused:
         run.events.append(run.event(
@@ -238,8 +269,10 @@ def run_flow(
             target_id=r.record_id, match_value=r.match_value, after={r.field_api_name: r.value},
             detail=f"{target.object}.{r.field_api_name} is not in the contract's write set",
         ))  # fmt: skip
-    pushed = last_pushed(warehouse, target.system, target.object)
+    pushed = {mv: run.canonical(v) for mv, v in
+              last_pushed(warehouse, target.system, target.object).items()}  # fmt: skip
     candidates = {mv: f for mv, d in desired.items() if (f := changed_fields(d, pushed.get(mv)))}
+    _hold_for_review(run, desired, candidates)
     report.candidates = len(candidates)
     batch = pd.DataFrame(
         [r for r in rows if str(r.get(spec.match_column)) in candidates
@@ -247,6 +280,7 @@ def run_flow(
     )  # fmt: skip
     decision = gate(batch)
     report.gate_passed, report.gate_reasons = decision.passed, tuple(decision.reasons)
+    _hold_records(run, desired, candidates, getattr(decision, "held", None) or {})
     if phase == "read_only":
         for mv, fields in candidates.items():
             d = desired[mv]
@@ -273,6 +307,44 @@ def run_flow(
         report.dead_lettered, report.stopped,
     )  # fmt: skip
     return report
+
+
+def _hold_records(
+    run: _Run, desired: Mapping[str, Desired], candidates: dict[str, Any], held: Mapping[str, Any]
+) -> None:
+    """Leave the records the gate held (per record: open breaks of the flow's kinds) out of
+    this run, each recorded `held_by_gate` with its reasons once per set of reasons; they are
+    candidates again in a later run once the break is gone."""
+    from q2c.gates.holds import hold_key
+
+    mine = sorted(mv for mv in candidates if mv in held)
+    keys = {mv: hold_key(run.spec.gate_flow, mv, held[mv]) for mv in mine}
+    seen = existing_keys(run.wh, "held_by_gate", list(keys.values())) if keys else set()
+    for mv in mine:
+        d = desired[mv]
+        del candidates[mv]
+        if keys[mv] not in seen:
+            run.events.append(run.event(
+                "held_by_gate", result="held", source_ref=d.source_ref, object_id=d.record_id,
+                target_id=d.record_id, match_value=mv, idempotency_key=keys[mv],
+                detail="; ".join(held[mv])[:4000],
+            ))  # fmt: skip
+    run.report.held_by_gate = len(mine)
+
+
+def _hold_for_review(run: _Run, desired: Mapping[str, Desired], candidates: dict[str, Any]) -> None:
+    """Leave alone the records an open review item names (`q2c review`): a red flag stops its
+    automation for that subject until a person resolves the item."""
+    held = held_subjects(run.wh, run.spec.gate_flow) | held_subjects(run.wh, run.target.flow)
+    for mv in [mv for mv in candidates if mv in held or desired[mv].record_id in held]:
+        del candidates[mv]
+        d = desired[mv]
+        run.report.held_for_review += 1
+        run.events.append(run.event(
+            "held_for_review", result="held", source_ref=d.source_ref, object_id=d.record_id,
+            target_id=d.record_id, match_value=mv,
+            detail="an open review item names this record (q2c review list)",
+        ))  # fmt: skip
 
 
 def _holds(current: CurrentRecord | None, payload: Mapping[str, Any]) -> bool:
@@ -371,7 +443,16 @@ def _send_chunk(
     for mv in chunk:
         d = desired[mv]
         cur = current.get(mv)
-        res = resolve(run.contract, target, d, candidates[mv], cur, pushed.get(mv), integration_id)
+        # the winner rules compare canonical words; the payload carries the org's labels
+        seen_as = cur
+        if cur is not None and run.vmaps:
+            seen_as = replace(cur, values=run.canonical(cur.values))
+        res = resolve(run.contract, target, d, candidates[mv], seen_as, pushed.get(mv),
+                      integration_id)  # fmt: skip
+        if run.vmaps:
+            raw = cur.values if cur is not None else {}
+            res = replace(res, payload=run.labels(res.payload),
+                          before={f: raw.get(f) for f in res.before})  # fmt: skip
         record_id = cur.record_id if cur else d.record_id
         for api, decision, ours, theirs in res.conflicts:
             key = _conflict_key(

@@ -30,6 +30,9 @@ class FlowSpec:
     sync_model: str
     record_column: str
     match_column: str
+    #: the rollout flow of the write target (None: the contract's first target for `sobject`);
+    #: an automation class writing an object a flow already writes names its own
+    rollout_flow: str | None = None
 
 
 @dataclass(frozen=True)
@@ -117,4 +120,8 @@ class CrmWriter(Protocol):
 
     def updateable_fields(self, sobject: str) -> set[str]:
         """Fields the integration user may write on `sobject` (describe)."""
+        ...
+
+    def picklist_values(self, sobject: str, field: str) -> list[str]:
+        """The active values of a picklist field (describe; empty for other fields)."""
         ...

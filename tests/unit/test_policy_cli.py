@@ -181,6 +181,9 @@ def test_pause_and_resume_a_write_flow(tmp_path: Path, monkeypatch: pytest.Monke
         "crm_account_enrichment": True,
         "support_case_priority": False,
         "erp_journal_export": False,
+        "automation_support_enrichment": False,
+        "automation_renewal_opportunities": False,
+        "automation_finance_notifications": False,
     }
     result = runner.invoke(app, ["policy", "resume", "crm_account_enrichment"])
     assert result.exit_code == 0 and "resumed" in result.output
