@@ -53,8 +53,13 @@ fmt: $(STAMP)
 ## Regenerate the pinned lock file from pyproject.toml (a tool writes it, nobody types it).
 lock:
 	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
+	$(BIN)/uv pip compile pyproject.toml --extra dev --extra bench -c requirements.lock \
+	  --python-version 3.11 -o requirements-bench.lock
 
+## The benchmarks, with their peer (dlt) installed from requirements-bench.lock (the test suite
+## and the pipeline never need it).
 bench: $(STAMP)
+	$(BIN)/uv pip install --python $(BIN)/python -q -r requirements-bench.lock
 	$(BIN)/python -m bench
 
 clean:

@@ -10,10 +10,14 @@ the other in this sitting, each in its own child process (so each peak RSS is it
   object q2c extracts (describe, then `SELECT <every field>`, following `nextRecordsUrl`),
   discarding the bytes;
 - q2c: `extract_billing` + the Salesforce REST extract of the same objects into a fresh DuckDB;
-- dlt: only when `dlt` is importable; otherwise it prints "dlt: not installed".
-Prints seconds, rows, MB, rows/s, MB/s, API calls and peak RSS of each and the q2c/floor
-ratio; `--json` prints one object instead (`q2c_seconds`, `floor_seconds`, `dlt_seconds`,
-rows...). Asserts nothing. The machine's load average is printed with the figures.
+- dlt (`bench/dlt_peer.py`; installed by `make bench` from requirements-bench.lock): the same
+  billing list endpoints into DuckDB, twice: `max_table_nesting=0` (JSON kept, the shape q2c
+  lands; the fair comparison) and dlt's default nesting. Compared with q2c's billing part
+  (its own clock inside the q2c run), with the rows each landed. Without dlt it prints
+  "dlt: not installed".
+Prints seconds, rows, MB, rows/s, MB/s, API calls and peak RSS of each and the q2c/floor and
+dlt/q2c ratios; `--json` prints one object instead (`q2c_seconds`, `floor_seconds`,
+`dlt_seconds`, rows...). Asserts nothing. The machine's load average is printed too.
 """
 
 from __future__ import annotations
@@ -48,6 +52,9 @@ class Measurement:
     api_calls: int
     peak_rss_mb: float
     mb: float | None = None
+    billing_seconds: float | None = None  # q2c: the billing extract alone (what dlt loads)
+    billing_rows: int | None = None
+    per_object: dict[str, int] | None = None  # rows per billing object (q2c and dlt)
 
     @property
     def rows_per_s(self) -> float:
@@ -169,7 +176,8 @@ def _q2c(env: dict[str, str], warehouse_url: str, queue: Any) -> None:
     started = time.perf_counter()
     with Warehouse.from_url(warehouse_url) as wh:
         results = extract_billing(billing, wh, run_id="bench-compare")
-        rows = sum(r.landed for r in results)
+        billing_seconds = time.perf_counter() - started
+        rows = billing_rows = sum(r.landed for r in results)
         calls = billing.api_calls
         ex = SalesforceExtractor(sf, wh, run_id="bench-compare", bulk_threshold=10**12)
         for sobject in SF_OBJECTS:
@@ -178,7 +186,23 @@ def _q2c(env: dict[str, str], warehouse_url: str, queue: Any) -> None:
             calls += result.api_requests
     seconds = time.perf_counter() - started
     sf.close()
-    queue.put(asdict(Measurement("q2c", seconds, rows, calls, _peak_rss_mb())))
+    figures = Measurement("q2c", seconds, rows, calls, _peak_rss_mb())
+    figures.billing_seconds, figures.billing_rows = billing_seconds, billing_rows
+    figures.per_object = {r.name: r.tables[r.name].seen for r in results if r.name in r.tables}
+    queue.put(asdict(figures))
+
+
+def _dlt(env: dict[str, str], work_dir: str, nesting: int | None, queue: Any) -> None:
+    import dlt  # noqa: F401  # its import is paid before the clock starts
+
+    from bench.dlt_peer import load_billing
+
+    out = load_billing(env, Path(work_dir), max_table_nesting=nesting)
+    name = "dlt" if nesting is None else f"dlt (nesting {nesting})"
+    figures = Measurement(name, out["seconds"], out["rows"], out["api_calls"], _peak_rss_mb())
+    figures.billing_seconds, figures.billing_rows = out["seconds"], out["rows"]
+    figures.per_object = out["rows_per_table"]
+    queue.put(asdict(figures))
 
 
 def _in_child(target: Any, *args: Any) -> Measurement:
@@ -195,23 +219,52 @@ def dlt_available() -> bool:
     return importlib.util.find_spec("dlt") is not None
 
 
+def row_differences(q2c: Measurement, dlt: Measurement) -> dict[str, list[int | None]]:
+    """The billing objects whose row counts differ between q2c (read) and dlt (loaded):
+    `{object: [q2c, dlt]}`; empty when they landed the same rows."""
+    ours, theirs = q2c.per_object or {}, dlt.per_object or {}
+    return {
+        name: [ours.get(name), theirs.get(name)]
+        for name in sorted(set(ours) | set(theirs))
+        if ours.get(name) != theirs.get(name)
+    }
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return round(a / b, 2) if a is not None and b else None
+
+
 def document(
-    floor: Measurement, q2c: Measurement, dlt: Measurement | None, context: dict[str, Any]
+    floor: Measurement,
+    q2c: Measurement,
+    dlt: Measurement | None,
+    context: dict[str, Any],
+    dlt_default: Measurement | None = None,
 ) -> dict[str, Any]:
-    """The `--json` object: the figures of each contender and the ratios."""
+    """The `--json` object: the figures of each contender and the ratios. `dlt` is dlt with
+    `max_table_nesting=0` (the fair peer), `dlt_default` with its default nesting; both are
+    compared with q2c's billing part, the endpoints dlt loads."""
     return {
         **context,
         "floor_seconds": round(floor.seconds, 3),
         "q2c_seconds": round(q2c.seconds, 3),
+        "q2c_billing_seconds": q2c.billing_seconds and round(q2c.billing_seconds, 3),
         "dlt_seconds": round(dlt.seconds, 3) if dlt else None,
+        "dlt_default_seconds": round(dlt_default.seconds, 3) if dlt_default else None,
         "floor_rows": floor.rows,
         "q2c_rows": q2c.rows,
+        "q2c_billing_rows": q2c.billing_rows,
         "dlt_rows": dlt.rows if dlt else None,
-        "q2c_over_floor": round(q2c.seconds / floor.seconds, 2) if floor.seconds else None,
-        "dlt_over_q2c": round(dlt.seconds / q2c.seconds, 2) if dlt and q2c.seconds else None,
+        "dlt_rows_equal_q2c": not row_differences(q2c, dlt) if dlt else None,
+        "dlt_row_differences": row_differences(q2c, dlt) if dlt else None,
+        "q2c_over_floor": _ratio(q2c.seconds, floor.seconds),
+        "dlt_over_q2c": _ratio(dlt and dlt.seconds, q2c.billing_seconds),
+        "dlt_default_over_q2c": _ratio(dlt_default and dlt_default.seconds, q2c.billing_seconds),
         "dlt": "measured" if dlt else "not installed",
         "contenders": [
-            asdict(m) | {"rows_per_s": round(m.rows_per_s)} for m in (floor, q2c, dlt) if m
+            asdict(m) | {"rows_per_s": round(m.rows_per_s)}
+            for m in (floor, q2c, dlt, dlt_default)
+            if m
         ],
     }
 
@@ -226,8 +279,16 @@ def _print(doc: dict[str, Any]) -> None:
             f"{rate}, {m['api_calls']:,} API calls, peak RSS {m['peak_rss_mb']:,.0f} MB"
         )
     print(f"q2c/floor: {doc['q2c_over_floor']}x")
+    if doc["dlt_seconds"] is None:
+        print("dlt: not installed (make bench installs it)")
+        return
     print(
-        "dlt: not installed" if doc["dlt_seconds"] is None else f"dlt/q2c: {doc['dlt_over_q2c']}x"
+        f"q2c billing part: {doc['q2c_billing_seconds']} s, {doc['q2c_billing_rows']:,} rows; "
+        f"dlt landed {doc['dlt_rows']:,} (equal: {doc['dlt_rows_equal_q2c']})"
+    )
+    print(
+        f"dlt/q2c (billing): {doc['dlt_over_q2c']}x with max_table_nesting=0, "
+        f"{doc['dlt_default_over_q2c']}x with dlt's default nesting"
     )
 
 
@@ -243,7 +304,10 @@ def main(argv: list[str] | None = None) -> None:
     try:
         floor = _in_child(_floor, env)
         q2c = _in_child(_q2c, env, f"duckdb:///{tmp / 'q2c.duckdb'}")
-        dlt = None  # the peer runs only where dlt is installed (it is not a dependency yet)
+        dlt = dlt_default = None
+        if dlt_available():
+            dlt = _in_child(_dlt, env, str(tmp / "dlt0"), 0)
+            dlt_default = _in_child(_dlt, env, str(tmp / "dlt_default"), None)
     finally:
         os.kill(proc.pid, signal.SIGTERM)
         proc.wait(timeout=60)
@@ -254,7 +318,7 @@ def main(argv: list[str] | None = None) -> None:
         "cpus": os.cpu_count(),
         "dlt_installed": dlt_available(),
     }
-    doc = document(floor, q2c, dlt, context)
+    doc = document(floor, q2c, dlt, context, dlt_default)
     if args.json:
         print(json.dumps(doc, indent=2))
     else:

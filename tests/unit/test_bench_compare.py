@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from bench.compare import Measurement, document, parse_args
+from bench.compare import Measurement, document, parse_args, row_differences
 
 pytestmark = pytest.mark.unit
 
@@ -34,7 +34,20 @@ def test_json_object_without_dlt() -> None:
 
 def test_json_object_with_dlt() -> None:
     floor = Measurement("floor", 1.0, 10, 1, 1.0)
-    q2c = Measurement("q2c", 2.0, 10, 2, 1.0)
+    q2c = Measurement("q2c", 2.0, 10, 2, 1.0, billing_seconds=2.0)
     dlt = Measurement("dlt", 8.0, 10, 2, 1.0)
     doc = document(floor, q2c, dlt, {})
     assert doc["dlt_seconds"] == 8.0 and doc["dlt_over_q2c"] == 4.0 and doc["dlt_rows"] == 10
+
+
+def test_json_object_compares_dlt_with_the_billing_part_and_its_rows() -> None:
+    floor = Measurement("floor", 1.0, 10, 1, 1.0)
+    q2c = Measurement("q2c", 3.0, 12, 2, 1.0, billing_seconds=2.0, billing_rows=11)
+    q2c.per_object = {"invoice": 5, "charge": 6}
+    fair = Measurement("dlt (nesting 0)", 10.0, 11, 2, 1.0, per_object={"invoice": 5, "charge": 6})
+    default = Measurement("dlt", 16.0, 10, 2, 1.0, per_object={"invoice": 5, "charge": 5})
+    doc = document(floor, q2c, fair, {}, default)
+    assert doc["dlt_over_q2c"] == 5.0 and doc["dlt_default_over_q2c"] == 8.0
+    assert doc["dlt_rows_equal_q2c"] is True and doc["dlt_row_differences"] == {}
+    assert row_differences(q2c, default) == {"charge": [6, 5]}
+    assert [c["name"] for c in doc["contenders"]] == ["floor", "q2c", "dlt (nesting 0)", "dlt"]
