@@ -18,8 +18,7 @@ Contract:
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import httpx
@@ -32,6 +31,7 @@ from tenacity import (
 )
 
 from q2c.compliance.vat import ViesAnswer, ViesRejectedError, ViesUnavailableError
+from q2c.settings import load_settings
 
 DEFAULT_VIES_URL = "https://ec.europa.eu/taxation_customs/vies/rest-api"
 RETRYABLE_CODES = frozenset(
@@ -91,10 +91,9 @@ class HttpViesChecker:
         self.requests = 0
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None, **kwargs: Any) -> HttpViesChecker:
+    def from_env(cls, env: Mapping[str, str] | None = None, **kwargs: Any) -> HttpViesChecker:
         """The checker for `$Q2C_VIES_URL` (the EU's VIES REST API when unset)."""
-        env = dict(os.environ) if env is None else env
-        return cls(env.get("Q2C_VIES_URL") or DEFAULT_VIES_URL, **kwargs)
+        return cls(load_settings(env).vies_url or DEFAULT_VIES_URL, **kwargs)
 
     def close(self) -> None:
         if self._owns_client:

@@ -2,15 +2,30 @@
 
 Every variable is listed in `.env.example` and in the README. A `.env` file in the working
 directory is read first; variables already set in the environment win.
+
+Contract:
+- This module is the only one of `q2c/`, `extractors/` and `orchestration/` that reads (or
+  sets) environment variables (`tests/unit/test_settings_only_env_reader.py` parses every module
+  and fails on any other).
+- `load_settings()` is the process's settings: built once per distinct environment (and working
+  directory) and cached; `override_settings(settings)` replaces them for a block (tests).
+  `load_settings(env)` builds them from `env` alone.
+- `child_process_environment(values)` sets variables for the child processes started inside the
+  block (dbt's `env_var()`), restoring them after; `export_environment(values)` sets them for
+  the rest of the process (`q2c demo` pointing itself at the stand-ins, as `set -a; . FILE`
+  would).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 
 from dotenv import load_dotenv
-from pydantic import BaseModel
+from pydantic import BaseModel, PrivateAttr
 
 from q2c.warehouse import WarehouseUrl
 
@@ -34,6 +49,17 @@ class Settings(BaseModel):
     salesforce_ca_bundle: str | None = None
     erp_base_url: str | None = None
     erp_token: str | None = None
+    #: the ownership contract (`Q2C_POLICY_FILE`; None: the repository's `policy/ownership.yml`)
+    policy_file: Path | None = None
+    #: the VAT number check service (`Q2C_VIES_URL`; None: the EU's VIES REST API)
+    vies_url: str | None = None
+    # every variable of the environment read, for the names the contract chooses (the masking
+    # salt's `salt_env`); private: never printed, never serialized
+    _variables: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    def variable(self, name: str) -> str | None:
+        """The value of the variable `name` (one whose name the contract chooses), or None."""
+        return self._variables.get(name) or None
 
     @property
     def warehouse(self) -> WarehouseUrl:
@@ -52,13 +78,31 @@ class Settings(BaseModel):
         return self.warehouse.path
 
 
-def load_settings(env: dict[str, str] | None = None) -> Settings:
-    """Build the settings from `env` (default: `.env` plus the process environment)."""
-    if env is None:
-        load_dotenv(override=False)
-        env = dict(os.environ)
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """The process's settings (`.env` plus the process environment; cached, or the override of
+    `override_settings`), or with `env` the settings of that mapping alone."""
+    if env is not None:
+        return _build(dict(env))
+    if _override is not None:
+        return _override
+    _load_dotenv_once()
+    # `home` is made absolute from the working directory: it is part of the key
+    return _cached(os.getcwd(), tuple(sorted(os.environ.items())))
+
+
+@lru_cache(maxsize=1)
+def _load_dotenv_once() -> None:
+    load_dotenv(override=False)
+
+
+@lru_cache(maxsize=16)
+def _cached(cwd: str, items: tuple[tuple[str, str], ...]) -> Settings:
+    return _build(dict(items))
+
+
+def _build(env: dict[str, str]) -> Settings:
     home = Path(env.get("Q2C_HOME", ".q2c")).absolute()
-    return Settings(
+    settings = Settings(
         home=home,
         warehouse_url=env.get("Q2C_WAREHOUSE_URL", f"duckdb:///{home / 'warehouse.duckdb'}"),
         dagster_home=Path(env.get("DAGSTER_HOME", str(home / "dagster"))),
@@ -72,4 +116,50 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         salesforce_ca_bundle=env.get("Q2C_SALESFORCE_CA_BUNDLE"),
         erp_base_url=env.get("Q2C_ERP_BASE_URL"),
         erp_token=env.get("Q2C_ERP_TOKEN"),
+        policy_file=Path(env["Q2C_POLICY_FILE"]) if env.get("Q2C_POLICY_FILE") else None,
+        vies_url=env.get("Q2C_VIES_URL") or None,
     )
+    settings._variables = env
+    return settings
+
+
+_override: Settings | None = None
+
+
+@contextmanager
+def override_settings(settings: Settings) -> Iterator[Settings]:
+    """`load_settings()` returns `settings` inside the block (every thread), whatever the
+    environment says."""
+    global _override
+    before, _override = _override, settings
+    try:
+        yield settings
+    finally:
+        _override = before
+
+
+@contextmanager
+def child_process_environment(values: Mapping[str, str]) -> Iterator[None]:
+    """`values` in this process's environment for the block only (restored after), for the child
+    processes started inside it.
+
+    dbt reads its profile through `env_var()`, and dagster-dbt's `DbtCliResource.cli` takes no
+    environment of its own: it copies `os.environ` into the dbt process and its in-process adapter
+    handle (Dagster's maintainers point to a scoped environment for this: dagster-io/dagster
+    pull request 29656)."""
+    before = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def export_environment(values: Mapping[str, str]) -> None:
+    """Set `values` in this process's environment from now on (what `set -a; . FILE` does for a
+    shell): the settings and the run-time secrets of Dagster's `EnvVar` then read them."""
+    os.environ.update(values)

@@ -17,11 +17,9 @@ Contract:
 """
 
 import json
-import os
 import shutil
 import sys
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -34,7 +32,7 @@ from dagster_dbt.dbt_project import DagsterDbtProjectPreparer
 from orchestration.policies import WAREHOUSE_POOL
 from q2c.policy.dbt_seeds import SEED_DIR_VARIABLE, dbt_vars, seeds_dir_for
 from q2c.policy.loader import load_contract
-from q2c.settings import load_settings
+from q2c.settings import child_process_environment, load_settings
 from q2c.warehouse import Warehouse, WarehouseUrl
 from q2c.warehouse_roles import reapply_roles_if_present
 
@@ -168,21 +166,6 @@ def q2c_dbt_project() -> DbtProject:
     return project
 
 
-@contextmanager
-def _environment(values: Mapping[str, str]) -> Iterator[None]:
-    """`values` in this process's environment for the block only (restored after)."""
-    before = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in before.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
 def contract_seed_environment() -> dict[str, str]:
     """`Q2C_DBT_SEED_DIR` for the dbt process when this process's contract (`Q2C_POLICY_FILE`)
     compiles to other policy seeds than the committed ones (written under `$Q2C_HOME/dbt_seeds`);
@@ -200,7 +183,8 @@ class WarehouseDbtCliResource(DbtCliResource):
     warehouse_url: str
 
     def cli(self, args: Sequence[str], **kwargs: Any) -> Any:  # type: ignore[override]
-        with _environment(dbt_environment(self.warehouse_url) | contract_seed_environment()):
+        env = dbt_environment(self.warehouse_url) | contract_seed_environment()
+        with child_process_environment(env):
             return super().cli(args, **kwargs)
 
 

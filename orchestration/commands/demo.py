@@ -12,7 +12,6 @@ of the pipeline that may; the pipeline reaches the stand-ins only over HTTP.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -80,7 +79,7 @@ def demo(
     from orchestration.commands import export as export_command
     from orchestration.commands import sandbox as sandbox_commands
     from orchestration.commands.run import run
-    from q2c.settings import load_settings
+    from q2c.settings import export_environment, load_settings
 
     settings = load_settings()
     root = settings.home / "sandbox"
@@ -99,7 +98,7 @@ def demo(
     if env is None:
         raise typer.Exit(code=1)
     try:
-        os.environ.update(env)
+        export_environment(env)  # the pipeline reaches the stand-ins as it would real services
         console.print("[bold]sandbox[/bold] billing, Salesforce and ERP stand-ins answering")
         try:
             run(json_output=False, select=None, full=False)

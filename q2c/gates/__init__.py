@@ -22,7 +22,6 @@ Contract:
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -36,6 +35,7 @@ from q2c.gates.decisions import (
     record_gate_decision,
 )
 from q2c.policy.kill_switch import is_paused
+from q2c.settings import load_settings
 from q2c.warehouse import Warehouse
 
 if TYPE_CHECKING:
@@ -50,7 +50,7 @@ _SAFE_RUN_ID = re.compile(r"[^A-Za-z0-9_.-]")
 
 def gate_home(home: Path | None = None) -> Path:
     """Where gate evidence is kept: `<home>/gates` (default home: `$Q2C_HOME`, else `.q2c`)."""
-    return (home or Path(os.environ.get("Q2C_HOME", ".q2c"))) / "gates"
+    return (home or load_settings().home) / "gates"
 
 
 def evidence_dir(run_id: str, home: Path | None = None) -> Path:

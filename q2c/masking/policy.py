@@ -12,12 +12,13 @@ from __future__ import annotations
 import fnmatch
 import os
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from pathlib import Path
 
 from q2c.policy.loader import default_contract
 from q2c.policy.model import CHANNELS, Contract
+from q2c.settings import load_settings
 
 PathPattern = tuple[str, ...]
 
@@ -161,13 +162,14 @@ class PatternSet:
 EMPTY_PATTERNS = PatternSet()
 
 
-def resolve_salt(contract: Contract, env: dict[str, str] | None = None) -> bytes:
+def resolve_salt(contract: Contract, env: Mapping[str, str] | None = None) -> bytes:
     """The hashing salt: `$<salt_env>` if set, else `$Q2C_HOME/<salt_file>` (created once)."""
-    env = dict(os.environ) if env is None else env
+    settings = load_settings(env)
     hashing = contract.sensitivity.hashing
-    if env.get(hashing.salt_env):
-        return env[hashing.salt_env].encode("utf-8")
-    path = Path(env.get("Q2C_HOME", ".q2c")) / hashing.salt_file
+    salt = settings.variable(hashing.salt_env)
+    if salt:
+        return salt.encode("utf-8")
+    path = settings.home / hashing.salt_file
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         # O_EXCL: two processes racing here must not end with two different salts

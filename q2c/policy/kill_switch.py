@@ -17,14 +17,14 @@ from typing import Any
 
 from q2c.policy.loader import default_contract
 from q2c.policy.model import Contract
+from q2c.settings import load_settings
 
 STORE_NAME = "kill_switches.json"
 
 
 def store_path(home: Path | None = None) -> Path:
     """The store file under `home` (default: `$Q2C_HOME`, else `.q2c`)."""
-    home = home or Path(os.environ.get("Q2C_HOME", ".q2c"))
-    return home / STORE_NAME
+    return (home or load_settings().home) / STORE_NAME
 
 
 def _read(path: Path) -> dict[str, Any]:

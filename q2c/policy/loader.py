@@ -6,7 +6,7 @@ Three passes, each reporting file and line: YAML syntax (and duplicate keys), th
 
 from __future__ import annotations
 
-import os
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -17,15 +17,16 @@ from q2c.policy.errors import ContractError, ContractIssue
 from q2c.policy.model import Contract
 from q2c.policy.rules import check_rules
 from q2c.policy.yaml_source import Loc, LocatedDocument, load_located, where
+from q2c.settings import load_settings
 
 #: the repository's contract; `Q2C_POLICY_FILE` points elsewhere (tests, other deployments)
 REPO_CONTRACT = Path(__file__).resolve().parents[2] / "policy" / "ownership.yml"
 
 
-def contract_path(env: dict[str, str] | None = None) -> Path:
-    """The contract file this process uses: `$Q2C_POLICY_FILE` or `policy/ownership.yml`."""
-    env = dict(os.environ) if env is None else env
-    return Path(env["Q2C_POLICY_FILE"]) if env.get("Q2C_POLICY_FILE") else REPO_CONTRACT
+def contract_path(env: Mapping[str, str] | None = None) -> Path:
+    """The contract file this process (or `env`) uses: `$Q2C_POLICY_FILE` or
+    `policy/ownership.yml`."""
+    return load_settings(env).policy_file or REPO_CONTRACT
 
 
 def load_contract(path: Path | str | None = None, *, text: str | None = None) -> Contract:
