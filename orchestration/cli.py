@@ -10,6 +10,7 @@ import typer
 from orchestration.commands import demo, policy, report, review, run, sandbox, writeback
 from orchestration.commands import export as export_command
 from orchestration.commands import warehouse as warehouse_command
+from orchestration.commands import webhooks as webhooks_command
 from orchestration.commands.forget import forget
 from orchestration.log_masking import install as install_log_masking
 
@@ -40,6 +41,9 @@ app.command("evidence", help="The period's evidence pack (zip, SHA-256 manifest)
 app.add_typer(review.app, name="review", help="The manual review queue: list, show, resolve.")
 app.add_typer(export_command.app, name="export", help="Send outputs: q2c export erp --date D.")
 app.add_typer(warehouse_command.app, name="warehouse", help="Warehouse administration: roles.")
+app.add_typer(
+    webhooks_command.app, name="webhooks", help="Billing webhook intake: serve, recover, status."
+)
 app.command("forget", help="Erase a person's PII everywhere (the money and audit stay).")(forget)
 
 if __name__ == "__main__":

@@ -29,6 +29,11 @@ from orchestration.assets.erp_export import (
 )
 from orchestration.assets.reports import report_assets
 from orchestration.assets.salesforce import salesforce_assets, salesforce_lags
+from orchestration.assets.webhooks import (
+    webhook_assets,
+    webhook_reconcile_jobs,
+    webhook_reconcile_schedules,
+)
 from orchestration.assets.writeback import writeback_definitions
 from orchestration.backfills import backfill_jobs
 from orchestration.environment import Environment, current_environment
@@ -42,6 +47,7 @@ from orchestration.jobs import (
 )
 from orchestration.log_masking import install as install_log_masking
 from orchestration.resources import build_resources
+from orchestration.sensors import webhook_jobs, webhook_sensors
 
 #: Every source's raw assets and the contract's lag of each asset key, wired the same way.
 SOURCES = {
@@ -54,7 +60,8 @@ SOURCES = {
 def build_definitions(environment: Environment) -> dg.Definitions:
     """Every asset, job, schedule, sensor and resource of q2c, wired for `environment`."""
     jobs: list = [*backfill_jobs, dbt_build_job(dbt_assets_list), *erp_export_jobs]
-    schedules: list = [*erp_export_schedules]
+    jobs += [*webhook_jobs, *webhook_reconcile_jobs]
+    schedules: list = [*erp_export_schedules, *webhook_reconcile_schedules]
     for source, (assets, lags) in SOURCES.items():
         source_job_list, source_schedules = source_jobs(source, assets, lags)
         jobs += source_job_list
@@ -70,6 +77,7 @@ def build_definitions(environment: Environment) -> dg.Definitions:
                 scheduled,
             ),
             *erp_export_assets,  # daily partitions on its own schedule, never eager
+            *webhook_assets,  # the webhook inbox's nightly reconcile (its own schedule)
             *report_assets,  # after each reconciliation (eager)
             *compliance_assets,  # holds after billing accounts land (eager)
             *writeback_definitions,  # CRM write-back after the sync models (eager), DLQ checks
@@ -77,7 +85,7 @@ def build_definitions(environment: Environment) -> dg.Definitions:
         ],
         jobs=jobs,
         schedules=schedules,
-        sensors=[automation_sensor],
+        sensors=[automation_sensor, *webhook_sensors],
         resources={
             **build_resources(environment),
             "dbt": build_dbt_resource(environment.warehouse_url),

@@ -7,8 +7,8 @@ Contract:
   own retries.
 - `WAREHOUSE_POOL`: the Dagster concurrency pool of every step that writes the warehouse
   (DuckDB takes one writing process; the instance's `dagster.yaml` gives the pool one slot).
-- `MODE_TAG` (`q2c/billing_mode`: `incremental` or `full`) and `SOURCE_TAG` (`source`) are the
-  run/asset tags the jobs and the CLI use.
+- `MODE_TAG` (`q2c/billing_mode`: `incremental`, `full`, or `webhook` = `WEBHOOK_MODE`) and
+  `SOURCE_TAG` (`source`) are the run/asset tags the jobs and the CLI use.
 - `no_retry(exc)`: the `dg.Failure` a `SystematicError` becomes (retrying cannot help: bad
   credentials, API budget spent, an endpoint or field gone): `allow_retries=False`, the message
   and the operator hint as metadata (never record contents).
@@ -31,6 +31,8 @@ RETRY = dg.RetryPolicy(
 )
 WAREHOUSE_POOL = "warehouse"
 MODE_TAG = "q2c/billing_mode"
+#: `MODE_TAG` value of the webhook runs: the change log processes the webhook inbox.
+WEBHOOK_MODE = "webhook"
 SOURCE_TAG = "source"
 
 

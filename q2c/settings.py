@@ -25,7 +25,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from dotenv import load_dotenv
-from pydantic import BaseModel, PrivateAttr
+from pydantic import BaseModel, PrivateAttr, SecretStr
 
 from q2c.warehouse import WarehouseUrl
 
@@ -53,6 +53,13 @@ class Settings(BaseModel):
     policy_file: Path | None = None
     #: the VAT number check service (`Q2C_VIES_URL`; None: the EU's VIES REST API)
     vies_url: str | None = None
+    #: billing webhook endpoint secrets (`Q2C_BILLING_WEBHOOK_SECRETS`, comma-separated: several
+    #: during a rotation); kept out of repr and serialization
+    billing_webhook_secrets: tuple[SecretStr, ...] = ()
+    #: how far a webhook signature's timestamp may be from now (`Q2C_BILLING_WEBHOOK_TOLERANCE`)
+    billing_webhook_tolerance_s: int = 300
+    #: where finance notifications are POSTed (`Q2C_NOTIFY_WEBHOOK_URL`; unset: table only)
+    notify_webhook_url: str | None = None
     # every variable of the environment read, for the names the contract chooses (the masking
     # salt's `salt_env`); private: never printed, never serialized
     _variables: dict[str, str] = PrivateAttr(default_factory=dict)
@@ -118,6 +125,13 @@ def _build(env: dict[str, str]) -> Settings:
         erp_token=env.get("Q2C_ERP_TOKEN"),
         policy_file=Path(env["Q2C_POLICY_FILE"]) if env.get("Q2C_POLICY_FILE") else None,
         vies_url=env.get("Q2C_VIES_URL") or None,
+        billing_webhook_secrets=tuple(
+            SecretStr(s.strip())
+            for s in env.get("Q2C_BILLING_WEBHOOK_SECRETS", "").split(",")
+            if s.strip()
+        ),
+        billing_webhook_tolerance_s=int(env.get("Q2C_BILLING_WEBHOOK_TOLERANCE") or 300),
+        notify_webhook_url=env.get("Q2C_NOTIFY_WEBHOOK_URL") or None,
     )
     settings._variables = env
     return settings

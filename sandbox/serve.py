@@ -56,6 +56,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--services", default=",".join(SERVICES), help="comma-separated subset of the services"
     )
+    parser.add_argument("--webhook-url", default=None, help="send signed billing webhooks here")
+    parser.add_argument(
+        "--webhook-secret-file",
+        type=Path,
+        default=None,
+        help="file holding the endpoint secrets, comma-separated (never on the command line)",
+    )
+    parser.add_argument(
+        "--webhook-faults", default="{}", help='sender knobs as JSON, e.g. {"duplicate_rate": 0.1}'
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # no line per readiness probe
@@ -70,7 +80,18 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, on_signal)
     args.state.mkdir(parents=True, exist_ok=True)
     faults = {k: v for k, v in profile(args.faults).items() if k in services}
-    sandbox = start_services(args.world, faults, args.state, services=services)
+    secrets: list[str] = []
+    if args.webhook_secret_file is not None:
+        secrets = [s for s in args.webhook_secret_file.read_text().strip().split(",") if s]
+    sandbox = start_services(
+        args.world,
+        faults,
+        args.state,
+        services=services,
+        webhook_url=args.webhook_url,
+        webhook_secrets=secrets,
+        webhook_faults=json.loads(args.webhook_faults),
+    )
     pid = os.getpid()
     try:
         wait_until_answering(sandbox)

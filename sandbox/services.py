@@ -18,6 +18,10 @@ the others (`services=("erp",)`). It returns a `RunningSandbox` (also a context 
 world of a profile with its own contract (`sandbox.world.profiles`, e.g. `messy`). `stop()`
 shuts every server down and joins its thread; no server outlives the sandbox.
 
+With `webhook_url` and `webhook_secrets`, the billing stand-in also sends signed webhooks of
+every new event to that URL (`sandbox/billing/webhook_sender.py`: retries, and the
+`webhook_faults` duplicates, reordering and drops); `RunningSandbox.webhook_sender` is it.
+
 `faults` is `{"billing": {...}, "salesforce": {...}, "erp": {...}}` (a profile from
 `sandbox.faults`, or hand-made); `RunningSandbox.set_faults(service, update)` changes them at
 run time through each stand-in's `PUT /__sandbox/faults`.
@@ -32,7 +36,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -144,6 +148,7 @@ class RunningSandbox:
     env: dict[str, str]
     urls: dict[str, str]
     ca_pem: Path | None = None
+    webhook_sender: Any = None
     _served: list[_Served] = field(default_factory=list, repr=False)
 
     def control_url(self, service: str) -> str:
@@ -179,6 +184,9 @@ class RunningSandbox:
 
     def stop(self) -> None:
         """Stop every server and join its thread."""
+        if self.webhook_sender is not None:
+            self.webhook_sender.stop()
+            self.webhook_sender = None
         for served in self._served:
             served.server.should_exit = True
         for served in self._served:
@@ -231,6 +239,9 @@ def start_services(
     state_dir: Path,
     *,
     services: Iterable[str] = SERVICES,
+    webhook_url: str | None = None,
+    webhook_secrets: Sequence[str] = (),
+    webhook_faults: dict[str, Any] | None = None,
 ) -> RunningSandbox:
     """Start the stand-ins over a world on free loopback ports.
 
@@ -239,6 +250,9 @@ def start_services(
         faults: per-service fault dicts, e.g. `sandbox.faults.profile("flaky")`.
         state_dir: where the Salesforce CA and server certificate are written.
         services: which stand-ins to start (default all three).
+        webhook_url: where the billing stand-in sends signed webhooks (None: it sends none).
+        webhook_secrets: the endpoint secrets that sign them (required with `webhook_url`).
+        webhook_faults: the sender's knobs (`WebhookFaults`: duplicate_rate, reorder, drop_rate).
 
     Returns:
         The running sandbox; use it as a context manager or call `stop()`.
@@ -267,6 +281,16 @@ def start_services(
             sandbox.urls["billing"] = served.base_url
             sandbox.env["Q2C_BILLING_API_BASE"] = served.base_url
             sandbox.env["Q2C_BILLING_API_KEY"] = BILLING_API_KEY
+            if webhook_url:
+                from sandbox.billing.webhook_sender import WebhookFaults, WebhookSender
+
+                knobs = WebhookFaults()
+                knobs.update(webhook_faults or {})
+                sandbox.webhook_sender = WebhookSender(
+                    world_dir, webhook_url, list(webhook_secrets), knobs
+                ).start()
+                # the intake (`q2c webhooks serve`) verifies with the same secrets
+                sandbox.env["Q2C_BILLING_WEBHOOK_SECRETS"] = ",".join(webhook_secrets)
         if "salesforce" in wanted:
             ca_pem, server_pem = _make_ca(state_dir)
             sandbox.ca_pem = ca_pem

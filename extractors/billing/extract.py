@@ -24,6 +24,11 @@ Contract:
   found in `raw.billing__event` is fully processed; the event cursor (max `created`) is set last.
   Objects whose own first listing has not happened yet are not re-read: that listing will read
   their current state.
+- Webhooks (`webhooks.py`): `apply_inbox()` processes the webhook inbox's events not yet in
+  `raw.billing__event` the same way (targeted re-reads by id, then the events land), without
+  moving the event cursor; `recover_events(reconcile=...)` lands in the inbox the events the
+  endpoint never received (`delivery_success=false`, oldest first; or every listed event the
+  inbox lacks).
 - A record that fails validation is quarantined (`ops.quarantine`) with the reason and its JSON,
   counted, and the run goes on; a page that will not parse is quarantined, the listing of that
   object stops without moving its cursor (`complete=False`), and the run goes on. Auth and other
@@ -47,6 +52,7 @@ from extractors.base import Extractor
 from extractors.billing.client import BillingClient
 from extractors.billing.normalize import SOURCE, normalize_record, tombstone
 from extractors.billing.objects import NOT_A_DELETION, OBJECTS, PARENT_OF
+from extractors.billing.webhooks import INBOX_OBJECT, inbox_table, pending_events, store_events
 from extractors.errors import PageError, RecordError
 from extractors.result import ExtractResult
 from q2c.landing import (
@@ -419,31 +425,9 @@ class BillingExtractor(Extractor):
 
         try:
             for page in self.client.list_pages("/v1/events", params):
-                events: dict[str, RawRecord] = {}
-                for raw in page:
-                    try:
-                        rec = normalize_record(
-                            "event",
-                            raw,
-                            provider_ref=raw.get("id") if isinstance(raw, dict) else None,
-                        )
-                    except RecordError as err:
-                        lander.quarantine("event", err)
-                        continue
-                    events.setdefault(rec.object_id, rec)  # a duplicated event counts once
-                    created = rec.payload["created"]
-                    if max_created is None or created > max_created:
-                        max_created = created
-                new = self._unprocessed(list(events.values()))
-                self._apply_events(lander, new, first_listing_done, result)
-                # The objects first, then the events that caused them: a landed event is done.
-                for name in list(lander.buffers):
-                    if name != "event":
-                        lander.flush(name)
-                for rec in events.values():
-                    lander.add("event", rec)
-                lander.flush("event")
-                result.events_processed += len(new)
+                page_max = self._process_events(lander, page, first_listing_done, result)
+                if page_max is not None and (max_created is None or page_max > max_created):
+                    max_created = page_max
         except PageError as err:
             lander.quarantine("event", err)
             result.complete = False
@@ -453,6 +437,122 @@ class BillingExtractor(Extractor):
         lander.flush("event", cursor=new_cursor)
         ensure_raw_table(self.wh, SOURCE, "event")
         result.cursor_after = new_cursor if new_cursor is not None else cursor
+        result.api_requests = self.client.api_calls - calls0
+        result.retries = self.client.retries - retries0
+        result.duration_s = time.monotonic() - started
+        return result
+
+    def _process_events(
+        self,
+        lander: _Lander,
+        raw_events: Iterable[Any],
+        first_listing_done: dict[str, bool],
+        result: ExtractResult,
+    ) -> int | None:
+        """Re-read what a batch of events changed, then land the events; return max `created`.
+
+        The objects land first, then the events that caused them: a landed event is done.
+        """
+        events: dict[str, RawRecord] = {}
+        max_created: int | None = None
+        for raw in raw_events:
+            try:
+                rec = normalize_record(
+                    "event",
+                    raw,
+                    provider_ref=raw.get("id") if isinstance(raw, dict) else None,
+                )
+            except RecordError as err:
+                lander.quarantine("event", err)
+                continue
+            events.setdefault(rec.object_id, rec)  # a duplicated event counts once
+            created = rec.payload["created"]
+            if max_created is None or created > max_created:
+                max_created = created
+        new = self._unprocessed(list(events.values()))
+        self._apply_events(lander, new, first_listing_done, result)
+        for name in list(lander.buffers):
+            if name != "event":
+                lander.flush(name)
+        for rec in events.values():
+            lander.add("event", rec)
+        lander.flush("event")
+        result.events_processed += len(new)
+        return max_created
+
+    # -- webhooks -----------------------------------------------------------------------------
+    def apply_inbox(self, limit: int | None = None) -> ExtractResult:
+        """Targeted re-reads for the webhook inbox's unprocessed events (`webhooks.py`).
+
+        Each object an inbox event names is re-read by id (`GET /v1/<object>s/{id}`) and landed
+        with the event id as `provider_ref`, exactly as `extract_events` does; then the events
+        land in `raw.billing__event`, so the poll skips them. The event cursor is left alone:
+        the poll still reads the whole stream (polling stays the completeness guarantee).
+
+        Args:
+            limit: at most this many inbox events (oldest arrival first).
+        """
+        started = time.monotonic()
+        calls0, retries0 = self.client.api_calls, self.client.retries
+        result = ExtractResult(SOURCE, "event", "webhook")
+        cursor = get_cursor(self.wh, SOURCE, "event")
+        result.cursor_before = result.cursor_after = cursor
+        lander = _Lander(self.wh, self.run_id, self.batch_size, result)
+        pending = pending_events(self.wh, limit=limit)
+        first_listing_done: dict[str, bool] = {}
+        for start in range(0, len(pending), self.batch_size):
+            chunk = pending[start : start + self.batch_size]
+            self._process_events(lander, [e.payload for e in chunk], first_listing_done, result)
+        lander.flush_all()
+        result.rows_read = len(pending)
+        result.api_requests = self.client.api_calls - calls0
+        result.retries = self.client.retries - retries0
+        result.duration_s = time.monotonic() - started
+        return result
+
+    def recover_events(self, *, reconcile: bool = False) -> ExtractResult:
+        """Land in the webhook inbox the events the endpoint never received.
+
+        - recovery (`reconcile=False`): `GET /v1/events?delivery_success=false` (the events
+          whose webhook deliveries are pending or failed; the API keeps 30 days), landed oldest
+          first with `provider_ref` `recovery:<run>`;
+        - reconcile (`reconcile=True`): every event the API lists (30 days), compared with the
+          inbox; those it lacks land with `provider_ref` `reconcile:<run>`.
+        Events the inbox holds already store nothing. `apply_inbox` then re-reads their objects.
+        """
+        started = time.monotonic()
+        calls0, retries0 = self.client.api_calls, self.client.retries
+        kind = "reconcile" if reconcile else "recovery"
+        result = ExtractResult(SOURCE, INBOX_OBJECT, kind)
+        stats = result.table(INBOX_OBJECT)
+        params: dict[str, Any] = {} if reconcile else {"delivery_success": "false"}
+        ref = f"{kind}:{self.run_id}"
+        pages: Iterable[list[Any]] = self.client.list_pages("/v1/events", params)
+        if not reconcile:
+            # Stripe lists newest first; undelivered events are processed oldest first.
+            events = [e for page in pages for e in page]
+            events.sort(key=lambda e: (_created_of(e), str(e.get("id", ""))))
+            pages = [events]
+        try:
+            for page in pages:
+                valid = []
+                for raw in page:
+                    try:
+                        valid.append(normalize_record("event", raw, provider_ref=ref).payload)
+                    except RecordError as err:
+                        quarantine(
+                            self.wh, SOURCE, INBOX_OBJECT, err.reason, err.raw, run_id=self.run_id
+                        )
+                        stats.quarantined += 1
+                result.rows_read += len(page)
+                landed = store_events(self.wh, valid, provider_ref=ref, run_id=self.run_id)
+                stats.landed += landed
+                stats.duplicates += len(valid) - landed
+        except PageError as err:
+            quarantine(self.wh, SOURCE, INBOX_OBJECT, err.reason, err.raw, run_id=self.run_id)
+            stats.quarantined += 1
+            result.complete = False
+        inbox_table(self.wh)
         result.api_requests = self.client.api_calls - calls0
         result.retries = self.client.retries - retries0
         result.duration_s = time.monotonic() - started
@@ -546,6 +646,11 @@ class BillingExtractor(Extractor):
             return
         result.objects_reread += 1
         self._land_one(lander, kind, body, provider_ref=event_id, reconcile_children=True)
+
+
+def _created_of(event: Any) -> int:
+    created = event.get("created") if isinstance(event, dict) else None
+    return created if isinstance(created, int) else 0
 
 
 def _stripe_object(table: str) -> str:

@@ -9,6 +9,9 @@ Contract:
   and for the extract: cursor before/after, API calls, retries, duration. Counts only, no PII.
 - Mode: incremental by default; a run tagged `q2c/billing_mode=full` re-lists everything and
   tombstones what the API stopped listing (`billing_full_relist_job` in `orchestration/jobs.py`).
+  `raw/billing/event` in a run tagged `q2c/billing_mode=webhook` processes the webhook inbox
+  (`BillingExtractor.apply_inbox`: targeted re-reads) instead of polling the events
+  (`billing_webhook_job`, started by `orchestration/sensors.py`).
 - `billing_lags`: the contract's `Lag` of every asset key (the change log `raw/billing/event`
   carries every object's changes, so it takes the strictest); `orchestration/jobs.py` schedules
   the assets from it.
@@ -29,7 +32,13 @@ import dagster as dg
 
 from extractors.billing.objects import LISTED_OBJECTS, OBJECTS
 from orchestration.freshness import Lag, contract_lags, freshness_policy
-from orchestration.policies import MODE_TAG, RETRY, WAREHOUSE_POOL, fail_fast_on_systematic
+from orchestration.policies import (
+    MODE_TAG,
+    RETRY,
+    WAREHOUSE_POOL,
+    WEBHOOK_MODE,
+    fail_fast_on_systematic,
+)
 from orchestration.resources import BillingApiResource, WarehouseResource
 
 GROUP = "raw_billing"
@@ -127,13 +136,20 @@ def raw_billing_event(
     billing: BillingApiResource,
     warehouse: WarehouseResource,
 ) -> dg.MaterializeResult:
-    """Read the billing events, re-read the objects they changed, land deletions."""
+    """Read the billing events, re-read the objects they changed, land deletions.
+
+    In a run tagged `q2c/billing_mode=webhook` (`billing_webhook_job`, started by the webhook
+    sensor) it processes the webhook inbox instead of polling: targeted re-reads only.
+    """
     with (
         fail_fast_on_systematic(),
         warehouse.open() as wh,
         billing.extractor(wh, context.run.run_id) as extractor,
     ):
-        result = extractor.extract_events()
+        if context.run.tags.get(MODE_TAG) == WEBHOOK_MODE:
+            result = extractor.apply_inbox()
+        else:
+            result = extractor.extract_events()
     context.log.info(
         f"billing events: {result.events_processed} new, {result.objects_reread} objects re-read, "
         f"landed {result.landed}, quarantined {result.quarantined}"

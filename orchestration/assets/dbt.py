@@ -29,6 +29,7 @@ from dagster import AssetExecutionContext
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 from dagster_dbt.dbt_project import DagsterDbtProjectPreparer
 
+from orchestration.commands.docs import docs_url
 from orchestration.policies import WAREHOUSE_POOL
 from q2c.policy.dbt_seeds import SEED_DIR_VARIABLE, dbt_vars, seeds_dir_for
 from q2c.policy.loader import load_contract
@@ -118,6 +119,18 @@ class Q2cDbtTranslator(DagsterDbtTranslator):
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         return group_for(dbt_resource_props)
+
+    def get_asset_spec(
+        self, manifest: Mapping[str, Any], unique_id: str, project: DbtProject | None
+    ) -> dg.AssetSpec:
+        """dagster-dbt's spec plus `dbt_docs`: the node's page in `q2c docs` (the catalog
+        links each dbt asset to its description, columns, tests and lineage)."""
+        spec = super().get_asset_spec(manifest, unique_id, project)
+        url = docs_url(unique_id)
+        if url is None:
+            return spec
+        return spec.merge_attributes(metadata={"dbt_docs": dg.MetadataValue.url(url)})
+
 
 
 def dbt_executable() -> str:

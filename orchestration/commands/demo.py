@@ -116,7 +116,8 @@ def demo(
     evidence = settings.home / "evidence"
     sheet(out=evidence, file=None)
     report = _period_report()  # also when a gate refused: finance reads why
-    _print_outputs(settings.warehouse_url, settings, world_dir, evidence, report)
+    docs_page = _dbt_docs(settings.warehouse_url)
+    _print_outputs(settings.warehouse_url, settings, world_dir, evidence, report, docs_page)
     if failed:
         raise typer.Exit(code=1)
 
@@ -134,12 +135,25 @@ def _period_report() -> dict[str, Path]:
     return paths
 
 
+def _dbt_docs(warehouse_url: str) -> Path | None:
+    """The dbt documentation page for analysts (`q2c docs`), or None with dbt's reason."""
+    from orchestration.commands.docs import docs_dir, generate_docs
+
+    try:
+        page, _ = generate_docs(docs_dir(), warehouse_url)
+    except RuntimeError as exc:
+        console.print(f"dbt docs: {exc}", markup=False)
+        return None
+    return page
+
+
 def _print_outputs(
     warehouse_url: str,
     settings: Any,
     world_dir: Path,
     evidence: Path,
     report: dict[str, Path] | None = None,
+    docs_page: Path | None = None,
 ) -> None:
     table = Table(title="where the outputs are")
     table.add_column("what")
@@ -153,6 +167,8 @@ def _print_outputs(
     if report:
         table.add_row("period report (HTML with charts)", str(report["html"]))
         table.add_row("period report (XLSX workbook)", str(report["xlsx"]))
+    if docs_page:
+        table.add_row("dbt docs (models, columns, tests, lineage)", str(docs_page))
     table.add_row("sandbox world (stand-ins' data)", str(world_dir))
     console.print(table)
     breaks = _reconciliation_summary(warehouse_url)

@@ -159,6 +159,22 @@ def up(
     services: str = typer.Option(
         "billing,salesforce,erp", "--services", help="Comma-separated stand-ins to run."
     ),
+    webhook_url: str | None = typer.Option(
+        None, "--webhook-url", help="Send signed billing webhooks of new events to this URL."
+    ),
+    webhook_secret: str | None = typer.Option(
+        None,
+        "--webhook-secret",
+        envvar="Q2C_BILLING_WEBHOOK_SECRETS",
+        help="Endpoint secret(s) signing them, comma-separated (whsec_...).",
+        show_default=False,
+    ),
+    webhook_faults: str = typer.Option(
+        "{}",
+        "--webhook-faults",
+        help='Webhook sender knobs as JSON: {"duplicate_rate": 0.1, "reorder": true, '
+        '"drop_rate": 0.05}.',
+    ),
 ) -> None:
     """Start the stand-ins in the background and print the environment the pipeline needs."""
     from orchestration.commands.json_output import logs_to_stderr
@@ -204,6 +220,7 @@ def up(
                     faults,
                     "--services",
                     ",".join(wanted),
+                    *_webhook_args(root, webhook_url, webhook_secret, webhook_faults),
                 ],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
@@ -231,6 +248,31 @@ def up(
     (root / ENV_FILE).chmod(0o600)
     _print_env(env, as_json, f"q2c sandbox (pid {proc.pid}, faults {faults})")
     err_console.print(f"also in {root / ENV_FILE}; stop with `q2c sandbox down`")
+
+
+def _webhook_args(root: Path, url: str | None, secret: str | None, faults: str) -> list[str]:
+    """The server's webhook arguments; the secret goes through a 0600 file, never argv."""
+    if not url:
+        return []
+    if not secret:
+        raise typer.BadParameter(
+            "--webhook-url needs --webhook-secret", param_hint="--webhook-secret"
+        )
+    try:
+        json.loads(faults)
+    except ValueError as exc:
+        raise typer.BadParameter(f"not JSON: {exc}", param_hint="--webhook-faults") from exc
+    secret_file = root / "webhook-secret"
+    secret_file.touch(mode=0o600)
+    secret_file.write_text(secret)
+    return [
+        "--webhook-url",
+        url,
+        "--webhook-secret-file",
+        str(secret_file),
+        "--webhook-faults",
+        faults,
+    ]
 
 
 def _stop_pid(pid: int) -> bool:

@@ -21,7 +21,8 @@ Winner = Literal["owner_wins", "human_edit_wins", "flag_for_review"]
 Treatment = Literal["drop", "hash", "redact", "mask", "scrub", "allow"]
 Category = Literal["pii", "bank_account", "tax_id", "tax_document"]
 ScrubKind = Literal["email", "phone", "iban", "account_number", "vat", "tin"]
-Operation = Literal["upsert", "update"]
+#: `create`: a new record each time (a payout released on a connected account: q2c.compliance)
+Operation = Literal["upsert", "update", "create"]
 
 #: Where masked data goes; every sensitivity class must say (or default) what each one gets.
 CHANNELS: tuple[str, ...] = (
@@ -355,6 +356,29 @@ class Erp(_Strict):
     chart_of_accounts: dict[str, GlAccount] = Field(min_length=1)
 
 
+class ForeignAccount(_Strict):
+    """A financial account held outside the United States, booked on a bank GL account."""
+
+    #: ISO country where the account is held
+    country: str = Field(pattern=r"^[A-Z]{2}$")
+    institution: str = Field(min_length=1)
+    #: the bank's account number or IBAN: the report shows at most its first six and last four
+    account_number: str = Field(min_length=5)
+
+
+class Fbar(_Strict):
+    """FBAR: report when the aggregate maximum value of the foreign accounts exceeds the
+    threshold at any time in the calendar year (31 CFR 1010.306: due April 15, automatic
+    extension to October 15). Values are each account's highest balance in its ERP bank GL
+    account, converted at the Treasury's year-end rates (foreign units per US dollar)."""
+
+    threshold_minor: int = Field(default=1_000_000, ge=0)  # USD 10,000.00
+    #: `erp.chart_of_accounts` role (a Bank account with a currency) -> the account abroad
+    foreign_accounts: dict[str, ForeignAccount] = Field(min_length=1)
+    #: year -> currency -> Treasury Reporting Rate of Exchange on Dec 31 (units per USD), as text
+    treasury_rates: dict[int, dict[str, str]] = {}
+
+
 class Reporting(_Strict):
     """The period report (`q2c report`): the reporting currency, materiality per currency and
     who prepares and reviews it (keys of `stakeholders`)."""
@@ -366,6 +390,8 @@ class Reporting(_Strict):
     materiality_minor: dict[str, int] = Field(min_length=1)
     preparer: str | None = None
     reviewer: str | None = None
+    #: FBAR (FinCEN Report 114) screening of the company's financial accounts abroad
+    fbar: Fbar | None = None
 
 
 #: q2c's canonical words per value map: what the models compare after mapping. A map's

@@ -37,7 +37,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
-from sandbox.billing import idempotency, writes
+from sandbox.billing import idempotency, payouts, writes
 from sandbox.billing.errors import StripeError, invalid_request
 from sandbox.billing.faults import Decision, FaultConfigError, Faults
 from sandbox.billing.listing import INVOICE_LINES, Lister, expand_object, expand_paths
@@ -190,6 +190,7 @@ def create_app(
     """
     store = BillingStore(Path(world_dir) / "billing.sqlite")
     idempotency.ensure_table(store.conn())
+    payouts.ensure_tables(store.conn())
     fault_state = Faults(faults)
     lister = Lister(store, fault_state)
     accepted = frozenset(api_keys) if api_keys is not None else None
@@ -294,13 +295,17 @@ def create_app(
             key = request.headers.get("idempotency-key")
             if key is not None:
                 idempotency.check_key(key)
+            account = request.headers.get("stripe-account")
+            # keys are scoped per account: the platform's and each connected account's
+            scope = api_key if account is None else f"{api_key}|{account}"
             conn = store.conn()
             req_hash = idempotency.request_hash(request.method, request.url.path, params)
             conn.execute("BEGIN IMMEDIATE")
             try:
                 if key is not None:
-                    stored = idempotency.lookup(conn, api_key, key, req_hash)
+                    stored = idempotency.lookup(conn, scope, key, req_hash)
                     if stored is not None:
+                        _journal(conn, request, account, key, stored.body, replayed=True)
                         conn.execute("COMMIT")
                         return Response(
                             stored.body,
@@ -315,6 +320,7 @@ def create_app(
                     idempotency_key=key,
                     # events carry the account's API version, as Stripe's do
                     api_version=store.meta("api_version"),
+                    stripe_account=account,
                 )
                 write_params = {k: v for k, v in params.items() if k != "expand"}
                 if with_id:
@@ -323,7 +329,8 @@ def create_app(
                     obj = fn(ctx, write_params)
                 body = _expanded(obj, params)
                 if key is not None:
-                    idempotency.store(conn, api_key, key, req_hash, 200, body, ctx.now)
+                    idempotency.store(conn, scope, key, req_hash, 200, body, ctx.now)
+                _journal(conn, request, account, key, body, replayed=False)
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
@@ -340,6 +347,33 @@ def create_app(
         for parts in expand_paths(params, is_list=False):
             expand_object(obj, parts, store.get, ".".join(parts))
         return orjson.dumps(obj)
+
+    def _journal(
+        conn: Any,
+        request: Request,
+        account: str | None,
+        key: str | None,
+        body: bytes,
+        *,
+        replayed: bool,
+    ) -> None:
+        payouts.journal(
+            conn,
+            at=store.now(),
+            method=request.method,
+            path=request.url.path,
+            stripe_account=account,
+            idempotency_key=key,
+            object_id=orjson.loads(body).get("id"),
+            replayed=replayed,
+        )
+
+    async def get_balance(request: Request, params: dict[str, Any], _key: str) -> Response:
+        body = payouts.balance(store.conn(), request.headers.get("stripe-account"))
+        return Response(orjson.dumps(body), media_type=_JSON)
+
+    async def get_writes(request: Request) -> Response:
+        return Response(orjson.dumps(payouts.journal_rows(store.conn())), media_type=_JSON)
 
     async def unrecognized(request: Request, params: dict[str, Any], _key: str) -> Response:
         raise _unrecognized(request)
@@ -373,19 +407,23 @@ def create_app(
             writes.delete_invoiceitem,
         ),
         "refunds": (writes.create_refund, writes.update_refund, None),
+        "payouts": (payouts.create_payout, None, None),
     }
     routes = [
         Route("/__sandbox/faults", get_faults, methods=["GET"]),
         Route("/__sandbox/faults", put_faults, methods=["PUT"]),
         Route("/__sandbox/stats", stats, methods=["GET"]),
+        Route("/__sandbox/writes", get_writes, methods=["GET"]),
+        Route("/v1/balance", endpoint(get_balance), methods=["GET"]),
     ]
     for name, (create, update, delete) in writable.items():
         routes.append(
             Route(f"/v1/{name}", endpoint(write(create, with_id=False)), methods=["POST"])
         )
-        routes.append(
-            Route(f"/v1/{name}/{{id}}", endpoint(write(update, with_id=True)), methods=["POST"])
-        )
+        if update is not None:
+            routes.append(
+                Route(f"/v1/{name}/{{id}}", endpoint(write(update, with_id=True)), methods=["POST"])
+            )
         if delete is not None:
             routes.append(
                 Route(

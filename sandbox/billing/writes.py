@@ -53,6 +53,8 @@ class WriteContext:
     request_id: str
     idempotency_key: str | None
     api_version: str | None
+    #: the connected account a platform acts on (`Stripe-Account` header), if any
+    stripe_account: str | None = None
 
 
 def _check_params(params: dict[str, Any], allowed: set[str]) -> None:

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import struct
-import subprocess
 from datetime import datetime
 from pathlib import Path
 
@@ -22,11 +20,12 @@ from q2c.policy import load_contract
 from q2c.reports import Period, Report, build_report, write_report
 from q2c.reports.render import format_cell
 from q2c.warehouse import Warehouse
+from tests.support.browser import chromium, needs_chromium
 from tests.support.reports import s_duckdb
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium is not installed"),
+    needs_chromium,
 ]
 
 WIDTH = 1280
@@ -61,30 +60,6 @@ LAYOUT_CHECK = """
 """
 
 
-def _chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    profile = tmp_path / "chromium-profile"
-    profile.mkdir(exist_ok=True)
-    return subprocess.run(
-        [
-            "chromium",
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-            f"--user-data-dir={profile}",
-            "--hide-scrollbars",
-            *args,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=True,
-    )
-
-
 @pytest.fixture(scope="module")
 def report_and_html(world_s: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Report, Path]:
     db = s_duckdb(world_s, tmp_path_factory)
@@ -109,7 +84,7 @@ def layout(report_and_html: tuple[Report, Path], tmp_path_factory: pytest.TempPa
         html.read_text(encoding="utf-8").replace("</body>", LAYOUT_CHECK + "</body>"),
         encoding="utf-8",
     )
-    dom = _chromium(
+    dom = chromium(
         work,
         f"--window-size={WIDTH},1000",
         "--virtual-time-budget=5000",
@@ -161,7 +136,7 @@ def test_a_full_page_screenshot_is_written(
 ) -> None:
     _, html = report_and_html
     shot = tmp_path / "report-2026-10.png"
-    _chromium(tmp_path, f"--window-size={WIDTH},6000", f"--screenshot={shot}", html.as_uri())
+    chromium(tmp_path, f"--window-size={WIDTH},6000", f"--screenshot={shot}", html.as_uri())
     data = shot.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     width, height = struct.unpack(">II", data[16:24])

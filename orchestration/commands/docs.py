@@ -1,0 +1,110 @@
+"""`q2c docs`: the dbt documentation as one self-contained page for analysts.
+
+- `q2c docs [--out DIR] [--json]`: `dbt parse` then `dbt docs generate --static --no-compile`
+  against the configured warehouse (`Q2C_WAREHOUSE_URL`: the catalog adds each built table's
+  column types; an unbuilt warehouse gives the page without them), with the dbt vars and policy
+  seeds of this process's contract; copies dbt's `static_index.html` to `DIR/index.html`
+  (default `$Q2C_HOME/docs`): every model's, seed's, snapshot's and source's description,
+  grain, columns, tests and lineage, with no server and no network.
+- `docs_url(unique_id)` is the page's address of one node (`index.html#!/model/<unique id>`),
+  which the Dagster asset catalog shows on every dbt asset (`orchestration/assets/dbt.py`).
+- Prints the page's path, or with `--json` one JSON object (`path`, `nodes` per resource
+  type). Exits 1 with dbt's last lines when dbt fails.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from q2c.settings import load_settings
+
+console = Console()
+err_console = Console(stderr=True)
+
+PAGE = "index.html"
+#: dbt-docs routes a node's page by resource type and unique id (hash routing, prefix `!`)
+DOCS_ROUTES = ("model", "seed", "snapshot", "source")
+
+
+def docs_dir() -> Path:
+    """Where `q2c docs` writes the page by default (`$Q2C_HOME/docs`)."""
+    return load_settings().home / "docs"
+
+
+def docs_url(unique_id: str, directory: Path | None = None) -> str | None:
+    """The `file://` address of a dbt node's page in the generated docs, or None for a node
+    type the docs site has no page for (`model.q2c.dim_accounts` -> `...#!/model/...`)."""
+    kind = unique_id.split(".", 1)[0]
+    if kind not in DOCS_ROUTES:
+        return None
+    page = (directory or docs_dir()).absolute() / PAGE
+    return f"{page.as_uri()}#!/{kind}/{unique_id}"
+
+
+def generate_docs(out: Path, warehouse_url: str) -> tuple[Path, dict[str, int]]:
+    """Write the static docs page to `out/index.html`; return it and node counts per type.
+
+    Raises:
+        RuntimeError: dbt failed (its last output lines in the message).
+    """
+    from orchestration.assets.dbt import (
+        DBT_PROJECT_DIR,
+        contract_seed_environment,
+        dbt_environment,
+        dbt_executable,
+    )
+    from q2c.policy import load_contract
+    from q2c.policy.dbt_seeds import dbt_vars
+
+    env = {**os.environ, **dbt_environment(warehouse_url), **contract_seed_environment()}
+    variables = json.dumps(dbt_vars(load_contract()), sort_keys=True)
+    with tempfile.TemporaryDirectory(prefix="q2c-docs-") as tmp:
+        common = ["--target-path", tmp, "--profiles-dir", str(DBT_PROJECT_DIR)]
+        common += ["--vars", variables]
+        for args in (["parse"], ["docs", "generate", "--static", "--no-compile"]):
+            done = subprocess.run(
+                [dbt_executable(), *args, *common],
+                cwd=DBT_PROJECT_DIR,
+                env=env,
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if done.returncode != 0:
+                tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-15:])
+                raise RuntimeError(f"dbt {' '.join(args)} failed:\n{tail}")
+        manifest = json.loads((Path(tmp) / "manifest.json").read_text(encoding="utf-8"))
+        out.mkdir(parents=True, exist_ok=True)
+        page = out / PAGE
+        shutil.copyfile(Path(tmp) / "static_index.html", page)
+    counts: dict[str, int] = {}
+    for node in [*manifest["nodes"].values(), *manifest["sources"].values()]:
+        counts[node["resource_type"]] = counts.get(node["resource_type"], 0) + 1
+    return page, dict(sorted(counts.items()))
+
+
+def docs(
+    out: Path | None = typer.Option(
+        None, "--out", "-o", help="Output directory (default: $Q2C_HOME/docs)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the outcome as JSON."),
+) -> None:
+    """Build the dbt documentation (descriptions, grain, columns, tests, lineage) as one page."""
+    try:
+        page, counts = generate_docs(out or docs_dir(), load_settings().warehouse_url)
+    except RuntimeError as exc:
+        err_console.print(f"q2c docs: {exc}", markup=False, highlight=False)
+        raise typer.Exit(1) from None
+    if as_json:
+        typer.echo(json.dumps({"path": str(page), "nodes": counts}, indent=2))
+        return
+    summary = ", ".join(f"{n} {kind}s" for kind, n in counts.items())
+    console.print(f"[bold]dbt docs[/bold]: {page} ({summary})", highlight=False)

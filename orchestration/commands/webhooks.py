@@ -1,0 +1,103 @@
+"""`q2c webhooks`: the billing webhook intake (read-only phase: receive, verify, store).
+
+- `q2c webhooks serve [--host H] [--port P]`: the intake app (`orchestration/webhook_app.py`)
+  under uvicorn; endpoint `POST /webhooks/billing`, counters at `GET /metrics`. Secrets come from
+  `Q2C_BILLING_WEBHOOK_SECRETS` (comma-separated `whsec_...`, several during a rotation), the
+  tolerance from `Q2C_BILLING_WEBHOOK_TOLERANCE` (seconds, default 300).
+- `q2c webhooks recover [--reconcile] [--json]`: land in the inbox the events the endpoint never
+  received (`GET /v1/events?delivery_success=false`, oldest first; `--reconcile`: every event the
+  API lists that the inbox lacks), then re-read their objects (`BillingExtractor.apply_inbox`).
+- `q2c webhooks status [--json]`: the intake's counters and how many inbox events wait.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import typer
+from rich.console import Console
+
+from orchestration.commands.json_output import emit_json, logs_to_stderr
+
+app = typer.Typer(no_args_is_help=True)
+console = Console(stderr=True)
+out = Console()
+JsonOpt = typer.Option(False, "--json", help="Print one JSON document.")
+
+
+@app.command("serve")
+def serve(
+    host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on."),
+    port: int = typer.Option(8787, "--port", help="Port to listen on."),
+) -> None:
+    """Receive billing webhooks: verify, store in raw.billing__webhook_event, count."""
+    import uvicorn
+
+    from orchestration.webhook_app import PATH, IntakeConfig, create_app
+    from q2c.settings import load_settings
+
+    settings = load_settings()
+    secrets = [s.get_secret_value() for s in settings.billing_webhook_secrets]
+    if not secrets:
+        console.print("no webhook secret: set Q2C_BILLING_WEBHOOK_SECRETS (whsec_..., comma-sep)")
+        raise typer.Exit(2)
+    config = IntakeConfig(
+        warehouse_url=settings.warehouse_url,
+        secrets=secrets,
+        tolerance_s=settings.billing_webhook_tolerance_s,
+    )
+    console.print(f"webhook intake on http://{host}:{port}{PATH} ({len(secrets)} secret(s))")
+    uvicorn.run(create_app(config), host=host, port=port, log_level="info", access_log=False)
+
+
+@app.command("recover")
+def recover(
+    reconcile: bool = typer.Option(
+        False, "--reconcile", help="Compare every listed event with the inbox, not only failed."
+    ),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Land the events the webhook endpoint never received, then re-read their objects."""
+    from orchestration.environment import current_environment
+    from orchestration.resources import build_resources
+
+    with logs_to_stderr() if as_json else contextlib.nullcontext():
+        resources = build_resources(current_environment())
+        run_id = "manual-webhooks-recover"
+        with (
+            resources["warehouse"].open() as wh,
+            resources["billing"].extractor(wh, run_id) as extractor,
+        ):
+            recovered = extractor.recover_events(reconcile=reconcile)
+            applied = extractor.apply_inbox()
+    document = {
+        "mode": recovered.mode,
+        "listed": recovered.rows_read,
+        "landed_in_inbox": recovered.landed,
+        "already_in_inbox": recovered.duplicates,
+        "quarantined": recovered.quarantined,
+        "events_processed": applied.events_processed,
+        "objects_reread": applied.objects_reread,
+    }
+    _print(document, as_json)
+
+
+@app.command("status")
+def status(as_json: bool = JsonOpt) -> None:
+    """The intake's counters (stored, duplicate, refused by reason) and the pending events."""
+    from extractors.billing.webhooks import intake_counts, pending_events
+    from q2c.settings import load_settings
+    from q2c.warehouse import Warehouse
+
+    with Warehouse.from_url(load_settings().warehouse_url) as wh:
+        document = {"counts": intake_counts(wh), "pending": len(pending_events(wh))}
+    _print(document, as_json)
+
+
+def _print(document: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        emit_json(document)
+        return
+    for key, value in document.items():
+        out.print(f"{key}: {value}", highlight=False)

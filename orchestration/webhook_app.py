@@ -1,0 +1,184 @@
+"""The webhook intake: a small ASGI app (Starlette) that verifies and stores billing events.
+
+Contract:
+- `POST /webhooks/billing`: the body is read raw, the `Stripe-Signature` header verified against
+  the configured endpoint secrets (`extractors.billing.webhooks.verify_signature`), the event
+  parsed, then stored in the inbox `raw.billing__webhook_event` (deduplicated by event id).
+  Answers: `200 {"received": true}` when stored, `200 {"received": true, "duplicate": true}`
+  for an event already stored (Stripe retries anything but 2xx), `400 {"error": <reason>}` for
+  a missing, malformed or wrong signature, a timestamp outside the tolerance, or a body that is
+  not an event (that body, signed by the provider, is kept in `ops.quarantine` with the reason),
+  `503` when the warehouse stays busy past `busy_timeout_s` (DuckDB takes one writing process
+  at a time: a running pipeline step holds it; Stripe then retries later).
+- Every answer is counted in `ops.webhook_intake` (outcome, reason) and in memory;
+  `GET /metrics` returns the process's counters and `GET /healthz` answers `ok`.
+- The warehouse is opened per request and closed after, so the pipeline's own runs can take
+  the DuckDB file between deliveries; writes of this process are serialized by a lock.
+- Nothing is sent anywhere: the intake only receives (the read-only phase). Secrets never reach
+  a log line or an answer; log lines name the outcome, the reason and the event id only.
+- The sensor `billing_webhook_sensor` (`orchestration/sensors.py`) turns stored events into
+  targeted re-reads.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse
+from starlette.routing import Route
+
+from extractors.billing.webhooks import (
+    DEFAULT_TOLERANCE_S,
+    INBOX_OBJECT,
+    SIGNATURE_HEADER,
+    SOURCE,
+    MalformedEvent,
+    SignatureError,
+    count_outcome,
+    parse_event,
+    store_event,
+    verify_signature,
+)
+from q2c.landing import quarantine
+from q2c.warehouse import Warehouse
+
+log = logging.getLogger(__name__)
+
+PATH = "/webhooks/billing"
+RUN_ID = "webhook-intake"
+#: Bodies above this are refused before verification (Stripe's events are a few KB).
+MAX_BODY_BYTES = 1_000_000
+
+
+@dataclass(frozen=True)
+class IntakeConfig:
+    """What the intake needs: where to store, the secrets, the tolerance.
+
+    The secrets are kept out of `repr`.
+    """
+
+    warehouse_url: str
+    secrets: Sequence[str] = field(repr=False)
+    tolerance_s: int = DEFAULT_TOLERANCE_S
+    busy_timeout_s: float = 10.0
+
+
+class WarehouseBusy(Exception):
+    """The warehouse stayed locked by another process past the busy timeout."""
+
+
+class Intake:
+    """Verifies, stores and counts; the app's handlers call `handle`."""
+
+    def __init__(self, config: IntakeConfig) -> None:
+        if not config.secrets:
+            raise ValueError("no webhook secret configured: set Q2C_BILLING_WEBHOOK_SECRETS")
+        self.config = config
+        self.counts: Counter[tuple[str, str]] = Counter()
+        self._lock = threading.Lock()
+
+    def handle(self, body: bytes, header: str | None) -> tuple[int, dict[str, Any]]:
+        """Answer one delivery: (HTTP status, JSON body)."""
+        if len(body) > MAX_BODY_BYTES:
+            return self._refuse("body_too_large")
+        try:
+            timestamp = verify_signature(body, header, self.config.secrets, self.config.tolerance_s)
+        except SignatureError as err:
+            return self._refuse(err.reason)
+        try:
+            event = parse_event(body)
+        except MalformedEvent as err:
+            reason = f"webhook body: {err}"
+            self._with_warehouse(
+                lambda wh: quarantine(wh, SOURCE, INBOX_OBJECT, reason, body, run_id=RUN_ID),
+                swallow=True,
+            )
+            return self._refuse(err.reason)
+        try:
+            stored = self._with_warehouse(
+                lambda wh: store_event(
+                    wh, event, provider_ref=f"webhook:{timestamp}", run_id=RUN_ID
+                )
+            )
+        except WarehouseBusy:
+            self.counts[("refused", "warehouse_busy")] += 1
+            log.warning("webhook %s: warehouse busy, answered 503", event["id"])
+            return 503, {"error": "warehouse_busy"}
+        outcome = "stored" if stored else "duplicate"
+        self._count(outcome, "")
+        log.info("webhook %s (%s): %s", event["id"], event["type"], outcome)
+        return 200, {"received": True, **({} if stored else {"duplicate": True})}
+
+    def _refuse(self, reason: str) -> tuple[int, dict[str, Any]]:
+        self._count("refused", reason)
+        log.warning("webhook refused: %s", reason)
+        return 400, {"error": reason}
+
+    def _count(self, outcome: str, reason: str) -> None:
+        self.counts[(outcome, reason)] += 1
+        self._with_warehouse(lambda wh: count_outcome(wh, outcome, reason), swallow=True)
+
+    def _with_warehouse(self, work: Any, *, swallow: bool = False) -> Any:
+        """Run `work(wh)` on a freshly opened warehouse, waiting out a DuckDB lock.
+
+        Raises:
+            WarehouseBusy: the file stayed locked for `busy_timeout_s` (unless `swallow`).
+        """
+        deadline = time.monotonic() + self.config.busy_timeout_s
+        delay = 0.05
+        with self._lock:
+            while True:
+                try:
+                    with Warehouse.from_url(self.config.warehouse_url) as wh:
+                        return work(wh)
+                except duckdb.IOException as exc:
+                    if "lock" not in str(exc).lower():
+                        raise
+                    if time.monotonic() > deadline:
+                        if swallow:
+                            log.warning("webhook intake: warehouse busy, a counter was not saved")
+                            return None
+                        raise WarehouseBusy() from exc
+                    time.sleep(delay)
+                    delay = min(delay * 2, 1.0)
+
+
+def create_app(config: IntakeConfig) -> Starlette:
+    """The intake's ASGI app (see the module docstring)."""
+    intake = Intake(config)
+
+    async def receive(request: Request) -> JSONResponse:
+        body = await request.body()
+        status, answer = await run_in_threadpool(
+            intake.handle, body, request.headers.get(SIGNATURE_HEADER)
+        )
+        return JSONResponse(answer, status_code=status)
+
+    async def metrics(request: Request) -> JSONResponse:
+        out: dict[str, dict[str, int]] = {}
+        for (outcome, reason), n in sorted(intake.counts.items()):
+            out.setdefault(outcome, {})[reason] = n
+        return JSONResponse(out)
+
+    async def healthz(request: Request) -> PlainTextResponse:
+        return PlainTextResponse("ok")
+
+    app = Starlette(
+        routes=[
+            Route(PATH, receive, methods=["POST"]),
+            Route("/metrics", metrics, methods=["GET"]),
+            Route("/healthz", healthz, methods=["GET"]),
+        ]
+    )
+    app.state.intake = intake
+    return app
