@@ -68,6 +68,13 @@ class BillingApiResource(dg.ConfigurableResource):
     retry_wait_initial: float = 0.5
     retry_wait_max: float = 20.0
     timeout_seconds: float = Field(default=30.0, description="Per-request timeout.")
+    max_requests_per_second: float | None = Field(
+        default=None,
+        description=(
+            "Pace requests under the account's rate limit (Q2C_BILLING_MAX_RPS; Stripe allows "
+            "about 100/s in live mode, 25/s in test mode); unset: no pacing."
+        ),
+    )
 
     def extractor(self, wh: Warehouse, run_id: str) -> BillingExtractor:
         """A billing extractor with its own client; use it as a context manager."""
@@ -91,6 +98,7 @@ class BillingApiResource(dg.ConfigurableResource):
                 wait_max=self.retry_wait_max,
                 timeout=self.timeout_seconds,
             ),
+            max_requests_per_second=self.max_requests_per_second,
         )
 
 
@@ -227,6 +235,7 @@ def build_resources(environment: Environment) -> dict[str, Any]:
         "billing": BillingApiResource(
             api_base=environment.settings.billing_api_base,
             api_key=dg.EnvVar("Q2C_BILLING_API_KEY"),
+            max_requests_per_second=environment.settings.billing_max_requests_per_second,
         ),
         "salesforce": build_salesforce_resource(environment.settings),
         "erp": build_erp_resource(environment.settings),

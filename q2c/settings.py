@@ -41,6 +41,8 @@ class Settings(BaseModel):
     dagster_home: Path
     billing_api_base: str = DEFAULT_BILLING_API_BASE
     billing_api_key: str | None = None
+    #: pace billing requests under the account's rate limit (`Q2C_BILLING_MAX_RPS`; unset: none)
+    billing_max_requests_per_second: float | None = None
     salesforce_login_url: str = DEFAULT_SALESFORCE_LOGIN_URL
     salesforce_client_id: str | None = None
     salesforce_client_secret: str | None = None
@@ -115,6 +117,9 @@ def _build(env: dict[str, str]) -> Settings:
         dagster_home=Path(env.get("DAGSTER_HOME", str(home / "dagster"))),
         billing_api_base=env.get("Q2C_BILLING_API_BASE", DEFAULT_BILLING_API_BASE),
         billing_api_key=env.get("Q2C_BILLING_API_KEY"),
+        billing_max_requests_per_second=float(env["Q2C_BILLING_MAX_RPS"])
+        if env.get("Q2C_BILLING_MAX_RPS")
+        else None,
         salesforce_login_url=env.get("Q2C_SALESFORCE_LOGIN_URL", DEFAULT_SALESFORCE_LOGIN_URL),
         salesforce_client_id=env.get("Q2C_SALESFORCE_CLIENT_ID"),
         salesforce_client_secret=env.get("Q2C_SALESFORCE_CLIENT_SECRET"),

@@ -12,6 +12,10 @@ fault dict in that stand-in's own vocabulary (documented in `sandbox.billing.fau
 - `hostile`: the same faults five to ten times as often, bursts of 5xx, a small daily API budget
   on Salesforce, a third of Bulk jobs failing: for proving the pipeline degrades loudly and
   recovers, not for speed.
+- `provider_limits`: no faults, only the providers' documented ceilings (billing: 100 requests
+  per rolling second, live mode's read rate, 429 `rate_limit_error` above it; Salesforce: the
+  100,000-call daily allocation): for measuring a backfill as a fraction of what the real
+  services allow (`python -m bench.extract_billing --faults provider_limits`).
 
 Every profile is seeded, so the same request sequence meets the same faults.
 """
@@ -110,10 +114,17 @@ _HOSTILE: dict[str, dict[str, Any]] = {
     },
 }
 
+_PROVIDER_LIMITS: dict[str, dict[str, Any]] = {
+    "billing": {"rate_limit": {"per_second": 100}},
+    "salesforce": {"daily_api_limit": 100_000},
+    "erp": {},
+}
+
 PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     "none": _NONE,
     "flaky": _FLAKY,
     "hostile": _HOSTILE,
+    "provider_limits": _PROVIDER_LIMITS,
 }
 
 

@@ -27,7 +27,8 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -111,6 +112,36 @@ def make_stripe_client(creds: BillingCredentials, retry: RetrySettings) -> strip
     )
 
 
+class RequestPacer:
+    """Spaces requests to at most `per_second` a second across every thread of one client.
+
+    The billing platform refuses requests over its rate (about 100 a second in live mode, 25 in
+    test mode) with 429s; backing off after each 429 wastes more time than never meeting it.
+    Each request takes the next free slot (`1 / per_second` after the previous one) and sleeps
+    until it. None or 0: no pacing (the stand-in without provider limits)."""
+
+    def __init__(
+        self,
+        per_second: float | None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.per_second = per_second
+        self._clock, self._sleep = clock, sleep
+        self._next = 0.0
+        self._lock = threading.Lock()
+
+    def wait(self) -> None:
+        if not self.per_second:
+            return
+        with self._lock:
+            now = self._clock()
+            slot = max(now, self._next)
+            self._next = slot + 1.0 / self.per_second
+        if slot > now:
+            self._sleep(slot - now)
+
+
 def _is_transient(exc: BaseException) -> bool:
     if isinstance(exc, stripe.RateLimitError | stripe.APIConnectionError):
         return True
@@ -127,6 +158,8 @@ class BillingClient:
         creds: API base and key.
         retry: retry settings (tests shorten the waits).
         stripe_client: an already built SDK client (optional; built from `creds` otherwise).
+        max_requests_per_second: pace every request under the account's rate limit (None: no
+            pacing); see `RequestPacer`.
     """
 
     def __init__(
@@ -134,8 +167,10 @@ class BillingClient:
         creds: BillingCredentials,
         retry: RetrySettings | None = None,
         stripe_client: stripe.StripeClient | None = None,
+        max_requests_per_second: float | None = None,
     ) -> None:
         self.creds = creds
+        self.pacer = RequestPacer(max_requests_per_second)
         self.retry = retry or RetrySettings()
         self._stripe = stripe_client or make_stripe_client(creds, self.retry)
         self.api_calls = 0
@@ -145,6 +180,7 @@ class BillingClient:
         self._count_lock = threading.Lock()
 
     def _request_once(self, path: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        self.pacer.wait()
         with self._count_lock:
             self.api_calls += 1
         requestor = getattr(self._stripe, "_requestor", None)
