@@ -59,18 +59,21 @@ def recover(
     as_json: bool = JsonOpt,
 ) -> None:
     """Land the events the webhook endpoint never received, then re-read their objects."""
-    from orchestration.environment import current_environment
-    from orchestration.resources import build_resources
+    from orchestration.resources import BillingApiResource
+    from q2c.settings import load_settings
+    from q2c.warehouse import Warehouse
 
-    with logs_to_stderr() if as_json else contextlib.nullcontext():
-        resources = build_resources(current_environment())
-        run_id = "manual-webhooks-recover"
-        with (
-            resources["warehouse"].open() as wh,
-            resources["billing"].extractor(wh, run_id) as extractor,
-        ):
-            recovered = extractor.recover_events(reconcile=reconcile)
-            applied = extractor.apply_inbox()
+    settings = load_settings()
+    billing = BillingApiResource(
+        api_base=settings.billing_api_base, api_key=settings.billing_api_key or ""
+    )
+    with (
+        logs_to_stderr() if as_json else contextlib.nullcontext(),
+        Warehouse.from_url(settings.warehouse_url) as wh,
+        billing.extractor(wh, "manual-webhooks-recover") as extractor,
+    ):
+        recovered = extractor.recover_events(reconcile=reconcile)
+        applied = extractor.apply_inbox()
     document = {
         "mode": recovered.mode,
         "listed": recovered.rows_read,

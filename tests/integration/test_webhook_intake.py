@@ -156,3 +156,52 @@ def test_the_secret_never_appears_in_answers_logs_or_the_warehouse(
         stored += str(wh.fetchall("select * from ops.webhook_intake"))
     assert SECRET not in "".join(answers) + caplog.text + stored
     assert SECRET not in repr(IntakeConfig(warehouse_url=url, secrets=[SECRET]))
+
+
+def test_q2c_webhooks_serve_runs_verifies_and_status_reports_its_counts(tmp_path: Path) -> None:
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {
+        **os.environ,
+        "Q2C_HOME": str(tmp_path / "home"),
+        "Q2C_BILLING_WEBHOOK_SECRETS": f"whsec_old_one,{SECRET}",
+    }
+    env.pop("Q2C_WAREHOUSE_URL", None)
+    q2c = [sys.executable, "-m", "orchestration.cli", "webhooks"]
+    server = subprocess.Popen(
+        [*q2c, "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        with httpx.Client(base_url=base, trust_env=False) as client:
+            while True:
+                try:
+                    if client.get("/healthz").text == "ok":
+                        break
+                except httpx.TransportError:
+                    pass
+                assert server.poll() is None and time.monotonic() < deadline
+                time.sleep(0.2)
+            assert post(client, event("evt_cli")).json() == {"received": True}
+            assert post(client, event("evt_cli2"), secret="whsec_nope").status_code == 400
+    finally:
+        server.terminate()
+        _, stderr = server.communicate(timeout=30)
+    assert SECRET.encode() not in stderr
+    status = subprocess.run(
+        [*q2c, "status", "--json"], env=env, capture_output=True, timeout=120, check=True
+    )
+    assert json.loads(status.stdout) == {
+        "counts": {"stored": {"": 1}, "refused": {"bad_signature": 1}},
+        "pending": 1,
+    }
