@@ -10,6 +10,8 @@ Contract:
   that model that failed in this run (Dagster's own check evaluations), and asks
   `q2c.gates.evaluate_gate`; the decision goes to `ops.gate_decisions` and, as plain values
   (flow, reasons, validation id, row count; never row values), into the check's metadata.
+- Records held by open breaks of the flow's kinds (`reconciliation.gate_holds`) do not fail
+  the check: the sender leaves them out and sends the rest (their count is in the metadata).
 - A refused gate is a failed ERROR check: Dagster does not start the assets downstream of that
   model in the same run (the ERP export, the CRM write-back), and every other asset runs on.
 - The checks write the warehouse (`ops.gate_decisions`), so they run in the `warehouse` pool.
@@ -115,7 +117,8 @@ def build_gate_check(flow: str) -> dg.AssetChecksDefinition:
             if flow in BLOCKING
             else dg.AssetCheckSeverity.WARN,
             metadata={**meta, "reasons": dg.MetadataValue.json(meta["reasons"])},
-            description="; ".join(decision.reasons)[:2000] or f"{flow} may send",
+            description="; ".join(decision.reasons)[:2000]
+            or f"{flow} may send ({len(decision.held)} records held out by open breaks)",
         )
 
     return _gate

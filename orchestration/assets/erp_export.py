@@ -117,6 +117,7 @@ def outcome_metadata(outcome: ExportOutcome) -> dict[str, Any]:
         "pending": dg.MetadataValue.int(outcome.pending),
         "healed_from_earlier_runs": dg.MetadataValue.int(outcome.healed),
         "held_rejected_unchanged": dg.MetadataValue.int(outcome.held_rejected),
+        "held_by_gate": dg.MetadataValue.int(outcome.held),
         "rejections_by_erp_code": dg.MetadataValue.json(outcome.errors),
         "gate_reasons": dg.MetadataValue.json(list(outcome.reasons)),
     }

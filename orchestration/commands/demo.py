@@ -71,6 +71,21 @@ def _reconciliation_summary(warehouse_url: str) -> list[tuple[Any, ...]]:
             return []
 
 
+def _writeback_summary(warehouse_url: str) -> list[tuple[Any, ...]]:
+    """(flow, action, records) of the CRM write-back in `ops.audit_trail` (empty before any)."""
+    from q2c.warehouse import Warehouse
+
+    with Warehouse.from_url(warehouse_url) as wh:
+        if not wh.table_exists("ops", "audit_trail"):
+            return []
+        return wh.fetchall(
+            "select flow, action, count(distinct match_value) from ops.audit_trail "
+            "where target_system <> 'erp' and action in ('written', 'held_by_gate', "
+            "'would_write', 'conflict_lost', 'dead_lettered', 'paused') "
+            "group by flow, action order by flow, action"
+        )
+
+
 def demo(
     scale: str = typer.Option("S", "--scale", help="World size: S, M or L."),
     seed: int = typer.Option(7, "--seed", help="World seed (same seed, same world)."),
@@ -179,3 +194,11 @@ def _print_outputs(
         for kind, n in breaks:
             rec.add_row(str(kind), f"{n:,}")
         console.print(rec)
+    writes = _writeback_summary(warehouse_url)
+    if writes:
+        crm = Table(title="CRM write-back (ops.audit_trail; records per flow and action)")
+        for col in ("flow", "action", "records"):
+            crm.add_column(col, justify="right" if col == "records" else "left")
+        for flow, action, n in writes:
+            crm.add_row(str(flow), str(action), f"{n:,}")
+        console.print(crm)

@@ -30,13 +30,20 @@ def print_outcome(outcome: Any) -> None:
         f"[bold]ERP export {outcome.partition}[/bold] batch {outcome.batch_id}: {outcome.status}; "
         f"{outcome.entries:,} entries, {outcome.lines:,} lines; posted {outcome.posted:,}, "
         f"already posted {outcome.already_posted:,}, rejected {outcome.rejected:,}, "
-        f"pending {outcome.pending:,}"
+        f"pending {outcome.pending:,}; held by the gate {outcome.held:,}"
     )
     for reason in outcome.reasons:
-        console.print(f"  [red]refused:[/red] {reason}")
+        console.print(f"  [red]refused:[/red] {reason}", markup=False)
     if not outcome.manifest:
         return
     manifest = json.loads(outcome.manifest)
+    held = (manifest.get("held") or {}).get("by_entry") or {}
+    kinds: dict[str, int] = {}
+    for reasons in held.values():
+        for kind in {r.split(" ")[2] for r in reasons if r.startswith("open break ")}:
+            kinds[kind] = kinds.get(kind, 0) + 1
+    for kind, n in sorted(kinds.items()):
+        console.print(f"  held: {n:,} entries with an open {kind} break", markup=False)
     table = Table(title=f"control totals ({manifest['file']['sha256'][:12]}...)")
     for col in ("currency", "debit", "credit"):
         table.add_column(col, justify="right" if col != "currency" else "left")

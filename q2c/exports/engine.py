@@ -12,10 +12,14 @@
    content is unchanged (retried only once their cause changed, e.g. re-extracted periods).
 4. Gate: `gate(batch_frame, run_id)` (the `erp_export` gate) plus the wire's own rule: an
    amount in a currency with more decimals than the ERP takes (`erp_decimal_places`, 2) is
-   refused with that reason, never rounded. The decision is recorded (`record_gate`).
-5. Files under `<out_root>/<D>/`: the CSV and `manifest.json` (with the gate decision). A
-   refused batch is kept (`ops.export_batches` status `refused` with its reasons) and nothing
-   is marked exported.
+   refused with that reason, never rounded. The decision is recorded (`record_gate`). Entries
+   the gate holds (`decision.held`: an open break of the flow's kinds on their billing objects)
+   are left out of the batch with their reasons (the manifest's `held`, and a `held_by_gate`
+   event each in `ops.audit_trail`); nothing of them is queued, so a later run whose cut no
+   longer holds them sends them.
+5. Files under `<out_root>/<D>/`: the CSV and `manifest.json` (with the gate decision and the
+   held entries). A refused batch is kept (`ops.export_batches` status `refused` with its
+   reasons) and nothing is marked exported.
 6. Outbox (batch row and every entry in one transaction), then send through `poster`, each
    answer recorded in `ops.export_ledger` (flushed every `flush_every` answers).
 `dry_run` evaluates and writes the files under `<D>/dry-run/` and records nothing.
@@ -60,6 +64,8 @@ class ExportOutcome:
     pending: int = 0
     healed: int = 0
     held_rejected: int = 0
+    #: entries the gate held out of the batch (open breaks of the flow's kinds)
+    held: int = 0
     reasons: tuple[str, ...] = ()
     files: tuple[str, ...] = ()
     manifest: str | None = None
@@ -150,6 +156,18 @@ def _count(outcome: ExportOutcome, results: Sequence[PostResult]) -> None:
             outcome.errors[r.error_code or "?"] = outcome.errors.get(r.error_code or "?", 0) + 1
 
 
+def _record_holds(wh: Warehouse, held: dict[str, tuple[str, ...]], run_id: str) -> None:
+    """A `held_by_gate` audit event per held entry (once per entry and set of reasons)."""
+    if not held:
+        return
+    from q2c.audit.trail import record_events
+    from q2c.gates.holds import hold_events
+
+    record_events(wh, hold_events(wh, "erp_export", held, run_id=run_id, actor="q2c:export",
+                                  target_system="erp", target_object="journalEntry",
+                                  object_type="journal_entry"))  # fmt: skip
+
+
 def run_export(
     wh: Warehouse,
     poster: JournalPoster | None,
@@ -215,16 +233,18 @@ def run_export(
     # the day's first batch is -1; each refused one before it moves the number on
     batch_id = f"erp-{day}-{ledger.refused_batches(wh, day) + 1}"
     outcome.batch_id = batch_id
-    outcome.entries, outcome.lines = len(entries), len(batch_rows)
     if dry_run:
         out_dir = out_dir / "dry-run"
 
     gate_meta: dict[str, Any] | None = None
     reasons: tuple[str, ...] = ()
+    held: dict[str, tuple[str, ...]] = {}
     if entries:
         import pandas as pd
 
         decision = gate(pd.DataFrame(batch_rows), run_id)
+        held = {k: tuple(v) for k, v in decision.held.items() if k in keep}
+        entries = [e for e in entries if e.external_id not in held]
         extra = precision_reasons(entries, erp_decimal_places)
         if extra:
             decision = dataclasses.replace(
@@ -239,6 +259,8 @@ def run_export(
             "validation_id": decision.validation_id,
             "decided_at": decision.decided_at.isoformat(),
         }
+    outcome.entries, outcome.lines = len(entries), sum(len(e.lines) for e in entries)
+    outcome.held = len(held)
     csv_bytes = render_csv(entries)
     manifest = build_manifest(
         batch_id=batch_id,
@@ -247,14 +269,16 @@ def run_export(
         csv_bytes=csv_bytes,
         run_id=run_id,
         gate=gate_meta,
+        held=held,
     )
     outcome.files = tuple(str(p) for p in write_files(out_dir, csv_bytes, manifest))
     outcome.manifest, outcome.reasons = manifest, reasons
     passed = gate_meta is None or gate_meta["passed"]
-    status = "empty" if not entries else ("sent" if passed else "refused")
+    status = "empty" if not entries and passed else ("sent" if passed else "refused")
     if dry_run:
         outcome.status = "dry_run"
         return outcome
+    _record_holds(wh, held, run_id)
     if status == "refused":
         # kept with its reasons; nothing in the outbox, nothing marked exported
         ledger.record_batch(wh, batch_id, day, "refused", entries, reasons, manifest, run_id)

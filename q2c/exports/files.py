@@ -101,8 +101,9 @@ def build_manifest(
     csv_bytes: bytes,
     run_id: str,
     gate: dict[str, Any] | None,
+    held: dict[str, tuple[str, ...]] | None = None,
 ) -> str:
-    """`manifest.json` text for a batch."""
+    """`manifest.json` text for a batch (`held`: entries the gate held out, with why)."""
     ids = [e.external_id for e in entries]
     manifest = {
         "batch_id": batch_id,
@@ -119,6 +120,10 @@ def build_manifest(
         "billing_objects": billing_objects(entries),
         "run_id": run_id,
         "gate": gate,
+        "held": {
+            "entries": len(held or {}),
+            "by_entry": {k: list(v) for k, v in sorted((held or {}).items())},
+        },
     }
     return json.dumps(manifest, indent=2, sort_keys=True) + "\n"
 

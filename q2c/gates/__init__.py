@@ -4,16 +4,23 @@ passes.
 Contract:
 - `FLOWS`: the four outgoing flows; each has an `output_gates.<flow>` entry in the contract.
 - `evaluate_gate(flow, batch, contract=..., run_id=..., warehouse=...)` decides for the exact
-  batch about to leave. It passes only when
-  (a) no dbt test on the flow's models failed in this run (`failed_tests`, gathered by the
-      caller from Dagster's asset check results: the `error` tests of q2c's logic, and the
-      `warn` ones on the outgoing model itself such as the ERP chart check),
-  (b) the flow's Great Expectations suite (`q2c.gates.suites`) accepts the batch,
-  (c) `reconciliation.rec_verdict` holds every threshold the gate names, and
-      `reconciliation.dq_findings` has no finding on the gate's `input_systems`,
-  (d) the rollout flow's kill switch is off, and
-  (e) the rollout flow's phase is one of the gate's phases.
-  Every failing condition is a reason; an unreadable verdict is a reason (fail closed).
+  batch about to leave, per record first, then for the whole batch:
+  - Held records: a record whose objects carry an open break of a kind that concerns the flow
+    (`output_gates.<flow>.blocking_break_kinds`; data-quality findings on its `input_systems`)
+    is held out of the batch with the reason (`reconciliation.gate_holds`, read by
+    `q2c.gates.holds`); `decision.held` names them, the caller sends the rest and records the
+    holds ("held by a gate"); a held record goes in a later run once its break is gone.
+  - The rest passes only when nothing systemic is wrong:
+    (a) no dbt test on the flow's models failed in this run (`failed_tests`, gathered by the
+        caller from Dagster's asset check results: the `error` tests of q2c's logic, and the
+        `warn` ones on the outgoing model itself such as the ERP chart check),
+    (b) the flow's Great Expectations suite (`q2c.gates.suites`) accepts the rows that go,
+    (c) `reconciliation.gate_verdict` holds every threshold of the gate's phase, measured over
+        the flow's break kinds only (a share of such breaks over the contract's thresholds),
+    (d) the rollout flow's kill switch is off, and
+    (e) the rollout flow's phase is one of the gate's phases.
+  Every failing condition is a reason and refuses the whole batch; a verdict or hold list that
+  cannot be read is a reason (fail closed).
 - The GE result (JSON and Data Docs HTML) is kept in `$Q2C_HOME/gates/<run_id>/<flow>.json`.
 - `record_gate_decision(warehouse, decision)` appends it to `ops.gate_decisions`.
 - Callers (the ERP sender, the CRM write-back, the Dagster gate checks) evaluate, record, and
@@ -23,7 +30,7 @@ Contract:
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -34,6 +41,7 @@ from q2c.gates.decisions import (
     previous_row_count,
     record_gate_decision,
 )
+from q2c.gates.holds import RECORD_KEY, held_records, split_batch
 from q2c.policy.kill_switch import is_paused
 from q2c.settings import load_settings
 from q2c.warehouse import Warehouse
@@ -67,6 +75,7 @@ def evaluate_gate(
     warehouse: Warehouse | str | None = None,
     failed_tests: Sequence[str] = (),
     home: Path | None = None,
+    held: Mapping[str, tuple[str, ...]] | None = None,
 ) -> GateDecision:
     """Decide whether `batch` may leave through `flow` in run `run_id`.
 
@@ -79,9 +88,12 @@ def evaluate_gate(
             batch's row count; None fails the verdict condition (it cannot be read).
         failed_tests: names of the dbt tests on the flow's models that failed in this run.
         home: q2c's state directory (kill switches, evidence); default `$Q2C_HOME` or `.q2c`.
+        held: the flow's held records when the caller read them already (else read here from
+            `reconciliation.gate_holds`).
 
     Returns:
-        The decision (not yet recorded: call `record_gate_decision`).
+        The decision (not yet recorded: call `record_gate_decision`); `held` names the records
+        of `batch` held out of it (the caller sends only the others, and only if `passed`).
 
     Raises:
         ValueError: `flow` is not one of `FLOWS`.
@@ -103,19 +115,25 @@ def evaluate_gate(
     elif warehouse is not None:
         wh = warehouse
     try:
+        if held is None:
+            held = held_records(wh, flow)
+        if held is None:
+            reasons.append("gate_holds not read: which records to hold is unknown")
+            held = {}
+        going, holding = split_batch(flow, batch, held)
+        in_batch = set(holding[RECORD_KEY[flow]].astype(str)) if len(holding) else set()
         previous = previous_row_count(wh, flow, before_run=run_id) if wh is not None else None
         from q2c.gates.suites import validate
 
         outcome = validate(
             flow,
-            batch,
+            going,
             contract,
             previous_rows=previous,
             out_dir=evidence_dir(run_id, home),
         )
         reasons += [f"batch: {failure}" for failure in outcome.failures]
-        reasons += verdict_reasons(wh, gate.thresholds)
-        reasons += finding_reasons(wh, gate.input_systems)
+        reasons += verdict_reasons(wh, flow)
     finally:
         if owned and wh is not None:
             wh.close()
@@ -136,47 +154,34 @@ def evaluate_gate(
         validation_id=outcome.validation_id,
         decided_at=decided_at,
         row_count=outcome.row_count,
+        held={k: tuple(held[k]) for k in sorted(in_batch)},
+        held_rows=len(holding),
     )
 
 
-def verdict_reasons(warehouse: Warehouse | None, thresholds: str) -> list[str]:
-    """Why `rec_verdict` does not hold the `thresholds` phase (empty when it does)."""
+def verdict_reasons(warehouse: Warehouse | None, flow: str) -> list[str]:
+    """Why `gate_verdict` does not hold the flow's thresholds (empty when it does)."""
     if warehouse is None:
-        return ["rec_verdict not read: no warehouse given"]
-    if not warehouse.table_exists("reconciliation", "rec_verdict"):
-        return ["rec_verdict not built: the reconciliation has not run"]
+        return ["gate_verdict not read: no warehouse given"]
+    if not warehouse.table_exists("reconciliation", "gate_verdict"):
+        return ["gate_verdict not built: the reconciliation has not run"]
     rows = warehouse.fetchall(
-        "select metric, currency, break_kind, max_value, measured_value, is_passing "
-        "from reconciliation.rec_verdict where phase = ? order by threshold_id",
-        [thresholds],
+        "select phase, metric, currency, break_kind, max_value, measured_value, is_passing "
+        "from reconciliation.gate_verdict where flow = ? order by gate_threshold_id",
+        [flow],
     )
     if not rows:
-        return [f"rec_verdict has no thresholds for {thresholds}"]
+        return [f"gate_verdict has no thresholds for {flow}"]
     reasons = []
-    for metric, currency, kind, max_value, measured, passing in rows:
+    for phase, metric, currency, kind, max_value, measured, passing in rows:
         if passing:
             continue
         what = "|".join(p for p in (metric, currency, kind) if p)
         shown = "not measurable" if measured is None else str(measured)
-        reasons.append(f"rec_verdict {thresholds} {what}: {shown} > {max_value}")
+        reasons.append(
+            f"gate_verdict {phase} {what} over the flow's break kinds: {shown} > {max_value}"
+        )
     return reasons
-
-
-def finding_reasons(warehouse: Warehouse | None, systems: Sequence[str]) -> list[str]:
-    """The data-quality findings on the flow's input systems, counted per check (no values)."""
-    if warehouse is None or not systems:
-        return []
-    if not warehouse.table_exists("reconciliation", "dq_findings"):
-        return ["dq_findings not built: the input checks have not run"]
-    marks = ", ".join("?" for _ in systems)
-    rows = warehouse.fetchall(
-        "select system, check_name, count(*) from reconciliation.dq_findings "
-        f"where system in ({marks}) group by system, check_name order by system, check_name",
-        list(systems),
-    )
-    return [
-        f"data-quality finding on {system} input: {check} ({n} rows)" for system, check, n in rows
-    ]
 
 
 __all__ = [
@@ -185,7 +190,8 @@ __all__ = [
     "decisions_of_run",
     "evaluate_gate",
     "evidence_dir",
-    "finding_reasons",
+    "held_records",
     "record_gate_decision",
+    "split_batch",
     "verdict_reasons",
 ]

@@ -5,6 +5,8 @@ Contract:
   flow, the run id, whether it passed, every reason as a JSON array of text, the Great
   Expectations validation result's id, the batch's row count and when it was decided.
 - Reasons name checks, columns, counts and field API names, never a row's values (no PII).
+- `held_count`: records of the batch the gate held out (each with its reason in the decision's
+  `held` and in the audit trail, `held_by_gate`); the rest went if it passed.
 - `previous_row_count(flow)`: the row count of the flow's last passed batch, which the next
   batch's row-count check compares against.
 - DDL is create-if-not-exists and the same for DuckDB and PostgreSQL.
@@ -13,7 +15,7 @@ Contract:
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -50,6 +52,10 @@ class GateDecision:
     decided_at: datetime
     #: rows in the batch the suite validated (None when no suite ran)
     row_count: int | None = None
+    #: records held out of the batch -> why (open breaks of the flow's kinds); never sent
+    held: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: rows of those records
+    held_rows: int = 0
 
     def metadata(self) -> dict[str, Any]:
         """The decision as plain values for Dagster metadata and logs (no row values)."""
@@ -60,6 +66,8 @@ class GateDecision:
             "reasons": list(self.reasons),
             "validation_id": self.validation_id or "",
             "row_count": -1 if self.row_count is None else self.row_count,
+            "held_records": len(self.held),
+            "held_rows": self.held_rows,
             "decided_at": self.decided_at.isoformat(),
         }
 
@@ -77,6 +85,8 @@ def ensure_table(warehouse: Warehouse) -> None:
         return
     warehouse.ensure_schema(SCHEMA)
     warehouse.execute(_DDL)
+    # added after the first release: warehouses created before it gain the column
+    warehouse.execute(f"alter table {SCHEMA}.{TABLE} add column if not exists held_count bigint")
     warehouse.prepared.add(key)
 
 
@@ -92,7 +102,7 @@ def record_gate_decision(warehouse: Warehouse | str, decision: GateDecision) -> 
         ensure_table(wh)
         wh.execute(
             f"insert into {SCHEMA}.{TABLE} (flow, run_id, decided_at, passed, reasons, "
-            "validation_id, row_count) values (?, ?, ?, ?, ?, ?, ?) "
+            "validation_id, row_count, held_count) values (?, ?, ?, ?, ?, ?, ?, ?) "
             "on conflict (flow, run_id, decided_at) do nothing",
             [
                 decision.flow,
@@ -102,6 +112,7 @@ def record_gate_decision(warehouse: Warehouse | str, decision: GateDecision) -> 
                 json.dumps(list(decision.reasons)),
                 decision.validation_id,
                 decision.row_count,
+                len(decision.held),
             ],
         )
     finally:

@@ -210,6 +210,15 @@ def compile_seeds(contract: Contract) -> dict[str, Table]:
         ["phase", "metric", "currency", "break_kind", "max_value"],
         thresholds,
     )
+    # each gate's scope: the thresholds phase it is judged by, the break kinds that hold its
+    # records (and are measured against those thresholds), the systems whose findings count
+    scope = []
+    for flow, gate in sorted(contract.output_gates.items()):
+        scope.append([flow, gate.thresholds, "thresholds", gate.thresholds])
+        scope += [[flow, gate.thresholds, "blocking_break_kind", k]
+                  for k in gate.blocking_break_kinds]  # fmt: skip
+        scope += [[flow, gate.thresholds, "input_system", s] for s in gate.input_systems]
+    seeds["policy__output_gates"] = (["flow", "thresholds", "setting", "value"], scope)
     seeds["policy__gl_accounts"] = (
         ["role", "acctnumber", "acctname", "accttype", "currency"],
         [

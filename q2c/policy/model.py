@@ -303,8 +303,14 @@ class OutputGate(_Strict):
     thresholds: str
     #: the dbt models the flow sends from (their error tests must pass)
     models: list[str] = Field(min_length=1)
-    #: systems whose data-quality findings (reconciliation.dq_findings) stop the flow
+    #: systems whose data-quality findings (breaks of kind data_quality) hold the records
+    #: they concern (when `data_quality` is one of `blocking_break_kinds`)
     input_systems: list[str] = []
+    #: break kinds that concern this flow: a record whose objects carry an open break of one
+    #: is held out of the batch with the reason (reconciliation.gate_holds) and the rest goes;
+    #: the `thresholds` are measured over these kinds only (reconciliation.gate_verdict),
+    #: so only a systemic share of such breaks refuses the whole batch
+    blocking_break_kinds: list[str] = []
     #: largest amount one outgoing row may carry, in minor units (None: no bound)
     max_amount_minor: int | None = Field(default=None, ge=0)
     #: a batch may have at most this percentage of the previous passed batch's rows ...

@@ -387,6 +387,9 @@ def _output_gates(contract: Contract, report: _Reporter) -> None:
         )
         for i, system in enumerate(gate.input_systems):
             _known(report, (*loc, "input_systems", i), system, set(contract.systems), "system")
+        kinds = set(contract.reconciliation.break_kinds)
+        for i, kind in enumerate(gate.blocking_break_kinds):
+            _known(report, (*loc, "blocking_break_kinds", i), kind, kinds, "break kind")
 
 
 #: the roles the journal export posts to; each must be mapped

@@ -301,6 +301,60 @@ def test_rejected_entry_is_ledgered_with_the_erps_error_and_retried_once_its_cau
     assert all(created[i] == 1 for i in ids)
 
 
+def test_a_held_entry_is_not_sent_and_goes_once_its_break_is_gone(env: Env) -> None:
+    """The contract's real gate over the real gate models: an open break of a kind that concerns
+    the export (erp_amount_mismatch) on an entry's billing object holds that entry, with the
+    reason in the manifest and the audit trail, and the rest of the batch goes; once the break
+    is gone (the reconciliation rebuilt without it) the next run sends it."""
+    from orchestration.assets.erp_export import export_day
+
+    days = lines_by_day(env)
+    day = days[5 * len(days) // 6][0]
+    gate_models = ["gate_records", "gate_holds", "gate_verdict"]
+    with Warehouse.from_url(env.url) as wh:
+        waiting = wh.fetchall(
+            "select external_id, billing_id from exports.export_erp_journal_lines "
+            "where trandate <= cast(? as date) and entry_kind = 'invoice' and external_id not in "
+            "(select external_id from ops.export_outbox) order by external_id limit 1",
+            [day.isoformat()],
+        )
+        assert waiting, "entries of the S world wait for this day's export"
+        ((held_id, billing_id),) = waiting
+        wh.execute(
+            "insert into reconciliation.rec_breaks select * replace ('test-hold' as break_id, "
+            "'erp_amount_mismatch' as break_kind, 'invoice' as source_object_type, "
+            "? as source_object_id, null as target_object_id) "
+            "from reconciliation.rec_breaks limit 1",
+            [billing_id],
+        )
+    run_dbt(["run", "--select", *gate_models], env.url, env.root / "dbt")
+    poster = env.client()
+    try:
+        with Warehouse.from_url(env.url) as wh:
+            first = export_day(wh, poster, day, run_id="held-1", settings=settings_of(env))
+            events = wh.fetchall(
+                "select object_id, detail from ops.audit_trail where action = 'held_by_gate' "
+                "and flow = 'erp_export'"
+            )
+        manifest = json.loads(first.manifest or "{}")
+        assert first.status == "sent" and first.held == 1 and first.posted == first.entries > 0
+        assert held_id not in created_per_entry(env)
+        reason = f"open break erp_amount_mismatch on billing invoice {billing_id}"
+        assert manifest["held"] == {"entries": 1, "by_entry": {held_id: [reason]}}
+        assert billing_id not in manifest["billing_objects"].get("invoice", [])
+        assert events == [(held_id, reason)]
+        # the break is gone: the reconciliation is rebuilt from the warehouse without it
+        run_dbt(["run", "--select", "rec_breaks", *gate_models], env.url, env.root / "dbt")
+        with Warehouse.from_url(env.url) as wh:
+            second = export_day(
+                wh, poster, day + timedelta(days=1), run_id="held-2", settings=settings_of(env)
+            )
+    finally:
+        poster.close()
+    assert second.status == "sent" and second.held == 0
+    assert created_per_entry(env)[held_id] == 1
+
+
 def test_two_runs_post_each_entry_once_and_rewrite_identical_files(env: Env) -> None:
     today = lines_by_day(env)[-1][0]
     poster = env.client(async_threshold=20)  # the backlog goes as async batch upserts

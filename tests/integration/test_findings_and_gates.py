@@ -1,7 +1,8 @@
 """Input checks report, gates block: breaking an input check by hand (a CRM picklist value the
 contract does not know, an ERP posting to a GL account the ERP chart lacks) still builds the
-marts and rec_breaks, lists each bad row as a data-quality finding, and refuses only the flows
-that read the broken system, with the reason in ops.gate_decisions.
+marts and rec_breaks, lists each bad row as a data-quality finding, and holds only the records
+of the flows that read the broken system (the rest of each batch goes), with the reason in
+reconciliation.gate_holds and the decision.
 
 The S warehouse the reconciliation tests build (tests/support/raw_from_world.py) is copied, two
 raw rows get a newer, broken version, and dbt builds it again.
@@ -29,10 +30,14 @@ GL_FINDING = "relationships:stg_erp__transaction_lines.erp_account_id"
 CHART_FINDING = "in_contract_chart_of_accounts:stg_erp__transaction_lines.erp_account_id"
 
 
-def _land_broken_version(wh: Warehouse, table: str, key: str, value: str) -> str:
-    """Land a newer version of the first row of `raw.<table>` with `payload[key] = value`."""
+def _land_broken_version(
+    wh: Warehouse, table: str, key: str, value: str, where: str = "true"
+) -> str:
+    """Land a newer version of the first row of `raw.<table>` (matching `where`) with
+    `payload[key] = value`."""
     object_id, payload = wh.fetchone(
-        f"select object_id, cast(payload as varchar) from raw.{table} order by object_id limit 1"
+        f"select object_id, cast(payload as varchar) from raw.{table} where {where} "
+        "order by object_id limit 1"
     )
     body = json.loads(payload)
     body[key] = value
@@ -68,7 +73,12 @@ def broken_warehouse(world_s: Path, tmp_path_factory: pytest.TempPathFactory) ->
     shutil.copy(_clean_s(world_s, tmp_path_factory), db)
     url = f"duckdb:///{db}"
     with Warehouse.from_url(url) as wh:
-        account = _land_broken_version(wh, "salesforce__account", "CurrencyIsoCode", "XTS")
+        # an Account the enrichment writes, with cases: its finding holds records of both flows
+        account = _land_broken_version(
+            wh, "salesforce__account", "CurrencyIsoCode", "XTS",
+            "object_id in (select account_id from sync.sync_salesforce_account_fields) and "
+            "object_id in (select account_id from sync.sync_salesforce_case_fields)",
+        )  # fmt: skip
         line = _land_broken_version(wh, "erp__transactionline", "account", "99999")
     code, out = run_dbt(["build"], url, work / "dbt", check=False)
     return {"url": url, "code": code, "out": out, "account": account, "line": line, "home": work}
@@ -102,13 +112,14 @@ def test_a_failing_input_check_warns_and_leaves_the_reconciliation_built(
     assert accounts > 0 and other_breaks > 0
 
 
-def test_only_the_flows_that_read_the_broken_system_are_refused_for_it(
+def test_a_finding_holds_only_the_records_it_concerns_and_the_rest_goes(
     broken_warehouse: dict,
 ) -> None:
     contract = default_contract()
+    decisions = {}
     with Warehouse.from_url(broken_warehouse["url"]) as wh:
         for flow, (schema, table) in FLOW_MODELS.items():
-            decision = evaluate_gate(
+            decisions[flow] = evaluate_gate(
                 flow,
                 read_batch(wh, schema, table),
                 contract=contract,
@@ -116,20 +127,40 @@ def test_only_the_flows_that_read_the_broken_system_are_refused_for_it(
                 warehouse=wh,
                 home=broken_warehouse["home"],
             )
-            record_gate_decision(wh, decision)
-        rows = wh.fetchall(
-            "select flow, passed, reasons from ops.gate_decisions where run_id = 'broken-inputs'"
+            record_gate_decision(wh, decisions[flow])
+        (customer,) = wh.fetchone(
+            "select distinct billing_customer_id from sync.sync_salesforce_account_fields "
+            "where account_id = ?",
+            [broken_warehouse["account"]],
         )
-    reasons = {flow: json.loads(text) for flow, _, text in rows}
-    assert {flow for flow, passed, _ in rows if not passed} == set(FLOW_MODELS)
+        cases = {
+            r[0]
+            for r in wh.fetchall(
+                "select case_id from sync.sync_salesforce_case_fields where account_id = ?",
+                [broken_warehouse["account"]],
+            )
+        }
+        recorded = dict(
+            wh.fetchall(
+                "select flow, held_count from ops.gate_decisions where run_id = 'broken-inputs'"
+            )
+        )
+    def of_the_account(reasons: tuple[str, ...]) -> bool:
+        return any(
+            r.startswith("open break data_quality on crm ")
+            and r.endswith(f" {broken_warehouse['account']}")
+            for r in reasons
+        )
 
-    def names(flow: str) -> set[str]:
-        return {r for r in reasons[flow] if r.startswith("data-quality finding")}
-
-    assert names("erp_export") == {
-        f"data-quality finding on erp input: {check} (1 rows)"
-        for check in (GL_FINDING, CHART_FINDING)
-    }
-    for flow in ("crm_account_sync", "crm_case_sync", "automations"):
-        assert any(ACCOUNT_FINDING in r for r in names(flow)), reasons[flow]
-        assert not any(GL_FINDING in r for r in names(flow)), reasons[flow]
+    # the CRM finding holds that Account's records; the ERP line's finding is on no record
+    # the export carries (an ERP posting of the ERP's own): nothing of it is held
+    assert list(decisions["crm_account_sync"].held) == [customer]
+    assert of_the_account(decisions["crm_account_sync"].held[customer])
+    assert set(decisions["crm_case_sync"].held) == cases
+    assert all(map(of_the_account, decisions["crm_case_sync"].held.values()))
+    assert decisions["erp_export"].held == {}
+    for flow in ("erp_export", "crm_account_sync", "crm_case_sync"):
+        assert decisions[flow].passed, decisions[flow].reasons  # the rest of each batch goes
+    assert recorded["crm_account_sync"] == 1 and recorded["crm_case_sync"] == len(cases)
+    # automation is a later phase than the sandbox runs: refused for that, not for findings
+    assert not decisions["automations"].passed

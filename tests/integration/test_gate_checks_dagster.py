@@ -29,18 +29,17 @@ def _warehouse(path: Path, *, verdict_holds: bool) -> str:
     with Warehouse.from_url(url) as wh:
         wh.ensure_schema("reconciliation")
         wh.execute(
-            "create or replace table reconciliation.rec_verdict as select * from (values "
-            "('controlled_writes', 'break_rate_bps', null, null, 200, ?, ?)) as t(phase, metric, "
-            "currency, break_kind, max_value, measured_value, is_passing)",
+            "create or replace table reconciliation.gate_verdict as select * from (values "
+            "('crm_case_sync|controlled_writes|break_rate_bps||', 'crm_case_sync', "
+            "'controlled_writes', 'break_rate_bps', null, null, 200, ?, ?), "
+            "('automations|automation|break_rate_bps||', 'automations', 'automation', "
+            "'break_rate_bps', null, null, 50, 10, true)) as t(gate_threshold_id, flow, phase, "
+            "metric, currency, break_kind, max_value, measured_value, is_passing)",
             [10 if verdict_holds else 900, verdict_holds],
         )
         wh.execute(
-            "create or replace table reconciliation.rec_verdict as "
-            "select phase || '|' || metric as threshold_id, * from reconciliation.rec_verdict"
-        )
-        wh.execute(
-            "create or replace table reconciliation.dq_findings "
-            "(finding_id varchar, check_name varchar, system varchar, object_id varchar)"
+            "create or replace table reconciliation.gate_holds (hold_id varchar, flow varchar, "
+            "record_key varchar, break_id varchar, break_kind varchar, reason varchar)"
         )
     return url
 
@@ -99,7 +98,9 @@ def test_a_refused_gate_skips_the_downstream_asset_and_nothing_else(
     assert not evaluation.passed
     assert evaluation.severity == dg.AssetCheckSeverity.ERROR
     reasons = evaluation.metadata["reasons"].value
-    assert reasons == ["rec_verdict controlled_writes break_rate_bps: 900 > 200"]
+    assert reasons == [
+        "gate_verdict controlled_writes break_rate_bps over the flow's break kinds: 900 > 200"
+    ]
     with Warehouse.from_url(url) as wh:
         rows = wh.fetchall("select flow, run_id, passed, reasons from ops.gate_decisions")
     assert rows == [("crm_case_sync", result.run_id, False, json.dumps(reasons))]

@@ -33,6 +33,6 @@ def test_decisions_round_trip_and_bound_the_next_batch_on_postgres(postgres_db: 
     with Warehouse.from_url(postgres_db) as wh:
         assert previous_row_count(wh, "erp_export", before_run="run-3") == 40
         assert previous_row_count(wh, "erp_export", before_run="run-2") is None
-        assert verdict_reasons(wh, "controlled_writes") == [
-            "rec_verdict not built: the reconciliation has not run"
+        assert verdict_reasons(wh, "erp_export") == [
+            "gate_verdict not built: the reconciliation has not run"
         ]

@@ -1,8 +1,10 @@
 """Output gates (q2c.gates): the Great Expectations suite refuses what must not leave, and a
-kill switch or a read_only phase stops only its own flow.
+kill switch or a read_only phase stops only its own flow; a record with an open break of the
+flow's kinds is held out and the rest passes.
 
-Each test starts from batches the gate accepts and a warehouse whose rec_verdict holds, then
-breaks one thing and checks that exactly that flow is refused, with the reason.
+Each test starts from batches the gate accepts and a warehouse whose gate_verdict holds for
+every flow and whose gate_holds is empty, then breaks one thing and checks that exactly that
+flow is refused (or that record held), with the reason.
 """
 
 from __future__ import annotations
@@ -23,20 +25,24 @@ pytestmark = pytest.mark.unit
 
 @pytest.fixture
 def warehouse(tmp_path: Path) -> Iterator[Warehouse]:
-    """A DuckDB warehouse whose rec_verdict holds every phase (one passing row each)."""
+    """A DuckDB warehouse whose gate_verdict holds for every flow (one passing row each) and
+    whose gate_holds holds nothing."""
     wh = Warehouse.from_url(f"duckdb:///{tmp_path / 'wh.duckdb'}")
     wh.ensure_schema("reconciliation")
-    wh.execute(
-        "create table reconciliation.rec_verdict as select * from (values "
-        "('controlled_writes|break_rate_bps||', 'controlled_writes', 'break_rate_bps', "
-        "null, null, 200, 10, true), "
-        "('automation|break_rate_bps||', 'automation', 'break_rate_bps', null, null, 50, 10, true)"
-        ") as t(threshold_id, phase, metric, currency, break_kind, max_value, measured_value, "
-        "is_passing)"
+    phases = {"automations": "automation"}
+    rows = ", ".join(
+        f"('{f}|{phases.get(f, 'controlled_writes')}|break_rate_bps||', '{f}', "
+        f"'{phases.get(f, 'controlled_writes')}', 'break_rate_bps', null, null, 200, 10, true)"
+        for f in FLOWS
     )
     wh.execute(
-        "create table reconciliation.dq_findings (finding_id varchar, check_name varchar, "
-        "system varchar, object_id varchar)"
+        f"create table reconciliation.gate_verdict as select * from (values {rows}) as t("
+        "gate_threshold_id, flow, phase, metric, currency, break_kind, max_value, "
+        "measured_value, is_passing)"
+    )
+    wh.execute(
+        "create table reconciliation.gate_holds (hold_id varchar, flow varchar, "
+        "record_key varchar, break_id varchar, break_kind varchar, reason varchar)"
     )
     yield wh
     wh.close()
@@ -75,6 +81,7 @@ def account_batch(fields: tuple[str, ...] = ("MRR__c", "Billing_Status__c")) -> 
             {
                 "account_field_id": f"001A|{field}",
                 "account_id": "001A",
+                "billing_customer_id": "cus_A",
                 "match_on": "Billing_Customer_Id__c",
                 "field_api_name": field,
                 "proposed_value": "100.00",
@@ -241,21 +248,39 @@ def test_a_failing_verdict_names_each_threshold_and_refuses(
     open_contract: Contract, warehouse: Warehouse, tmp_path: Path
 ) -> None:
     warehouse.execute(
-        "update reconciliation.rec_verdict set measured_value = 300, is_passing = false "
-        "where phase = 'controlled_writes'"
+        "update reconciliation.gate_verdict set measured_value = 300, is_passing = false "
+        "where flow = 'erp_export'"
     )
     decisions = decide_all(open_contract, warehouse, tmp_path)
     assert decisions["erp_export"].reasons == (
-        "rec_verdict controlled_writes break_rate_bps: 300 > 200",
+        "gate_verdict controlled_writes break_rate_bps over the flow's break kinds: 300 > 200",
     )
-    assert decisions["automations"].passed  # its own thresholds (automation) hold
+    # each flow is judged over its own break kinds: the others pass
+    assert all(d.passed for f, d in decisions.items() if f != "erp_export")
 
 
-def test_no_warehouse_or_no_verdict_fails_closed(open_contract: Contract, tmp_path: Path) -> None:
+def test_no_warehouse_or_no_verdict_fails_closed(
+    open_contract: Contract, warehouse: Warehouse, tmp_path: Path
+) -> None:
     decision = evaluate_gate(
         "crm_case_sync", case_batch(), contract=open_contract, run_id="r", home=tmp_path
     )
-    assert decision.reasons == ("rec_verdict not read: no warehouse given",)
+    assert decision.reasons == (
+        "gate_holds not read: which records to hold is unknown",
+        "gate_verdict not read: no warehouse given",
+    )
+    warehouse.execute("delete from reconciliation.gate_verdict where flow = 'crm_case_sync'")
+    decision = evaluate_gate(
+        "crm_case_sync", case_batch(), contract=open_contract, run_id="r", warehouse=warehouse,
+        home=tmp_path,
+    )  # fmt: skip
+    assert decision.reasons == ("gate_verdict has no thresholds for crm_case_sync",)
+    warehouse.execute("drop table reconciliation.gate_holds")
+    decision = evaluate_gate(
+        "erp_export", erp_batch(), contract=open_contract, run_id="r", warehouse=warehouse,
+        home=tmp_path,
+    )  # fmt: skip
+    assert decision.reasons == ("gate_holds not read: which records to hold is unknown",)
 
 
 def test_decisions_are_recorded_once_and_bound_the_next_batch(
@@ -289,21 +314,47 @@ def test_decisions_are_recorded_once_and_bound_the_next_batch(
     )
 
 
-def test_a_data_quality_finding_stops_only_the_flows_that_read_its_system(
+def _hold(warehouse: Warehouse, flow: str, record: str, kind: str) -> None:
+    warehouse.execute(
+        "insert into reconciliation.gate_holds values (?, ?, ?, ?, ?, ?)",
+        [f"{flow}|{record}|{kind}:x", flow, record, f"{kind}:x", kind,
+         f"open break {kind} on billing invoice in_1"],
+    )  # fmt: skip
+
+
+def test_a_held_record_is_left_out_and_the_rest_passes(
     open_contract: Contract, warehouse: Warehouse, tmp_path: Path
 ) -> None:
-    warehouse.execute(
-        "insert into reconciliation.dq_findings values ('f1', "
-        "'accepted_values:stg_salesforce__accounts.crm_billing_status', 'crm', '001A')"
-    )
-    decisions = decide_all(open_contract, warehouse, tmp_path)
-    reason = (
-        "data-quality finding on crm input: "
-        "accepted_values:stg_salesforce__accounts.crm_billing_status (1 rows)"
-    )
-    assert {f: d.reasons for f, d in decisions.items()} == {
-        "erp_export": (),
-        "crm_account_sync": (reason,),
-        "crm_case_sync": (reason,),
-        "automations": (reason,),
+    # the held invoice entry is even unbalanced: held rows are not part of what the suite sees
+    batch = erp_batch()
+    batch.loc[1, "credit_minor"] = 11999
+    _hold(warehouse, "erp_export", "q2c:invoice:in_1", "erp_amount_mismatch")
+    _hold(warehouse, "crm_account_sync", "cus_A", "customer_linked_to_deleted_account")
+    _hold(warehouse, "crm_case_sync", "500Z", "data_quality")  # not in the batch
+    decisions = decide_all(open_contract, warehouse, tmp_path, erp_export=batch)
+    assert {f: d.reasons for f, d in decisions.items()} == {f: () for f in FLOWS}
+    erp = decisions["erp_export"]
+    assert erp.passed and erp.row_count == 2 and erp.held_rows == 2
+    assert erp.held == {
+        "q2c:invoice:in_1": ("open break erp_amount_mismatch on billing invoice in_1",)
     }
+    assert list(decisions["crm_account_sync"].held) == ["cus_A"]
+    assert decisions["crm_case_sync"].held == {}  # only records of the batch are named
+    record_gate_decision(warehouse, erp)
+    assert warehouse.fetchall("select held_count from ops.gate_decisions") == [(1,)]
+
+
+def test_a_systemic_failure_still_refuses_the_whole_batch_with_holds(
+    open_contract: Contract, warehouse: Warehouse, tmp_path: Path
+) -> None:
+    _hold(warehouse, "erp_export", "q2c:invoice:in_1", "erp_amount_mismatch")
+    batch = erp_batch()
+    batch.loc[3, "credit_minor"] = 11999  # the payment entry, not held, is off by one cent
+    decision = evaluate_gate(
+        "erp_export", batch, contract=open_contract, run_id="r", warehouse=warehouse,
+        home=tmp_path,
+    )  # fmt: skip
+    assert not decision.passed
+    assert decision.reasons == (
+        "batch: every journal entry balances (debits = credits in minor units): 2 of 2 rows",
+    )
