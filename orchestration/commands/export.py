@@ -92,6 +92,7 @@ def erp(
     from extractors.erp import ErpCredentials
     from extractors.erp.records import RecordServiceClient
     from orchestration.assets.erp_export import export_day, new_run_id
+    from orchestration.commands.json_output import emit_json, json_or_logs
     from q2c.settings import load_settings
     from q2c.warehouse import Warehouse
 
@@ -104,7 +105,7 @@ def erp(
         creds = ErpCredentials(settings.erp_base_url, settings.erp_token)
         poster = RecordServiceClient(creds, max_in_flight=max_in_flight)
     try:
-        with Warehouse.from_url(settings.warehouse_url) as wh:
+        with json_or_logs(json_output), Warehouse.from_url(settings.warehouse_url) as wh:
             outcome = export_day(
                 wh, poster, when, run_id=new_run_id(), settings=settings, dry_run=dry_run
             )
@@ -114,7 +115,7 @@ def erp(
     if json_output:
         out = outcome.as_dict()
         out["manifest"] = json.loads(outcome.manifest) if outcome.manifest else None
-        typer.echo(json.dumps(out, indent=2, default=str))
+        emit_json(out)
     else:
         print_outcome(outcome)
     if outcome.status == "refused" or outcome.pending:

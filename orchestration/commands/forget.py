@@ -9,13 +9,12 @@ Never prints the person's data: only counts and where something remains.
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import asdict
 from pathlib import Path
 
 import typer
 
-from orchestration.commands.json_output import emit_json, logs_to_stderr
+from orchestration.commands.json_output import emit_json, fail, json_or_logs
 from q2c.erasure import forget_customer
 from q2c.settings import load_settings
 from q2c.warehouse import Warehouse
@@ -31,15 +30,11 @@ def forget(
     """Erase a person: redact their PII everywhere, keep the money, audit the erasure."""
     settings = load_settings()
     dirs = report_dir or [settings.home / "reports"]
-    with (
-        logs_to_stderr() if as_json else contextlib.nullcontext(),
-        Warehouse.from_url(settings.warehouse_url) as wh,
-    ):
-        try:
+    try:
+        with json_or_logs(as_json), Warehouse.from_url(settings.warehouse_url) as wh:
             result = forget_customer(wh, customer, report_dirs=dirs)
-        except LookupError as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(1) from exc
+    except LookupError as exc:
+        fail(f"error: {exc}", as_json=as_json)
     document = {**asdict(result), "complete": result.complete}
     if as_json:
         emit_json(document)

@@ -20,6 +20,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from orchestration.commands.json_output import JsonFlag, emit_json, fail
 from q2c.policy import Contract, ContractError, kill_switch, load_contract
 from q2c.policy.dbt_seeds import compile_seeds, dbt_vars, render_csv, write_seeds
 from q2c.policy.go_no_go import check_contract
@@ -79,10 +80,14 @@ def check(
 def sheet(
     out: Path = typer.Option(Path(".q2c/evidence"), "--out", "-o", help="Output directory."),
     file: Path | None = FileOpt,
+    as_json: JsonFlag = False,
 ) -> None:
     """Write the ownership sheet (Markdown and HTML) for people."""
     contract = _load(file)
     md, html = write_sheet(contract, out, kill_switch.paused_flows())
+    if as_json:
+        emit_json({"markdown": str(md), "html": str(html)})
+        return
     console.print(f"wrote {md}\nwrote {html}")
 
 
@@ -93,6 +98,7 @@ def compile_(
         False, "--check", help="Do not write; exit 1 if the seeds differ from the contract."
     ),
     file: Path | None = FileOpt,
+    as_json: JsonFlag = False,
 ) -> None:
     """Compile the contract into dbt seeds (policy__*.csv)."""
     contract = _load(file)
@@ -103,12 +109,19 @@ def compile_(
             if not (seeds / f"{name}.csv").exists()
             or (seeds / f"{name}.csv").read_text(encoding="utf-8") != render_csv(table)
         ]
+        if as_json:
+            emit_json({"seeds": str(seeds), "stale": stale, "match": not stale})
         if stale:
             err_console.print(f"stale seeds: {', '.join(stale)}; run `q2c policy compile`")
             raise typer.Exit(1)
-        console.print("seeds match the contract")
+        if not as_json:
+            console.print("seeds match the contract")
         return
-    for path in write_seeds(contract, seeds):
+    written = write_seeds(contract, seeds)
+    if as_json:
+        emit_json({"written": [str(path) for path in written]})
+        return
+    for path in written:
         console.print(f"wrote {path}")
 
 
@@ -117,24 +130,32 @@ def pause(
     flow: str = typer.Argument(..., help="A write flow of the contract's rollout section."),
     reason: str = typer.Option("", "--reason", "-r", help="Why (shown on the sheet)."),
     by: str = typer.Option("", "--by", help="Who pauses it."),
+    as_json: JsonFlag = False,
 ) -> None:
     """Pause one write path (ingestion keeps running)."""
     try:
         kill_switch.pause(flow, reason, by=by)
     except ValueError as exc:
-        err_console.print(str(exc))
-        raise typer.Exit(2) from None
+        fail(str(exc), as_json=as_json, code=2)
+    if as_json:
+        emit_json({"flow": flow, "paused": True})
+        return
     console.print(f"paused {flow}")
 
 
 @app.command("resume")
-def resume(flow: str = typer.Argument(..., help="A paused write flow.")) -> None:
+def resume(
+    flow: str = typer.Argument(..., help="A paused write flow."),
+    as_json: JsonFlag = False,
+) -> None:
     """Resume a paused write path."""
     try:
         was = kill_switch.resume(flow)
     except ValueError as exc:
-        err_console.print(str(exc))
-        raise typer.Exit(2) from None
+        fail(str(exc), as_json=as_json, code=2)
+    if as_json:
+        emit_json({"flow": flow, "resumed": was})
+        return
     console.print(f"resumed {flow}" if was else f"{flow} was not paused")
 
 
@@ -160,12 +181,17 @@ def switches(as_json: bool = typer.Option(False, "--json")) -> None:
 
 
 @app.command("schema")
-def schema() -> None:
+def schema(
+    as_json: JsonFlag = False,
+) -> None:
     """Print the contract's JSON Schema (point your editor's YAML plugin at it)."""
-    typer.echo(json.dumps(Contract.model_json_schema(), indent=2))
+    emit_json(Contract.model_json_schema())
 
 
 @app.command("dbt-vars")
-def dbt_vars_(file: Path | None = FileOpt) -> None:
+def dbt_vars_(
+    file: Path | None = FileOpt,
+    as_json: JsonFlag = False,
+) -> None:
     """Print the dbt vars the contract decides (JSON), for `dbt build --vars '...'`."""
     typer.echo(json.dumps(dbt_vars(_load(file)), separators=(",", ":")))

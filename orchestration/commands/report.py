@@ -11,20 +11,19 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from pathlib import Path
 
 import typer
 from rich.console import Console
 
+from orchestration.commands.json_output import emit_json, fail, json_or_logs
 from q2c.policy import load_contract
 from q2c.reports import Period, Report, build_report, closed_period, write_report
 from q2c.settings import load_settings
 from q2c.warehouse import Warehouse
 
 console = Console()
-err_console = Console(stderr=True)
 
 
 def write_period_report(
@@ -53,10 +52,10 @@ def report(
 ) -> None:
     """Write the period's reconciliation report: HTML with charts, XLSX workbook, JSON."""
     try:
-        built, paths = write_period_report(period, out)
+        with json_or_logs(as_json):
+            built, paths = write_period_report(period, out)
     except ValueError as exc:
-        err_console.print(f"q2c report: {exc}", markup=False, highlight=False)
-        raise typer.Exit(1) from None
+        fail(f"q2c report: {exc}", as_json=as_json)
     chosen = built.header["period"]
     summary = {
         "period": chosen,
@@ -66,7 +65,7 @@ def report(
         "sections": {s.key: {"status": s.status, "rows": len(s.rows)} for s in built.sections},
     }
     if as_json:
-        typer.echo(json.dumps(summary, indent=2))
+        emit_json(summary)
         return
     console.print(f"[bold]Reconciliation report {chosen}[/bold] ({built.header['verdict']})")
     for s in built.sections:
@@ -96,7 +95,7 @@ def evidence(
     contract = load_contract()
     run_id = f"cli-{uuid.uuid4()}"
     try:
-        with Warehouse.from_url(settings.warehouse_url) as wh:
+        with json_or_logs(as_json), Warehouse.from_url(settings.warehouse_url) as wh:
             chosen = Period.parse(period) if period else closed_period(wh)
             built = build_report(wh, contract, chosen, run_id=run_id)
             pack = build_evidence_pack(
@@ -107,8 +106,7 @@ def evidence(
                 dbt_target=dbt_target or DBT_PROJECT_DIR / "target",
             )
     except ValueError as exc:
-        err_console.print(f"q2c evidence: {exc}", markup=False, highlight=False)
-        raise typer.Exit(1) from None
+        fail(f"q2c evidence: {exc}", as_json=as_json)
     path = write_evidence_pack(
         pack,
         (out or settings.home / "evidence") / f"evidence-{chosen}.zip",
@@ -121,7 +119,7 @@ def evidence(
         "missing": pack.missing,
     }
     if as_json:
-        typer.echo(json.dumps(summary, indent=2))
+        emit_json(summary)
         return
     console.print(f"[bold]Evidence pack {chosen}[/bold]: {path} ({len(pack.files)} files)")
     for item, reason in pack.missing.items():

@@ -16,13 +16,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from orchestration.commands.json_output import emit_json, fail, json_or_logs
 from q2c.review import list_items, resolve
 from q2c.settings import load_settings
 from q2c.warehouse import Warehouse
 
 app = typer.Typer(no_args_is_help=True)
 console = Console()
-err_console = Console(stderr=True)
 
 
 def _dump(item: object) -> dict:
@@ -35,10 +35,10 @@ def list_command(
     as_json: bool = typer.Option(False, "--json", help="Print the items as JSON."),
 ) -> None:
     """Review items, open ones by default."""
-    with Warehouse.from_url(load_settings().warehouse_url) as wh:
+    with json_or_logs(as_json), Warehouse.from_url(load_settings().warehouse_url) as wh:
         items = list_items(wh, status=None if all_items else "open")
     if as_json:
-        typer.echo(json.dumps([_dump(i) for i in items], indent=2))
+        emit_json([_dump(i) for i in items])
         return
     table = Table(title=f"review items ({len(items)})")
     for col in ("id", "flag", "flow", "subject", "status", "opened"):
@@ -61,14 +61,13 @@ def show(
     as_json: bool = typer.Option(False, "--json", help="Print the item as JSON."),
 ) -> None:
     """One item with its approval packet."""
-    with Warehouse.from_url(load_settings().warehouse_url) as wh:
+    with json_or_logs(as_json), Warehouse.from_url(load_settings().warehouse_url) as wh:
         found = [i for i in list_items(wh, status=None) if i.review_id == review_id]
     if not found:
-        err_console.print(f"q2c review: no review item {review_id!r}", markup=False)
-        raise typer.Exit(1)
+        fail(f"q2c review: no review item {review_id!r}", as_json=as_json)
     dumped = _dump(found[0])
     if as_json:
-        typer.echo(json.dumps(dumped, indent=2))
+        emit_json(dumped)
         return
     for key, value in dumped.items():
         shown = json.dumps(value, indent=2) if isinstance(value, dict) else value
@@ -81,14 +80,17 @@ def resolve_command(
     decision: str = typer.Option(..., "--decision", help="approve or reject."),
     by: str = typer.Option(..., "--by", help="Who decides (recorded)."),
     note: str | None = typer.Option(None, "--note", help="Why (recorded)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the resolved item as JSON."),
 ) -> None:
     """Record a decision on an open item; its hold on the flow ends."""
     try:
-        with Warehouse.from_url(load_settings().warehouse_url) as wh:
+        with json_or_logs(as_json), Warehouse.from_url(load_settings().warehouse_url) as wh:
             item = resolve(wh, review_id, decision=decision, by=by, note=note)  # type: ignore[arg-type]
     except ValueError as exc:
-        err_console.print(f"q2c review: {exc}", markup=False, highlight=False)
-        raise typer.Exit(1) from None
+        fail(f"q2c review: {exc}", as_json=as_json)
+    if as_json:
+        emit_json(_dump(item))
+        return
     console.print(
         f"{item.review_id}: {item.decision} by {item.resolved_by} at {item.resolved_at}",
         markup=False,

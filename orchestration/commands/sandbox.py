@@ -38,6 +38,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from orchestration.commands.json_output import JsonFlag, fail, json_or_logs, say
+
 app = typer.Typer(no_args_is_help=True)
 faults_app = typer.Typer(no_args_is_help=True)
 app.add_typer(faults_app, name="faults", help="Read or change a running stand-in's faults.")
@@ -291,20 +293,19 @@ def _stop_pid(pid: int) -> bool:
 
 
 @app.command("down")
-def down(root: Path | None = DirOpt) -> None:
+def down(root: Path | None = DirOpt, as_json: JsonFlag = False) -> None:
     """Stop the stand-ins started by `up`; no process is left behind."""
     root = (root or _default_dir()).absolute()
     state = _state(root)
     if state is None:
-        console.print("the sandbox is not running")
+        say({"dir": str(root), "stopped": None}, "the sandbox is not running", as_json=as_json)
         return
     pid = int(state["pid"])
     stopped = _stop_pid(pid) if _alive(pid) else True
     (root / STATE_FILE).unlink(missing_ok=True)
     if not stopped:
-        err_console.print(f"process {pid} did not stop")
-        raise typer.Exit(1)
-    console.print(f"sandbox stopped (pid {pid})")
+        fail(f"process {pid} did not stop", as_json=as_json)
+    say({"dir": str(root), "stopped": pid}, f"sandbox stopped (pid {pid})", as_json=as_json)
 
 
 def _client(state: dict[str, Any]) -> Any:
@@ -359,6 +360,7 @@ def status(root: Path | None = DirOpt, as_json: bool = JsonOpt) -> None:
 def advance(
     days: int = typer.Option(..., "--days", min=1, help="Days of activity to add."),
     root: Path | None = DirOpt,
+    as_json: JsonFlag = False,
 ) -> None:
     """Move the world's clock forward by N days (the stand-ins see it at once)."""
     from sandbox import world
@@ -366,11 +368,12 @@ def advance(
     root = (root or _default_dir()).absolute()
     world_dir = root / "world"
     if not (world_dir / "erp.sqlite").exists():
-        err_console.print(f"no world in {world_dir}: run `q2c sandbox up` first")
-        raise typer.Exit(1)
-    with console.status(f"advancing the world by {days} days"):
+        fail(f"no world in {world_dir}: run `q2c sandbox up` first", as_json=as_json)
+    with json_or_logs(as_json), console.status(f"advancing the world by {days} days"):
         world.advance(world_dir, days)
-    console.print(f"world clock now {_world_meta(world_dir).get('now')} (epoch seconds)")
+    now = _world_meta(world_dir).get("now")
+    document = {"world_dir": str(world_dir), "days": days, "now": now}
+    say(document, f"world clock now {now} (epoch seconds)", as_json=as_json)
 
 
 def _service_state(root: Path | None, service: str) -> dict[str, Any]:
@@ -389,6 +392,7 @@ def faults_set(
     service: str = typer.Argument(..., help="billing, salesforce or erp"),
     faults_json: str = typer.Argument(..., help="A JSON object, e.g. '{\"rate_limit\": 0.5}'"),
     root: Path | None = DirOpt,
+    as_json: JsonFlag = False,  # the faults are printed as JSON either way
 ) -> None:
     """Merge a JSON object into a running stand-in's faults."""
     try:
@@ -408,6 +412,7 @@ def faults_set(
 def faults_show(
     service: str = typer.Argument(..., help="billing, salesforce or erp"),
     root: Path | None = DirOpt,
+    as_json: JsonFlag = False,  # the faults are printed as JSON either way
 ) -> None:
     """Print a running stand-in's faults."""
     state = _service_state(root, service)

@@ -2,7 +2,8 @@
 
 - `q2c warehouse roles apply [--json]`: create the PostgreSQL roles of `deploy/roles.sql`
   (loader, transformer, analyst, finance) and grant them (q2c/warehouse_roles.py); from then
-  on the dbt asset grants them again after each build. Exits 1 on DuckDB, which is single-user and has no roles.
+  on the dbt asset grants them again after each build. Exits 1 on DuckDB, which is
+  single-user and has no roles.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from dataclasses import asdict
 
 import typer
 
-from orchestration.commands.json_output import emit_json
+from orchestration.commands.json_output import emit_json, fail, json_or_logs
 from q2c.policy import default_contract
 from q2c.settings import load_settings
 from q2c.warehouse import Warehouse
@@ -25,12 +26,11 @@ app.add_typer(roles_app, name="roles", help="PostgreSQL roles: loader, transform
 @roles_app.command("apply")
 def apply(as_json: bool = typer.Option(False, "--json", help="Print the grants as JSON.")) -> None:
     """Create the roles and grant them on the configured PostgreSQL warehouse."""
-    with Warehouse.from_url(load_settings().warehouse_url) as wh:
-        try:
+    try:
+        with json_or_logs(as_json), Warehouse.from_url(load_settings().warehouse_url) as wh:
             report = apply_roles(wh, default_contract())
-        except ValueError as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(1) from exc
+    except ValueError as exc:
+        fail(f"error: {exc}", as_json=as_json)
     if as_json:
         emit_json(asdict(report))
         return

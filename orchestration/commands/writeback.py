@@ -21,6 +21,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from orchestration.commands.json_output import emit_json, fail, json_or_logs
 from q2c.audit import trace as trace_chain
 from q2c.policy.loader import default_contract
 from q2c.settings import load_settings
@@ -42,19 +43,15 @@ def _warehouse() -> Warehouse:
     return Warehouse.from_url(load_settings().warehouse_url)
 
 
-def _echo_json(value: Any) -> None:
-    typer.echo(json.dumps(value, indent=2, default=str))
-
-
 def trace(
     any_id: str = typer.Argument(..., help="A billing, CRM or ERP id (cus_..., 001..., ...)."),
     as_json: bool = JsonOpt,
 ) -> None:
     """The chain from source event to the final record state, across systems."""
-    with _warehouse() as wh:
+    with json_or_logs(as_json), _warehouse() as wh:
         report = trace_chain(wh, any_id)
     if as_json:
-        _echo_json(report.as_dict())
+        emit_json(report.as_dict())
     else:
         console.print(f"[bold]{any_id}[/]  related ids: {', '.join(report.ids)}")
         table = Table("when", "what", "object", "target", "result", "values / detail")
@@ -86,10 +83,10 @@ def dlq_list(
     as_json: bool = JsonOpt,
 ) -> None:
     """Dead letters waiting for a redrive, oldest first."""
-    with _warehouse() as wh:
+    with json_or_logs(as_json), _warehouse() as wh:
         rows = dead_letters(wh, sobject=sobject, error_kind=error_kind, limit=limit)
     if as_json:
-        _echo_json(rows)
+        emit_json(rows)
         return
     table = Table("dead since", "key", "object", "record", "attempts", "last error")
     for d in rows:
@@ -106,13 +103,12 @@ def dlq_show(
     as_json: bool = JsonOpt,
 ) -> None:
     """One dead letter with every attempt's error."""
-    with _warehouse() as wh:
+    with json_or_logs(as_json), _warehouse() as wh:
         rows = [d for d in dead_letters(wh, status=None) if d["idempotency_key"].startswith(key)]
     if len(rows) != 1:
-        typer.echo(f"{len(rows)} dead letters match {key!r}; give more of the key", err=True)
-        raise typer.Exit(1)
+        fail(f"{len(rows)} dead letters match {key!r}; give more of the key", as_json=as_json)
     if as_json:
-        _echo_json(rows[0])
+        emit_json(rows[0])
         return
     d = rows[0]
     console.print(f"[bold]{d['idempotency_key']}[/] {d['sobject']} {d['record_id']} "
@@ -141,7 +137,7 @@ def dlq_redrive(
     run_id = f"dlq-redrive-{uuid.uuid4().hex[:12]}"
     out: dict[str, Any] = {"run_id": run_id, "flows": {}}
     try:
-        with Warehouse.from_url(settings.warehouse_url) as wh:
+        with json_or_logs(as_json), Warehouse.from_url(settings.warehouse_url) as wh:
             for name, spec in FLOWS.items():
                 if sobject and spec.sobject != sobject:
                     continue
@@ -154,7 +150,7 @@ def dlq_redrive(
     finally:
         client.close()
     if as_json:
-        _echo_json(out)
+        emit_json(out)
         return
     for name, r in out["flows"].items():
         console.print(f"{name}: {r['considered']} considered, {r['redriven']} redriven, "
