@@ -8,6 +8,7 @@ from typing import Any
 from q2c.masking import MaskContext, mask_text
 from q2c.policy.model import Contract
 from q2c.reports import charts, operations, sections
+from q2c.reports.fbar import fbar
 from q2c.reports.model import Column, Report, Section
 from q2c.reports.money import format_amount, minor_to_major
 from q2c.reports.period import Period
@@ -57,6 +58,7 @@ def build_report(
         break_trend(reader, period),
         operations.dq_findings(reader, period),
         operations.compliance_holds(reader, period, contract),
+        fbar(reader, period, contract),
         operations.export_batches(reader, period),
         operations.gate_decisions(reader, period),
         operations.review_queue(reader),
