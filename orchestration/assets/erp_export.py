@@ -15,8 +15,14 @@ Contract:
   fail it so the `RetryPolicy` runs it again (the outbox makes that safe).
 - `ErpExportResource`: requests in flight (default 5), the async threshold, the ERP's decimal
   places; the token comes through `dg.EnvVar`.
-- Schedule `erp_export_daily`: yesterday's partition at 06:00 UTC, after the 05:00 ERP
-  extract; skipped while a run of the job is in flight.
+- Schedule `erp_export_daily`: read from the contract (`export_schedule`): the sync of the
+  entity whose ERP objects are the journals the export posts (`transaction(type=Journal)`):
+  its mode must be `batch` (the export is a batch by nature), its `expected_lag` picks how
+  often it runs (`orchestration.freshness.cadence_for`; partitions are days, so at most daily:
+  a shorter lag is said in the description) and it ticks after the daily extracts land
+  (their cron plus `RUN_BUDGET`), exporting yesterday's partition; its `incident_after` must
+  allow a day plus that budget (else the definitions do not load, with the reason). Skipped
+  while a run of the job is in flight.
 """
 
 import json
@@ -29,6 +35,7 @@ from pydantic import Field
 
 from extractors.erp import ErpCredentials
 from extractors.erp.records import RecordServiceClient
+from orchestration.freshness import CADENCES, Lag
 from orchestration.policies import RETRY, WAREHOUSE_POOL
 from orchestration.resources import WarehouseResource
 from q2c.exports import ExportOutcome, run_export
@@ -180,14 +187,68 @@ erp_export_job = dg.define_asset_job(
 )
 
 
+#: the ERP object the export posts: the entity naming it carries the export's sync
+JOURNAL_OBJECT = "transaction(type=Journal)"
+
+
+def export_schedule(contract: Any) -> tuple[str, str]:
+    """(cron, description) of the daily export, from the contract (see the module doc).
+
+    Raises:
+        ValueError: no entity names the ERP's journals, its sync is not a batch, or its
+            `incident_after` is shorter than a day plus the run budget.
+    """
+    from orchestration.jobs import RUN_BUDGET
+    from q2c.policy.model import duration_seconds
+
+    names = [n for n, e in contract.entities.items()
+             if JOURNAL_OBJECT in _as_list(e.objects.get("erp"))]  # fmt: skip
+    if not names:
+        raise ValueError(f"no contract entity names the ERP's {JOURNAL_OBJECT}: add one")
+    sync = contract.entities[names[0]].sync
+    if sync.mode != "batch":
+        raise ValueError(f"entities.{names[0]}.sync.mode is {sync.mode}: the export is a batch")
+    lag = Lag(
+        timedelta(seconds=duration_seconds(sync.expected_lag)),
+        timedelta(seconds=duration_seconds(sync.incident_after)),
+    )
+    daily = CADENCES[-1]  # partitions are days: the export runs at most once a day
+    if lag.incident_after < daily.interval + RUN_BUDGET:
+        raise ValueError(
+            f"entities.{names[0]}.sync.incident_after {sync.incident_after} is shorter than a "
+            f"daily export plus its run budget ({RUN_BUDGET})"
+        )
+    minute, hour = daily.cron.split()[:2]
+    at = datetime(2000, 1, 1, int(hour), int(minute)) + RUN_BUDGET
+    cron = f"{at.minute} {at.hour} * * *"
+    note = "" if lag.expected >= daily.interval else (
+        f" (the contract asks {sync.expected_lag}; partitions are days, so daily)")  # fmt: skip
+    return cron, (
+        f"Yesterday's ERP export at {at:%H:%M} UTC, after the daily extracts ({daily.cron}) "
+        f"and their run budget: the contract's {names[0]} sync, batch, {lag.describe()}{note}."
+    )
+
+
+def _as_list(value: Any) -> list[str]:
+    return [] if value is None else [value] if isinstance(value, str) else list(value)
+
+
+def _contract() -> Any:
+    from q2c.policy import default_contract
+
+    return default_contract()
+
+
+EXPORT_CRON, EXPORT_DESCRIPTION = export_schedule(_contract())
+
+
 @dg.schedule(
     name="erp_export_daily",
-    cron_schedule="0 6 * * *",
+    cron_schedule=EXPORT_CRON,
     job=erp_export_job,
     execution_timezone="UTC",
     default_status=dg.DefaultScheduleStatus.STOPPED,
-    description="Yesterday's ERP export at 06:00 UTC, after the 05:00 ERP extract (the "
-    "contract's invoice/payment postings: daily batch, incident after 1 day).",
+    description=EXPORT_DESCRIPTION,
 )
 def erp_export_daily(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
     from orchestration.jobs import skip_if_running

@@ -79,13 +79,12 @@ def _failures(summary: RunSummary) -> str:
 def test_first_run_materializes_every_asset(pipeline: dict[str, Any]) -> None:
     first: RunSummary = pipeline["first"]
     assert first.success, _failures(first)
-    # the S world's injected breaks exceed the contract's thresholds: the gates refuse and stop
-    # only the write-back behind them (orchestration/gates.py); everything else runs
-    assert first.gates_refused
-    assert all(
-        key.startswith("writeback/") for key in first.not_materialized
-    ), first.not_materialized
-    assert len(first.assets) + len(first.not_materialized) == first.selected
+    # the S world's injected breaks are on objects the outgoing batches do not carry or hold
+    # only their own records (reconciliation.gate_holds): no gate refuses a whole batch, and
+    # every asset runs, the write-back included
+    assert not first.gates_refused, first.gates_refused
+    assert not first.not_materialized, first.not_materialized
+    assert len(first.assets) == first.selected
 
 
 def test_landed_billing_and_crm_rows_equal_the_world(pipeline: dict[str, Any]) -> None:

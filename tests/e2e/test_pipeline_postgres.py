@@ -175,7 +175,7 @@ def _run_on_postgres() -> dict[str, Any]:
         if e.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION
     }
     # a refused output gate fails its blocking check step by design (the flow behind it is
-    # skipped); the S world's injected breaks refuse them, as `q2c run` reports (run.py)
+    # skipped), as `q2c run` reports (run.py); the test expects none at S
     step_failures = [e for e in events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
     failures = [
         f"{e.step_key}: {_error_text(e.step_failure_data.error)}"
@@ -283,14 +283,12 @@ def test_run_succeeds_with_multiprocess_executor_on_postgres_instance(
         f"processes, {pipeline['pg_seconds']:.1f} s; "
         f"duckdb run: {pipeline['duckdb_seconds']:.1f} s"
     )
-    # nothing failed but the output gates the S world's injected breaks refuse: the run's
-    # status is Dagster's FAILURE only because of them
+    # nothing failed, and no output gate refuses its whole batch: the S world's injected breaks
+    # hold only the records they concern (reconciliation.gate_holds)
     assert not pipeline["pg_failures"], "\n".join(pipeline["pg_failures"])
-    expected_status = (
-        dg.DagsterRunStatus.FAILURE if pipeline["pg_gates_refused"] else dg.DagsterRunStatus.SUCCESS
-    )
-    assert pipeline["pg_run_status"] == expected_status
-    assert pipeline["pg_success"] == (not pipeline["pg_gates_refused"])
+    assert not pipeline["pg_gates_refused"], pipeline["pg_gates_refused"]
+    assert pipeline["pg_run_status"] == dg.DagsterRunStatus.SUCCESS
+    assert pipeline["pg_success"]
     assert pipeline["pg_executor"] == "multi_or_in_process_executor"
     # the multiprocess executor ran the steps in their own processes
     assert len(pipeline["pg_step_pids"]) > 1
@@ -300,10 +298,8 @@ def test_run_succeeds_with_multiprocess_executor_on_postgres_instance(
         "event_log": "PostgresEventLogStorage",
         "schedule": "PostgresScheduleStorage",
     }
-    unbuilt = pipeline["pg_selected_keys"] - pipeline["pg_materialized"]
-    # only the write-back flows stand behind the refused gates (as on DuckDB)
-    assert all(key.startswith("writeback/") for key in unbuilt), sorted(unbuilt)
-    assert bool(unbuilt) == bool(pipeline["pg_gates_refused"])
+    # every asset was built, the write-back behind the gates included (as on DuckDB)
+    assert pipeline["pg_selected_keys"] <= pipeline["pg_materialized"]
     for prefix in ("raw/billing/", "raw/salesforce/", "raw/erp/", "marts/", "reconciliation/"):
         assert any(k.startswith(prefix) for k in pipeline["pg_materialized"]), prefix
 
@@ -319,9 +315,7 @@ def test_the_run_is_stored_in_the_postgres_instance_database(
             "select count(*) from event_logs where run_id = %s and dagster_event_type = %s",
             (pipeline["pg_run_id"], "ASSET_MATERIALIZATION"),
         ).fetchone()
-    assert runs == [
-        (pipeline["pg_run_id"], "FAILURE" if pipeline["pg_gates_refused"] else "SUCCESS")
-    ]
+    assert runs == [(pipeline["pg_run_id"], "SUCCESS")]
     assert materializations == len(pipeline["pg_materialized"])
 
 
