@@ -31,8 +31,9 @@
     {%- endfor -%}
 {%- endmacro %}
 
-{% macro dq_masked(column, value) -%}
-    {%- set sensitive = dq_sensitive_columns() -%}
+{% macro dq_masked(column, value, sensitive=none) -%}
+    {#- `sensitive`: dq_sensitive_columns(), read once by the caller (it queries the seed) -#}
+    {%- set sensitive = dq_sensitive_columns() if sensitive is none else sensitive -%}
     {%- if column | lower in sensitive -%}
         '[{{ sensitive[column | lower] }}]'
     {%- else -%}
@@ -105,6 +106,11 @@
 {% macro dq_test_findings(folders) -%}
     {%- set selects = [] -%}
     {%- if execute -%}
+    {#- read once per build, not once per test: the seed's sensitive columns, and each checked
+        model's columns and primary key (a query and a walk of the graph each) -#}
+    {%- set sensitive = q2c.dq_sensitive_columns() -%}
+    {%- set model_columns = {} -%}
+    {%- set model_pks = {} -%}
     {%- for node in graph.nodes.values() | sort(attribute='unique_id')
         if node.resource_type == 'test' and node.test_metadata
         and node.config.severity | lower == 'warn'
@@ -114,7 +120,11 @@
             {%- set kind = node.test_metadata.name -%}
             {%- set kwargs = node.test_metadata.kwargs -%}
             {%- set column = node.column_name -%}
-            {%- set pk = q2c.dq_primary_key(model.unique_id) | trim -%}
+            {%- if model.unique_id not in model_pks -%}
+                {%- do model_pks.update({model.unique_id: q2c.dq_primary_key(model.unique_id) | trim}) -%}
+                {%- do model_columns.update({model.unique_id: adapter.get_columns_in_relation(ref(model.name)) | map(attribute='name') | map('lower') | list}) -%}
+            {%- endif -%}
+            {%- set pk = model_pks[model.unique_id] -%}
             {%- set raw_sources = [] -%}
             {%- for dep in model.depends_on.nodes if dep.startswith('source.') -%}{%- do raw_sources.append(dep) -%}{%- endfor -%}
             {%- set source_parts = (raw_sources[0].split('.') if raw_sources else ['', '', 'q2c', model.name]) -%}
@@ -123,7 +133,7 @@
             {%- if node.config.get('where') -%}
                 {%- set condition = condition ~ ' and (' ~ node.config.where ~ ')' -%}
             {%- endif -%}
-            {%- set columns = adapter.get_columns_in_relation(ref(model.name)) | map(attribute='name') | map('lower') | list -%}
+            {%- set columns = model_columns[model.unique_id] -%}
             {%- set sql -%}
     select
         cast('{{ kind }}:{{ model.name }}.{{ column }}' as {{ dbt.type_string() }}) as check_name,
@@ -133,7 +143,7 @@
         cast('{{ source_parts[2] }}' as {{ dbt.type_string() }}) as source_name,
         cast('{{ source_parts[3] }}' as {{ dbt.type_string() }}) as source_object,
         cast({{ ('checked.' ~ pk) if pk else 'null' }} as {{ dbt.type_string() }}) as object_id,
-        {{ q2c.dq_masked(column, checked) }} as offending_value,
+        {{ q2c.dq_masked(column, checked, sensitive) }} as offending_value,
         {{ q2c.timestamptz_to_utc('checked.extracted_at') if 'extracted_at' in columns else 'cast(null as timestamp)' }} as since,
         cast(null as {{ dbt.type_string() }}) as reason
     from {{ ref(model.name) }} as checked
