@@ -12,8 +12,9 @@ Contract:
   at a time: a running pipeline step holds it; Stripe then retries later).
 - Every answer is counted in `ops.webhook_intake` (outcome, reason) and in memory;
   `GET /metrics` returns the process's counters and `GET /healthz` answers `ok`.
-- The warehouse is opened per request and closed after, so the pipeline's own runs can take
-  the DuckDB file between deliveries; writes of this process are serialized by a lock.
+- The warehouse is opened on a request and closed `hold_open_s` (0.5 s) after the last one, so
+  a burst of deliveries shares one connection and the pipeline's own runs can take the DuckDB
+  file between bursts; writes of this process are serialized by a lock.
 - Nothing is sent anywhere: the intake only receives (the read-only phase). Secrets never reach
   a log line or an answer; log lines name the outcome, the reason and the event id only.
 - The sensor `billing_webhook_sensor` (`orchestration/sensors.py`) turns stored events into
@@ -71,6 +72,9 @@ class IntakeConfig:
     secrets: Sequence[str] = field(repr=False)
     tolerance_s: int = DEFAULT_TOLERANCE_S
     busy_timeout_s: float = 10.0
+    #: how long the warehouse stays open after a request (a burst of deliveries shares one
+    #: connection; DuckDB's file is free again this long after the last one)
+    hold_open_s: float = 0.5
 
 
 class WarehouseBusy(Exception):
@@ -86,6 +90,8 @@ class Intake:
         self.config = config
         self.counts: Counter[tuple[str, str]] = Counter()
         self._lock = threading.Lock()
+        self._wh: Warehouse | None = None
+        self._closer: threading.Timer | None = None
 
     def handle(self, body: bytes, header: str | None) -> tuple[int, dict[str, Any]]:
         """Answer one delivery: (HTTP status, JSON body)."""
@@ -104,20 +110,22 @@ class Intake:
                 swallow=True,
             )
             return self._refuse(err.reason)
+
+        def store_and_count(wh: Warehouse) -> str:
+            stored = store_event(wh, event, provider_ref=f"webhook:{timestamp}", run_id=RUN_ID)
+            outcome = "stored" if stored else "duplicate"
+            count_outcome(wh, outcome, "")
+            return outcome
+
         try:
-            stored = self._with_warehouse(
-                lambda wh: store_event(
-                    wh, event, provider_ref=f"webhook:{timestamp}", run_id=RUN_ID
-                )
-            )
+            outcome = self._with_warehouse(store_and_count)
         except WarehouseBusy:
             self.counts[("refused", "warehouse_busy")] += 1
             log.warning("webhook %s: warehouse busy, answered 503", event["id"])
             return 503, {"error": "warehouse_busy"}
-        outcome = "stored" if stored else "duplicate"
-        self._count(outcome, "")
+        self.counts[(outcome, "")] += 1
         log.info("webhook %s (%s): %s", event["id"], event["type"], outcome)
-        return 200, {"received": True, **({} if stored else {"duplicate": True})}
+        return 200, {"received": True, **({"duplicate": True} if outcome == "duplicate" else {})}
 
     def _refuse(self, reason: str) -> tuple[int, dict[str, Any]]:
         self._count("refused", reason)
@@ -129,7 +137,10 @@ class Intake:
         self._with_warehouse(lambda wh: count_outcome(wh, outcome, reason), swallow=True)
 
     def _with_warehouse(self, work: Any, *, swallow: bool = False) -> Any:
-        """Run `work(wh)` on a freshly opened warehouse, waiting out a DuckDB lock.
+        """Run `work(wh)` on the warehouse, opening it if needed and waiting out a DuckDB lock.
+
+        The connection is closed `hold_open_s` after the last request (or at once after an
+        error), so the pipeline's own runs can take the DuckDB file between bursts.
 
         Raises:
             WarehouseBusy: the file stayed locked for `busy_timeout_s` (unless `swallow`).
@@ -137,20 +148,44 @@ class Intake:
         deadline = time.monotonic() + self.config.busy_timeout_s
         delay = 0.05
         with self._lock:
-            while True:
-                try:
-                    with Warehouse.from_url(self.config.warehouse_url) as wh:
-                        return work(wh)
-                except duckdb.IOException as exc:
-                    if "lock" not in str(exc).lower():
-                        raise
-                    if time.monotonic() > deadline:
-                        if swallow:
-                            log.warning("webhook intake: warehouse busy, a counter was not saved")
-                            return None
-                        raise WarehouseBusy() from exc
-                    time.sleep(delay)
-                    delay = min(delay * 2, 1.0)
+            if self._closer is not None:
+                self._closer.cancel()
+                self._closer = None
+            try:
+                while self._wh is None:
+                    try:
+                        wh = Warehouse.from_url(self.config.warehouse_url)
+                        wh.fetchone("select 1")  # DuckDB takes its file lock here
+                        self._wh = wh
+                    except duckdb.IOException as exc:
+                        if "lock" not in str(exc).lower():
+                            raise
+                        if time.monotonic() > deadline:
+                            if swallow:
+                                log.warning("webhook intake: warehouse busy, a count was lost")
+                                return None
+                            raise WarehouseBusy() from exc
+                        time.sleep(delay)
+                        delay = min(delay * 2, 1.0)
+                return work(self._wh)
+            except BaseException:
+                self._close_locked()
+                raise
+            finally:
+                if self._wh is not None:
+                    self._closer = threading.Timer(self.config.hold_open_s, self.close)
+                    self._closer.daemon = True
+                    self._closer.start()
+
+    def close(self) -> None:
+        """Close the warehouse connection (it is reopened by the next request)."""
+        with self._lock:
+            self._close_locked()
+
+    def _close_locked(self) -> None:
+        if self._wh is not None:
+            self._wh.close()
+            self._wh = None
 
 
 def create_app(config: IntakeConfig) -> Starlette:
