@@ -12,6 +12,12 @@
       dispute_won  Dr stripe_clearing / Cr chargebacks  (funds reinstated: the dispute's
                                                       `dispute_reversal` balance transaction)
       transfer Dr partner_commissions / Cr stripe_clearing (Connect transfer to a partner)
+      transfer_reversal  Dr stripe_clearing / Cr partner_commissions  (money of a transfer
+                                                      coming back: one entry per reversal, so
+                                                      a partial reversal posts its own amount
+                                                      and a second one its own entry; the
+                                                      reversal's `transfer_reversal` balance
+                                                      transaction, keyed by the reversal id)
     A lost dispute moves no more money (its withdrawal stays); dispute fees (and their return
     on a won dispute) are in the fee entry of the payout that settled them, like every fee.
     Accounts come from the contract's GL mapping (policy__gl_accounts, by role; invoices
@@ -179,6 +185,24 @@ transfers as (
 
 ),
 
+-- each reversal of a Connect transfer, partial or whole: its balance transaction (Stripe's
+-- reporting category transfer_reversal; the source is the reversal, trr_...)
+transfer_reversals as (
+
+    select
+        bts.source_id as reversal_id,
+        bts.balance_transaction_id,
+        bts.created_at,
+        bts.currency,
+        abs(bts.amount) as amount
+    from {{ ref('stg_billing__balance_transactions') }} as bts
+    where bts.reporting_category = 'transfer_reversal'
+        and bts.amount <> 0
+        and not bts.is_deleted
+        and bts.source_id not in (select billing_object_id from posted)
+
+),
+
 -- one row per (entry, line): kind, billing id, line number, the billing object it comes from,
 -- date, currency, the account's role in the contract's GL mapping, debit or credit in minor
 -- units
@@ -266,6 +290,15 @@ lines as (
     select 'transfer', transfer_id, 2, 'transfer', transfer_id, cast(created_at as date), currency, 'stripe_clearing',
         0, amount, null, 'transfer ' || transfer_id
     from transfers
+
+    union all
+    select 'transfer_reversal', reversal_id, 1, 'balance_transaction', balance_transaction_id, cast(created_at as date), currency, 'stripe_clearing',
+        amount, 0, null, 'transfer reversal ' || reversal_id
+    from transfer_reversals
+    union all
+    select 'transfer_reversal', reversal_id, 2, 'balance_transaction', balance_transaction_id, cast(created_at as date), currency, 'partner_commissions',
+        0, amount, null, 'transfer reversal ' || reversal_id
+    from transfer_reversals
 
 ),
 
