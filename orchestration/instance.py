@@ -5,8 +5,9 @@ Contract:
 - `ensure_instance_config(home)` writes `home/dagster.yaml` when there is none (an operator's
   file is never overwritten): telemetry off (a finance pipeline sends nothing out by default),
   the concurrency pools at one slot each (DuckDB takes one writing process: every warehouse step
-  runs in the `warehouse` pool, `orchestration/policies.py`), queued runs, and retention of
-  schedule and sensor ticks. `deploy/dagster.yaml` is the PostgreSQL-backed equivalent.
+  runs in the `warehouse` pool, `orchestration/policies.py`), queued runs, retention of
+  schedule and sensor ticks, and q2c's loggers in the runs' event logs (`python_logs`).
+  `deploy/dagster.yaml` is the PostgreSQL-backed equivalent.
 - `open_instance(home)` ensures that file and returns the instance of `home`, without touching
   the process environment.
 - `python -m orchestration.instance DIR` ensures the file (the Makefile's `dev` target runs it
@@ -35,6 +36,12 @@ concurrency:
     default_limit: 1
   runs:
     max_concurrent_runs: 4
+
+# q2c's own log records during a run go to the run's event log as well, masked like every
+# record of the process (orchestration/log_masking.py)
+python_logs:
+  managed_python_loggers: [q2c, extractors, orchestration]
+  python_log_level: INFO
 
 # schedule and sensor ticks are kept for a while, not forever
 retention:

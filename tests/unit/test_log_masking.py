@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import io
 import logging
+from pathlib import Path
 
+import dagster as dg
 import pytest
 
-from orchestration.log_masking import install
+from orchestration.instance import open_instance
+from orchestration.log_masking import install, masked_metadata
 from q2c.masking import scrub_text
 
 pytestmark = pytest.mark.unit
@@ -62,3 +65,45 @@ def test_extras_a_framework_attaches_are_left_as_they_are(
 
 def test_uuids_survive_scrubbing_and_account_numbers_beside_them_do_not() -> None:
     assert scrub_text(f"{RUN_ID} 12345678901") == f"{RUN_ID} [account_number]"
+
+
+def test_a_q2c_log_inside_a_run_reaches_the_event_log_masked(tmp_path: Path) -> None:
+    """q2c's instance config sends q2c's loggers to the run's event log (`python_logs`); what
+    an asset logs there about a customer is masked in the stored events."""
+    install()
+
+    @dg.asset
+    def talks_about_a_customer() -> None:
+        logging.getLogger("q2c.test_log_masking").info(
+            "customer ana@example.com pays from %s", "DE89370400440532013000"
+        )
+
+    with open_instance(tmp_path / "dagster") as instance:
+        result = dg.materialize([talks_about_a_customer], instance=instance)
+        messages = [e.user_message for e in instance.all_logs(result.run_id)]
+    mine = [m for m in messages if "pays from" in m]
+    assert len(mine) == 1, messages  # without `python_logs` the record never reaches the run
+    assert "ana@example.com" not in mine[0] and "0532013000" not in mine[0], mine
+
+
+def test_metadata_through_the_helper_is_masked_and_keeps_its_types() -> None:
+    meta = masked_metadata(
+        {
+            "reasons": dg.MetadataValue.json(
+                ["customer ana@example.com: IBAN DE89370400440532013000"]
+            ),
+            "summary": {"email": "ana@example.com", "written": 3},
+            "error": "Ana Roe <ana@example.com> rejected",
+            "rows": 12,
+            "report": dg.MetadataValue.path("/tmp/report.html"),
+            "cursor_after": "1793491200",
+        },
+        keep={"cursor_after"},
+    )
+    text = str(meta)
+    assert "ana@example.com" not in text and "0532013000" not in text, text
+    assert meta["rows"] == 12 and meta["cursor_after"] == "1793491200"
+    assert meta["report"] == dg.MetadataValue.path("/tmp/report.html")
+    assert isinstance(meta["reasons"], dg.JsonMetadataValue)
+    assert meta["summary"].value["written"] == 3
+    assert isinstance(meta["error"], dg.TextMetadataValue)
