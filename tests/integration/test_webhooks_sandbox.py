@@ -207,6 +207,30 @@ def test_duplicate_and_out_of_order_deliveries_land_each_event_once_and_the_newe
         live.sender.faults.update({"duplicate_rate": 0.0, "reorder": False})
 
 
+def test_a_refused_delivery_is_retried_then_left_undelivered_and_each_refusal_counted(
+    live: Live,
+) -> None:
+    with Warehouse.from_url(live.wh_url) as wh:
+        refused_before = intake_counts(wh).get("refused", {}).get("bad_signature", 0)
+    secrets = live.sender.secrets
+    live.sender.secrets = ["whsec_not_the_endpoints"]  # the endpoint answers 400
+    try:
+        customer = live.customer(3)
+        live.sdk.v1.customers.update(customer, {"metadata": {"q2c_refused": "yes"}})
+        (event_id,) = live.world_sql(
+            "select id from objects where object = 'event' order by rowid desc limit 1"
+        )[0]
+        attempts = 1 + len(live.sender.retry_delays_s)
+        wait_for(lambda: live.sender.failed >= 1, "the sender to give up")
+        with Warehouse.from_url(live.wh_url) as wh:
+            refused = intake_counts(wh)["refused"]["bad_signature"]
+        assert refused == refused_before + attempts
+    finally:
+        live.sender.secrets = secrets
+    assert live.world_sql("select delivered from objects where id = ?", [event_id]) == [(0,)]
+    assert event_id not in live.inbox()
+
+
 def test_events_never_delivered_are_recovered_from_the_events_api(live: Live) -> None:
     live.sender.faults.update({"drop_rate": 1.0})
     try:
