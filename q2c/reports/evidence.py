@@ -11,6 +11,10 @@ Contents:
 - `dbt/run_results.json`: the latest dbt build's results;
 - `writes/audit_trail.csv`: the writes q2c made since the period began, with their audit ids
   (no before/after values: those stay in the audit trail, masked);
+- `traces/<sample>.json`: `q2c.audit.trace` of one sample each (the latest): a payout the
+  compliance gates held, a released payout, an exported invoice, a CRM account q2c wrote
+  (landed versions, audit events, outbox, dead letters, export ledger; values as the audit
+  trail keeps them, masked); a sample the warehouse has none of is listed under `missing`;
 - `design/retry_and_replay.md`: the retry, dead-letter and replay design, generated from the
   contract.
 """
@@ -21,6 +25,7 @@ import csv
 import hashlib
 import io
 import json
+import re
 import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -28,6 +33,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from q2c.audit.trace import trace
 from q2c.policy.model import Contract
 from q2c.policy.sheet import render_html as sheet_html
 from q2c.policy.sheet import render_markdown as sheet_markdown
@@ -35,6 +41,7 @@ from q2c.reports.model import Report
 from q2c.reports.period import Period
 from q2c.reports.reader import WarehouseLike, WarehouseReader
 from q2c.reports.render import render_html, write_xlsx
+from q2c.warehouse import Warehouse
 
 #: audit trail columns that hold record values (masked, but kept out of the pack)
 VALUE_COLUMNS = frozenset({"before_values", "after_values", "losing_values", "detail"})
@@ -93,8 +100,54 @@ def build_evidence_pack(
     _gates(pack, reader, home / "gates", period)
     _dbt_results(pack, dbt_target)
     _writes(pack, reader, period)
+    sample_traces(pack, warehouse)
     pack.add("design/retry_and_replay.md", retry_and_replay(contract).encode())
     return pack
+
+
+#: sample -> (how to find its id: SQL returning one id, latest first; what it shows)
+TRACE_SAMPLES: dict[str, tuple[str, str]] = {
+    "blocked_payout": (
+        "select object_id from ops.audit_trail where action = 'held_by_gate'"
+        " and target_object = 'payout' order by seq desc limit 1",
+        "a payout the compliance gates held (q2c/compliance/payouts.py)",
+    ),
+    "released_payout": (
+        "select target_id from ops.audit_trail where action = 'written'"
+        " and target_object = 'payout' and result = 'ok' order by seq desc limit 1",
+        "a payout q2c released on a connected account",
+    ),
+    "exported_invoice": (
+        "select external_id from ops.export_ledger where status in ('posted', 'already_posted')"
+        " order by recorded_at desc",
+        "an invoice the ERP export posted",
+    ),
+    "written_account": (
+        "select match_value from ops.audit_trail where action = 'written'"
+        " and target_object = 'Account' and result = 'ok' order by seq desc limit 1",
+        "a CRM account the write-back wrote",
+    ),
+}
+_INVOICE_ID = re.compile(r"(?<![A-Za-z0-9])in_[A-Za-z0-9]+")
+
+
+def sample_traces(pack: EvidencePack, warehouse: WarehouseLike) -> None:
+    if not isinstance(warehouse, Warehouse):
+        pack.missing["traces"] = "sample traces need the q2c warehouse (q2c.audit.trace)"
+        return
+    for name, (sql, what) in TRACE_SAMPLES.items():
+        table = "export_ledger" if name == "exported_invoice" else "audit_trail"
+        rows = warehouse.fetchall(sql) if warehouse.table_exists("ops", table) else []
+        ids = [str(r[0]) for r in rows if r[0] is not None]
+        if name == "exported_invoice":  # external ids carry the billing id: q2c-invoice-in_...
+            ids = [m.group(0) for m in map(_INVOICE_ID.search, ids) if m]
+        if not ids:
+            pack.missing[f"traces/{name}.json"] = f"no {what} in ops.{table}"
+            continue
+        found = ids[0]
+        report = trace(warehouse, found)
+        body = {"sample": name, "what": what, **report.as_dict()}
+        pack.add(f"traces/{name}.json", json.dumps(body, indent=1, default=str).encode())
 
 
 def _exports(pack: EvidencePack, root: Path, period: Period) -> None:
@@ -211,6 +264,23 @@ def retry_and_replay(contract: Contract) -> str:
         f"| {name} | {f.kind} | {f.phase} | {f.writes_to or '-'} |"
         for name, f in contract.rollout.items()
     ]
+    payout = next((t for t in wb.targets if t.object == "payout"), None)
+    if payout is not None:
+        flow = contract.rollout.get(payout.flow)
+        lines += [
+            "",
+            "## Payout release (connected accounts on a manual payout schedule)",
+            "",
+            f"- Flow `{payout.flow}`, phase {flow.phase if flow else 'not in rollout'}, at most "
+            f"{flow.max_writes_per_run if flow and flow.max_writes_per_run else '-'} payouts a "
+            "run; only accounts no compliance hold (`reconciliation.compliance_holds`, action "
+            "payout_release) and no open review item holds.",
+            "- Each payout is stored in `ops.payout_outbox` with its idempotency key "
+            "(`q2c-payout-<account>-<currency>-<n>`) before the request; a row a crashed run left "
+            "pending is sent again with the same key and parameters, which the billing platform "
+            "answers with the same payout (never a second one). Rate limits and outages leave it "
+            "pending for the next run; a refusal (4xx) is recorded with its code and not retried.",
+        ]
     lines += [
         "",
         "## ERP journal export",

@@ -22,6 +22,7 @@ from q2c.compliance.holds import compute_holds, subjects_from_warehouse, write_h
 from q2c.compliance.payouts import OUTBOX, PayoutRefusedError, release_payouts
 from q2c.policy import load_contract
 from q2c.policy.model import Contract
+from q2c.reports.evidence import EvidencePack, retry_and_replay, sample_traces
 from q2c.warehouse import Warehouse
 from sandbox.billing import create_app
 from sandbox.billing.minimal_world import NOW, write_minimal_world
@@ -218,3 +219,20 @@ def test_the_stand_in_honours_stripe_account_and_idempotency_keys(base_url: str)
     missing = {"stripe_account": "acct_1NoSuchAccount0", "idempotency_key": "k-x"}
     with pytest.raises(stripe.PermissionError):
         client.v1.payouts.create({"amount": 5, "currency": "usd"}, options=missing)
+
+
+def test_the_evidence_pack_traces_the_held_and_the_released_payout(
+    wh: Warehouse, contract: Contract, base_url: str, tmp_path: Path
+) -> None:
+    _release(wh, contract, base_url, tmp_path, "run-ev")  # nothing new if already released
+    pack = EvidencePack()
+    sample_traces(pack, wh)
+    held = json.loads(pack.files["traces/blocked_payout.json"])
+    assert held["query"] == UNVERIFIED
+    assert [e["action"] for e in held["audit"]] == ["held_by_gate"]
+    released = json.loads(pack.files["traces/released_payout.json"])
+    assert released["query"].startswith("po_") and CLEAN in released["ids"]
+    assert "written" in [e["action"] for e in released["audit"]]
+    assert set(pack.missing) == {"traces/exported_invoice.json", "traces/written_account.json"}
+    design = retry_and_replay(contract)
+    assert "## Payout release" in design and "connected_account_payouts" in design

@@ -253,4 +253,8 @@ def test_evidence_pack_lists_every_file_with_its_sha256(
     } <= paths
     assert not any(p.startswith("exports/2026-11-02") for p in paths)
     assert any(p.startswith("gates/run-ev/") for p in paths), sorted(paths)
-    assert set(listed["missing"]) == {"writes/audit_trail.csv"}
+    # no write happened on this copy: each sample trace is named as missing, with the reason
+    assert set(listed["missing"]) == {"writes/audit_trail.csv"} | {
+        f"traces/{name}.json"
+        for name in ("blocked_payout", "released_payout", "exported_invoice", "written_account")
+    }
