@@ -13,7 +13,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.support.raw_from_world import built_warehouse, run_dbt
+from tests.support.raw_from_world import built_warehouse, run_dbt, run_unit_tests
 
 pytestmark = pytest.mark.integration
 
@@ -44,6 +44,12 @@ def test_build_runs_every_model_test_and_snapshot_without_error(s_build: tuple[P
     assert invoices == raw[0] > 0
     # the first snapshot holds one current version of every row it reads
     assert snapshots[0] == snapshots[1] > 0 and snapshots[2] == snapshots[3] > 0
+
+
+def test_every_dbt_unit_test_passes_on_duckdb(s_build: tuple[Path, str], tmp_path: Path) -> None:
+    db = tmp_path / "copy.duckdb"
+    shutil.copy(s_build[0], db)
+    run_unit_tests(f"duckdb:///{db}", tmp_path / "dbt")
 
 
 def test_export_leaves_out_whole_entries_already_in_the_export_ledger(

@@ -13,7 +13,7 @@ import duckdb
 import psycopg
 import pytest
 
-from tests.support.raw_from_world import built_warehouse
+from tests.support.raw_from_world import built_warehouse, run_unit_tests
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres]
 
@@ -93,3 +93,5 @@ def test_postgres_build_is_green_and_equals_duckdb(
                 )
         finally:
             dcon.close()
+    # dbt's unit tests on Postgres's dialect (the fixture builds leave them out)
+    run_unit_tests(postgres_db, tmp_path / "dbt_unit")

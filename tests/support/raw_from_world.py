@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -422,8 +423,21 @@ def run_dbt(
 _BUILT: dict[tuple[str, str], tuple[str, str]] = {}
 
 
+def run_unit_tests(warehouse_url: str, work_dir: Path) -> str:
+    """Run every dbt unit test of the project against a built warehouse (their models' parents
+    must exist there); fails when one fails or none ran. Returns dbt's output."""
+    _, out = run_dbt(["test", "--select", "test_type:unit"], warehouse_url, work_dir)
+    done = re.search(r"PASS=(\d+) WARN=(\d+) ERROR=(\d+)", out)
+    assert done and int(done[1]) > 0 and done[3] == "0", out[-3000:]
+    return out
+
+
 def built_warehouse(world_dir: Path, warehouse_url: str, work_dir: Path) -> tuple[str, str]:
     """Load `world_dir` into `warehouse_url` and `dbt build` it, once per process and pair.
+
+    dbt's unit tests (fixed inputs, independent of the world) are left out of these builds:
+    `run_unit_tests` runs them, once on DuckDB and once on Postgres (test_dbt_build.py,
+    test_dbt_postgres.py).
 
     Returns:
         (warehouse_url, the build's output), from the cache on later calls.
@@ -431,6 +445,6 @@ def built_warehouse(world_dir: Path, warehouse_url: str, work_dir: Path) -> tupl
     key = (str(world_dir), warehouse_url)
     if key not in _BUILT:
         load_raw_from_world(world_dir, warehouse_url)
-        _, out = run_dbt(["build"], warehouse_url, work_dir)
+        _, out = run_dbt(["build", "--exclude-resource-type", "unit_test"], warehouse_url, work_dir)
         _BUILT[key] = (warehouse_url, out)
     return _BUILT[key]
