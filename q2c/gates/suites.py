@@ -37,7 +37,7 @@ ERP_TEXT += ["entry_kind", "currency_code", "account_role"]
 ERP_INTEGER = ["debit_minor", "credit_minor"]
 #: the entry kinds export_erp_journal_lines posts (its accepted_values on entry_kind)
 ERP_ENTRY_KINDS = ["invoice", "payment", "fee", "refund", "payout", "payout_reversal"]
-ERP_ENTRY_KINDS += ["dispute", "dispute_won", "transfer", "transfer_reversal"]
+ERP_ENTRY_KINDS += ["dispute", "dispute_won", "transfer", "transfer_reversal", "fx_from", "fx_to"]
 CRM_TEXT = {
     "crm_account_sync": ["account_field_id", "account_id", "match_on", "field_api_name"],
     "crm_case_sync": ["case_field_id", "case_id", "match_on", "field_api_name"],

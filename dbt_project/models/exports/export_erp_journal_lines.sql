@@ -12,6 +12,13 @@
       dispute_won  Dr stripe_clearing / Cr chargebacks  (funds reinstated: the dispute's
                                                       `dispute_reversal` balance transaction)
       transfer Dr partner_commissions / Cr stripe_clearing (Connect transfer to a partner)
+      fx_from  Dr fx_clearing / Cr stripe_clearing  (a charge settled in another currency: the
+      fx_to    Dr stripe_clearing / Cr fx_clearing   charge's amount leaves clearing in its own
+                                                      currency, the settled amount enters it in
+                                                      the settlement currency; Stripe's balance
+                                                      transaction currency and exchange_rate vs
+                                                      the charge's currency; one currency per
+                                                      entry, so two entries per conversion)
       transfer_reversal  Dr stripe_clearing / Cr partner_commissions  (money of a transfer
                                                       coming back: one entry per reversal, so
                                                       a partial reversal posts its own amount
@@ -185,6 +192,33 @@ transfers as (
 
 ),
 
+-- charges Stripe settled in another currency: the charge's balance transaction carries the
+-- settlement currency and the exchange rate
+fx_conversions as (
+
+    select
+        charges.charge_id,
+        charges.customer_id,
+        charges.currency as charge_currency,
+        charges.amount_captured,
+        bts.balance_transaction_id,
+        bts.currency as settlement_currency,
+        bts.amount as settled_amount,
+        bts.exchange_rate,
+        bts.created_at
+    from {{ ref('stg_billing__balance_transactions') }} as bts
+    inner join {{ ref('stg_billing__charges') }} as charges
+        on bts.source_id = charges.charge_id
+    where bts.reporting_category = 'charge'
+        and bts.currency <> charges.currency
+        and bts.amount > 0
+        and not bts.is_deleted
+        and charges.charge_status = 'succeeded'
+        and charges.amount_captured > 0
+        and not charges.is_deleted
+
+),
+
 -- each reversal of a Connect transfer, partial or whole: its balance transaction (Stripe's
 -- reporting category transfer_reversal; the source is the reversal, trr_...)
 transfer_reversals as (
@@ -290,6 +324,25 @@ lines as (
     select 'transfer', transfer_id, 2, 'transfer', transfer_id, cast(created_at as date), currency, 'stripe_clearing',
         0, amount, null, 'transfer ' || transfer_id
     from transfers
+
+    union all
+    select 'fx_from', charge_id, 1, 'charge', charge_id, cast(created_at as date), charge_currency, 'fx_clearing',
+        amount_captured, 0, customer_id,
+        'payment ' || charge_id || ' converted to ' || settlement_currency || ' at ' || cast(exchange_rate as {{ dbt.type_string() }})
+    from fx_conversions
+    union all
+    select 'fx_from', charge_id, 2, 'charge', charge_id, cast(created_at as date), charge_currency, 'stripe_clearing',
+        0, amount_captured, customer_id, 'payment ' || charge_id || ' leaves clearing in ' || charge_currency
+    from fx_conversions
+    union all
+    select 'fx_to', charge_id, 1, 'balance_transaction', balance_transaction_id, cast(created_at as date), settlement_currency, 'stripe_clearing',
+        settled_amount, 0, customer_id, 'payment ' || charge_id || ' settled in ' || settlement_currency
+    from fx_conversions
+    union all
+    select 'fx_to', charge_id, 2, 'balance_transaction', balance_transaction_id, cast(created_at as date), settlement_currency, 'fx_clearing',
+        0, settled_amount, customer_id,
+        'payment ' || charge_id || ' converted from ' || charge_currency || ' at ' || cast(exchange_rate as {{ dbt.type_string() }})
+    from fx_conversions
 
     union all
     select 'transfer_reversal', reversal_id, 1, 'balance_transaction', balance_transaction_id, cast(created_at as date), currency, 'stripe_clearing',

@@ -24,6 +24,9 @@ renamed as (
         coalesce({{ json_bigint('payload', 'fee') }}, 0) as fee_amount,
         {{ json_bigint('payload', 'net') }} as net_amount,
 
+        -- settlement currency units per unit of the source's currency (null: the same)
+        cast({{ json_text('payload', 'exchange_rate') }} as numeric(18, 8)) as exchange_rate,
+
         ---------- dates
         {{ epoch_to_timestamp(json_text('payload', 'created')) }} as created_at,
         {{ epoch_to_timestamp(json_text('payload', 'available_on')) }} as available_at,
