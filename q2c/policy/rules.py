@@ -387,7 +387,8 @@ def _output_gates(contract: Contract, report: _Reporter) -> None:
         )
         for i, system in enumerate(gate.input_systems):
             _known(report, (*loc, "input_systems", i), system, set(contract.systems), "system")
-        kinds = set(contract.reconciliation.break_kinds)
+        # data_quality: the findings on the inputs (rec_data_quality), whatever the list says
+        kinds = {*contract.reconciliation.break_kinds, "data_quality"}
         for i, kind in enumerate(gate.blocking_break_kinds):
             _known(report, (*loc, "blocking_break_kinds", i), kind, kinds, "break kind")
 

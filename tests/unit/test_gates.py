@@ -358,3 +358,19 @@ def test_a_systemic_failure_still_refuses_the_whole_batch_with_holds(
     assert decision.reasons == (
         "batch: every journal entry balances (debits = credits in minor units): 2 of 2 rows",
     )
+
+
+def test_a_blocking_break_kind_the_contract_does_not_know_is_refused() -> None:
+    from q2c.policy import ContractError, load_contract
+    from q2c.policy.loader import contract_path
+
+    text = (
+        contract_path()
+        .read_text(encoding="utf-8")
+        .replace(
+            "blocking_break_kinds: [customer_linked_to_deleted_account, data_quality]",
+            "blocking_break_kinds: [customer_linked_to_deleted_account, data_quality, typo_kind]",
+        )
+    )
+    with pytest.raises(ContractError, match="'typo_kind' is not a known break kind"):
+        load_contract("ownership.yml", text=text)
