@@ -12,18 +12,15 @@
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any
 
 import typer
 from rich.console import Console
 
-from orchestration.commands.json_output import emit_json, logs_to_stderr
+from orchestration.commands.json_output import JsonFlag, fail, json_or_logs, say
 
 app = typer.Typer(no_args_is_help=True)
 console = Console(stderr=True)
-out = Console()
-JsonOpt = typer.Option(False, "--json", help="Print one JSON document.")
 
 
 @app.command("serve")
@@ -56,9 +53,10 @@ def recover(
     reconcile: bool = typer.Option(
         False, "--reconcile", help="Compare every listed event with the inbox, not only failed."
     ),
-    as_json: bool = JsonOpt,
+    as_json: JsonFlag = False,
 ) -> None:
     """Land the events the webhook endpoint never received, then re-read their objects."""
+    from extractors.errors import SystematicError, TransientError
     from orchestration.resources import BillingApiResource
     from q2c.settings import load_settings
     from q2c.warehouse import Warehouse
@@ -67,13 +65,16 @@ def recover(
     billing = BillingApiResource(
         api_base=settings.billing_api_base, api_key=settings.billing_api_key or ""
     )
-    with (
-        logs_to_stderr() if as_json else contextlib.nullcontext(),
-        Warehouse.from_url(settings.warehouse_url) as wh,
-        billing.extractor(wh, "manual-webhooks-recover") as extractor,
-    ):
-        recovered = extractor.recover_events(reconcile=reconcile)
-        applied = extractor.apply_inbox()
+    try:
+        with (
+            json_or_logs(as_json),
+            Warehouse.from_url(settings.warehouse_url) as wh,
+            billing.extractor(wh, "manual-webhooks-recover") as extractor,
+        ):
+            recovered = extractor.recover_events(reconcile=reconcile)
+            applied = extractor.apply_inbox()
+    except (SystematicError, TransientError) as exc:
+        fail(str(exc), as_json=as_json)
     document = {
         "mode": recovered.mode,
         "listed": recovered.rows_read,
@@ -83,24 +84,20 @@ def recover(
         "events_processed": applied.events_processed,
         "objects_reread": applied.objects_reread,
     }
-    _print(document, as_json)
+    say(document, _lines(document), as_json=as_json)
 
 
 @app.command("status")
-def status(as_json: bool = JsonOpt) -> None:
+def status(as_json: JsonFlag = False) -> None:
     """The intake's counters (stored, duplicate, refused by reason) and the pending events."""
     from extractors.billing.webhooks import intake_counts, pending_events
     from q2c.settings import load_settings
     from q2c.warehouse import Warehouse
 
-    with Warehouse.from_url(load_settings().warehouse_url) as wh:
+    with json_or_logs(as_json), Warehouse.from_url(load_settings().warehouse_url) as wh:
         document = {"counts": intake_counts(wh), "pending": len(pending_events(wh))}
-    _print(document, as_json)
+    say(document, _lines(document), as_json=as_json)
 
 
-def _print(document: dict[str, Any], as_json: bool) -> None:
-    if as_json:
-        emit_json(document)
-        return
-    for key, value in document.items():
-        out.print(f"{key}: {value}", highlight=False)
+def _lines(document: dict[str, Any]) -> str:
+    return "\n".join(f"{key}: {value}" for key, value in document.items())
