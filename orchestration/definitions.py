@@ -44,6 +44,7 @@ from orchestration.jobs import (
     dbt_build_job,
     full_relist,
     source_jobs,
+    stage_jobs,
 )
 from orchestration.log_masking import install as install_log_masking
 from orchestration.resources import build_resources
@@ -61,6 +62,13 @@ def build_definitions(environment: Environment) -> dg.Definitions:
     """Every asset, job, schedule, sensor and resource of q2c, wired for `environment`."""
     jobs: list = [*backfill_jobs, dbt_build_job(dbt_assets_list), *erp_export_jobs]
     jobs += [*webhook_jobs, *webhook_reconcile_jobs]
+    jobs += stage_jobs(
+        {
+            "reports": report_assets,
+            "compliance": compliance_assets,
+            "writeback": writeback_definitions,
+        }
+    )
     schedules: list = [*erp_export_schedules, *webhook_reconcile_schedules]
     for source, (assets, lags) in SOURCES.items():
         source_job_list, source_schedules = source_jobs(source, assets, lags)

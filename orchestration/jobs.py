@@ -20,7 +20,9 @@ Contract:
   Dagster declarative automation: `automate_unscheduled(assets, scheduled_keys)` gives every
   asset no schedule selects `AutomationCondition.eager()` (it runs after its inputs land, once
   they are all there, never while an input is in progress), evaluated by `automation_sensor`.
-  `dbt_build_job` builds the dbt layer by hand.
+  `dbt_build_job` builds the dbt layer by hand, and `stage_jobs` gives every other stage (the
+  reports, compliance, the write-back and its automations) a job of its own, `<stage>_job`, to
+  run it by hand: every asset is in a job, and has a schedule or an automation condition.
 - Schedules and the automation sensor are created stopped (`DEFAULT_STATUS`); start them in the
   UI or with `dagster schedule start --start-all` / `dagster sensor start`.
 """
@@ -179,3 +181,19 @@ def dbt_build_job(dbt_assets: Sequence[dg.AssetsDefinition]) -> dg.UnresolvedAss
         description="dbt build of staging, marts, reconciliation, exports and CRM payloads.",
         tags={SOURCE_TAG: "dbt"},
     )
+
+
+def stage_jobs(stages: Mapping[str, Sequence[object]]) -> list[dg.UnresolvedAssetJobDefinition]:
+    """`<stage>_job` for each stage's assets (asset checks and other definitions are left out),
+    for running a stage by hand; automation runs it otherwise."""
+    return [
+        dg.define_asset_job(
+            f"{stage}_job",
+            selection=dg.AssetSelection.assets(
+                *(a for a in definitions if isinstance(a, dg.AssetsDefinition))
+            ),
+            description=f"The {stage} stage by hand (declarative automation runs it otherwise).",
+            tags={SOURCE_TAG: stage},
+        )
+        for stage, definitions in stages.items()
+    ]

@@ -103,6 +103,20 @@ def test_every_asset_has_a_schedule_or_an_automation_condition(defs) -> None:
     assert dbt_keys and all(graph.get(k).automation_condition is not None for k in dbt_keys)
 
 
+def test_every_asset_is_in_a_job_to_run_it_by_hand(defs) -> None:
+    graph = defs.resolve_asset_graph()
+    in_a_job = {
+        key
+        for job in defs.resolve_all_job_defs()
+        if not job.name.startswith("__")  # Dagster's implicit all-assets job does not count
+        for key in job.asset_layer.selected_asset_keys
+    }
+    assert sorted(k.to_user_string() for k in graph.materializable_asset_keys - in_a_job) == []
+    for stage in ("reports", "compliance", "writeback"):
+        selected = defs.resolve_job_def(f"{stage}_job").asset_layer.selected_asset_keys
+        assert selected and all(k.path[0] in {stage, "automations"} for k in selected), stage
+
+
 def test_the_dbt_layer_is_requested_once_its_raw_inputs_have_landed(defs) -> None:
     graph = defs.resolve_asset_graph()
     raw = {k for k in graph.materializable_asset_keys if k.path[0] == "raw"}
