@@ -5,8 +5,10 @@ Contract:
   the configured endpoint secrets (`extractors.billing.webhooks.verify_signature`), the event
   parsed, then stored in the inbox `raw.billing__webhook_event` (deduplicated by event id).
   Answers: `200 {"received": true}` when stored, `200 {"received": true, "duplicate": true}`
-  for an event already stored (Stripe retries anything but 2xx), `400 {"error": <reason>}` for
-  a missing, malformed or wrong signature, a timestamp outside the tolerance, or a body that is
+  for an event already stored (a re-delivery: Stripe signs each attempt anew, and retries
+  anything but 2xx), `400 {"error": <reason>}` for a missing, malformed or wrong signature, a
+  timestamp outside the tolerance, a replay (the very request, same timestamp and body, already
+  answered 200 within the tolerance window; remembered by this process), or a body that is
   not an event (that body, signed by the provider, is kept in `ops.quarantine` with the reason),
   `503` when the warehouse stays busy past `busy_timeout_s` (DuckDB takes one writing process
   at a time: a running pipeline step holds it; Stripe then retries later).
@@ -23,6 +25,7 @@ Contract:
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
@@ -91,6 +94,9 @@ class Intake:
         self.counts: Counter[tuple[str, str]] = Counter()
         self._lock = threading.Lock()
         self._wh: Warehouse | None = None
+        # signed requests answered 200 within the tolerance window: a second copy is a replay
+        self._accepted: dict[str, int] = {}
+        self._replay_lock = threading.Lock()
         self._closer: threading.Timer | None = None
 
     def handle(self, body: bytes, header: str | None) -> tuple[int, dict[str, Any]]:
@@ -101,6 +107,9 @@ class Intake:
             timestamp = verify_signature(body, header, self.config.secrets, self.config.tolerance_s)
         except SignatureError as err:
             return self._refuse(err.reason)
+        replay_key = f"{timestamp}:{hashlib.sha256(body).hexdigest()}"
+        if self._seen(replay_key, timestamp):
+            return self._refuse("replayed_request")
         try:
             event = parse_event(body)
         except MalformedEvent as err:
@@ -124,8 +133,21 @@ class Intake:
             log.warning("webhook %s: warehouse busy, answered 503", event["id"])
             return 503, {"error": "warehouse_busy"}
         self.counts[(outcome, "")] += 1
+        self._remember(replay_key, timestamp)
         log.info("webhook %s (%s): %s", event["id"], event["type"], outcome)
         return 200, {"received": True, **({"duplicate": True} if outcome == "duplicate" else {})}
+
+    def _seen(self, key: str, timestamp: int) -> bool:
+        """Whether this exact signed request (timestamp and body) was answered 200 before."""
+        with self._replay_lock:
+            horizon = time.time() - self.config.tolerance_s
+            for old in [k for k, t in self._accepted.items() if t < horizon]:
+                del self._accepted[old]
+            return key in self._accepted
+
+    def _remember(self, key: str, timestamp: int) -> None:
+        with self._replay_lock:
+            self._accepted[key] = timestamp
 
     def _refuse(self, reason: str) -> tuple[int, dict[str, Any]]:
         self._count("refused", reason)

@@ -21,7 +21,8 @@ https://docs.stripe.com/webhooks/process-undelivered-events):
   to `raw.billing__event`, where an event counts as processed (see `extract.py`).
 - `ops.webhook_intake(outcome, reason, count, last_at)` counts every request the intake answered:
   `stored`, `duplicate`, or `refused` with its reason (`REFUSAL_REASONS`, `malformed_body`,
-  `warehouse_busy`). `intake_counts(wh)` reads them back.
+  `replayed_request`, `body_too_large`; `warehouse_busy` in memory only). `intake_counts(wh)`
+  reads them back.
 - Nothing here writes to any outside system: the read-only phase only receives and reads.
 """
 

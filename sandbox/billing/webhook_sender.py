@@ -39,6 +39,8 @@ import httpx
 log = logging.getLogger(__name__)
 
 DEFAULT_RETRY_DELAYS_S = (0.2, 0.5, 1.0, 2.0)
+#: a duplicate goes out this long after the first delivery (its own signature timestamp)
+DUPLICATE_AFTER_S = 1.0
 
 
 @dataclass
@@ -68,6 +70,7 @@ class _Delivery:
     body: bytes
     attempts: int = 0
     next_at: float = 0.0
+    duplicate: bool = False
 
 
 def signature_header(body: bytes, secrets: Sequence[str], timestamp: int) -> str:
@@ -173,11 +176,17 @@ class WebhookSender:
         """One delivery attempt; True when the delivery is finished (delivered or given up)."""
         ok = self._post(client, delivery.body)
         delivery.attempts += 1
+        if delivery.duplicate:
+            return True  # the extra copy is not retried and changes no delivery state
         if ok:
             conn.execute("UPDATE objects SET delivered = 1 WHERE id = ?", [delivery.event_id])
             self.delivered += 1
             if rng.random() < self.faults.duplicate_rate:
-                self._post(client, delivery.body)  # Stripe may deliver an event twice
+                # Stripe may deliver an event twice: another attempt, signed when it is sent
+                delivery.attempts = 0
+                delivery.next_at = time.monotonic() + DUPLICATE_AFTER_S
+                delivery.duplicate = True
+                return False
             return True
         if delivery.attempts > len(self.retry_delays_s):
             self.failed += 1

@@ -67,22 +67,26 @@ def test_a_signed_event_lands_in_the_inbox_with_its_provider_ref(
     assert json.loads(payload) == json.loads(event("evt_a"))
 
 
-def test_a_duplicate_or_replayed_event_answers_2xx_and_lands_once(
+def test_a_re_delivered_event_answers_2xx_and_lands_once_a_replay_answers_400(
     intake: tuple[httpx.Client, str],
 ) -> None:
     client, url = intake
     body = event("evt_dup")
-    first = post(client, body)
-    again = post(client, body)  # Stripe's re-delivery: a new signature, the same event
+    now = int(time.time())
+    first = post(client, body, at=now - 10)
+    again = post(client, body, at=now)  # Stripe's re-delivery: signed anew, the same event
     header = first.request.headers["Stripe-Signature"]
     replay = client.post(PATH, content=body, headers={"Stripe-Signature": header})
     assert first.json() == {"received": True}
-    assert again.status_code == replay.status_code == 200
-    assert again.json() == replay.json() == {"received": True, "duplicate": True}
-    first_t = header.split(",")[0].removeprefix("t=")
-    assert inbox(url) == [("evt_dup", f"webhook:{first_t}")]
+    assert (again.status_code, again.json()) == (200, {"received": True, "duplicate": True})
+    assert (replay.status_code, replay.json()) == (400, {"error": "replayed_request"})
+    assert inbox(url) == [("evt_dup", f"webhook:{now - 10}")]
     with Warehouse.from_url(url) as wh:
-        assert intake_counts(wh) == {"stored": {"": 1}, "duplicate": {"": 2}}
+        assert intake_counts(wh) == {
+            "stored": {"": 1},
+            "duplicate": {"": 1},
+            "refused": {"replayed_request": 1},
+        }
 
 
 @pytest.mark.parametrize(

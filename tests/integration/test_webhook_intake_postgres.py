@@ -23,8 +23,10 @@ def test_the_intake_lands_each_event_once_and_counts_refusals_on_postgres(
 ) -> None:
     app = create_app(IntakeConfig(warehouse_url=postgres_db, secrets=[SECRET]))
     with serve_in_thread(app) as base, httpx.Client(base_url=base, trust_env=False) as client:
-        assert post(client, event("evt_p1")).json() == {"received": True}
-        assert post(client, event("evt_p1")).json() == {"received": True, "duplicate": True}
+        now = int(time.time())
+        assert post(client, event("evt_p1"), at=now - 1).json() == {"received": True}
+        again = post(client, event("evt_p1"), at=now)  # re-delivered: signed anew
+        assert again.json() == {"received": True, "duplicate": True}
         assert post(client, event("evt_p2")).status_code == 200
         assert post(client, event("evt_p3"), at=int(time.time()) - 1_000).status_code == 400
         assert post(client, event("evt_p3"), secret="whsec_wrong").status_code == 400
