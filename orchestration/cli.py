@@ -9,6 +9,7 @@ import typer
 
 from orchestration.commands import demo, policy, report, review, run, sandbox, writeback
 from orchestration.commands import export as export_command
+from orchestration.commands import incident as incident_command
 from orchestration.commands import warehouse as warehouse_command
 from orchestration.commands import webhooks as webhooks_command
 from orchestration.commands.forget import forget
@@ -35,6 +36,12 @@ app.command("trace", help="The chain of any billing, CRM or ERP id across system
     writeback.trace
 )
 app.add_typer(writeback.dlq_app, name="dlq", help="The write-back's dead-letter queue.")
+app.add_typer(
+    incident_command.writeback_app, name="writeback", help="Write-back: rollback, automations."
+)
+app.add_typer(
+    incident_command.app, name="incident", help="Incident runbook: pause, replay, resume."
+)
 
 app.command("report", help="The period reconciliation report: HTML, XLSX, JSON.")(report.report)
 app.command("evidence", help="The period's evidence pack (zip, SHA-256 manifest).")(report.evidence)

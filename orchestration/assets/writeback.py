@@ -13,8 +13,14 @@ Contract:
 - Metadata (masked for the `dagster_metadata` channel; counts, never record values): records,
   changed, written, failed attempts, dead-lettered, reconciled after a crash, conflicts lost,
   refused fields, gate reasons, and queue health (outbox depth, oldest pending age, DLQ volume
-  and age). The asset check `<flow>_dead_letter_queue_is_empty` warns while dead letters wait.
-- `run_writeback(wh, writer, flow, run_id=...)` is the same step for the command line.
+  and age). The asset check `<flow>_dead_letter_queue_is_empty` warns while dead letters wait;
+  `<flow>_queue_is_healthy` warns when the outbox depth, its oldest pending age, the DLQ volume
+  or the oldest dead letter's age is beyond the contract's `writeback.queue_health`.
+- `automations/<class>` (group `automations`): one asset per automation class of the contract
+  (`q2c.writeback.automations`), after the model it reads; a class its phase, kill switch,
+  reconciliation or review items hold materializes with the reasons (not a failure).
+- `run_writeback(wh, writer, flow, run_id=...)` and `run_automation_class(...)` are the same
+  steps for the command line (`q2c incident replay`).
 """
 
 from typing import Any
@@ -28,6 +34,7 @@ from q2c.masking import MaskContext, mask_record
 from q2c.settings import load_settings
 from q2c.warehouse import Warehouse
 from q2c.writeback import FLOWS, FlowReport, WriteRequestFailed, run_flow, sync_rows
+from q2c.writeback.automations import CLASSES, AutomationReport, run_automation
 from q2c.writeback.store import queue_health
 
 GROUP = "writeback"
@@ -54,9 +61,71 @@ def run_writeback(
                     run_id=run_id, gate=gate, actor=actor, home=home)  # fmt: skip
 
 
-def report_metadata(report: FlowReport) -> dict[str, Any]:
+class WebhookNotifier:
+    """POSTs a finance notification as JSON to the webhook, its id as the `Idempotency-Key`
+    (a receiver that keeps keys gets each notification once, even when q2c retries)."""
+
+    def __init__(self, url: str, *, verify: str | bool = True, timeout: float = 10.0) -> None:
+        import httpx
+
+        self.url = url
+        self.client = httpx.Client(verify=verify, timeout=timeout, trust_env=False)
+
+    def send(self, notification: Any) -> None:
+        body = {k: notification[k] for k in ("notification_id", "kind", "subject_type",
+                                             "subject_id", "summary", "payload")}  # fmt: skip
+        key = notification["notification_id"]
+        response = self.client.post(self.url, json=body, headers={"Idempotency-Key": key})
+        response.raise_for_status()
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def notifier_from_settings() -> WebhookNotifier | None:
+    """The finance webhook of `Q2C_NOTIFY_WEBHOOK_URL` (None: notifications stay in the table)."""
+    settings = load_settings()
+    if not settings.notify_webhook_url:
+        return None
+    return WebhookNotifier(
+        settings.notify_webhook_url, verify=settings.salesforce_ca_bundle or True
+    )
+
+
+def run_automation_class(
+    wh: Warehouse,
+    writer: SalesforceWriter | None,
+    name: str,
+    *,
+    run_id: str,
+    actor: str,
+    notifier: WebhookNotifier | None = None,
+) -> AutomationReport:
+    """One automation class with the `automations` gate on the batch (support enrichment)."""
+    from q2c.gates import evaluate_gate, record_gate_decision
+    from q2c.policy import load_contract
+
+    contract = load_contract()
+    home = load_settings().home
+
+    def gate(batch: Any) -> Any:
+        decision = evaluate_gate("automations", batch, contract=contract, run_id=run_id,
+                                 warehouse=wh, home=home)  # fmt: skip
+        record_gate_decision(wh, decision)
+        return decision
+
+    return run_automation(name, wh, contract, writer=writer, notifier=notifier, gate=gate,
+                          run_id=run_id, actor=actor, home=home)  # fmt: skip
+
+
+def report_metadata(report: FlowReport | AutomationReport) -> dict[str, Any]:
     """Materialization metadata: counts, reasons and queue health, masked."""
-    summary = mask_record(report.summary(), MaskContext("dagster_metadata"))
+    return metadata_values(mask_record(report.summary(), MaskContext("dagster_metadata")))
+
+
+def metadata_values(summary: dict[str, Any]) -> dict[str, Any]:
+    """Plain values as Dagster metadata values (an int as an int: `MetadataValue.json` takes
+    only mappings and sequences)."""
     meta: dict[str, Any] = {}
     for key, value in summary.items():
         if isinstance(value, bool) or value is None:
@@ -93,20 +162,33 @@ def _asset(flow: str) -> dg.AssetsDefinition:
         salesforce: SalesforceResource,
         warehouse: WarehouseResource,
     ) -> dg.MaterializeResult:
-        client = salesforce.client()
-        try:
-            with fail_fast_on_systematic(), warehouse.open() as wh:
-                report = run_writeback(wh, SalesforceWriter(client), flow,
-                                       run_id=context.run.run_id, actor="q2c:dagster")  # fmt: skip
-        except WriteRequestFailed as exc:
-            if exc.transient:
-                raise  # the RetryPolicy runs the step again; the outbox makes that safe
-            raise dg.Failure(description=str(exc), allow_retries=False) from exc
-        finally:
-            client.close()
-        return dg.MaterializeResult(metadata=report_metadata(report))
+        return _materialize(salesforce, warehouse, lambda wh, writer: run_writeback(
+            wh, writer, flow, run_id=context.run.run_id, actor="q2c:dagster"))  # fmt: skip
 
     return writeback_asset
+
+
+def _materialize(
+    salesforce: SalesforceResource,
+    warehouse: WarehouseResource,
+    step: Any,
+    notifier: WebhookNotifier | None = None,
+) -> dg.MaterializeResult:
+    """Run `step(wh, writer)` with the Salesforce writer and the warehouse, both closed after;
+    a transient write failure reaches the RetryPolicy, a systematic one fails without retry."""
+    client = salesforce.client()
+    try:
+        with fail_fast_on_systematic(), warehouse.open() as wh:
+            report = step(wh, SalesforceWriter(client))
+    except WriteRequestFailed as exc:
+        if exc.transient:
+            raise  # the RetryPolicy runs the step again; the outbox makes that safe
+        raise dg.Failure(description=str(exc), allow_retries=False) from exc
+    finally:
+        client.close()
+        if notifier is not None:
+            notifier.close()
+    return dg.MaterializeResult(metadata=report_metadata(report))
 
 
 def _dlq_check(flow: str) -> dg.AssetChecksDefinition:
@@ -127,13 +209,90 @@ def _dlq_check(flow: str) -> dg.AssetChecksDefinition:
         return dg.AssetCheckResult(
             passed=health["dlq_volume"] == 0,
             severity=dg.AssetCheckSeverity.WARN,
-            metadata={k: dg.MetadataValue.json(v) for k, v in health.items()},
+            metadata=metadata_values(health),
         )
 
     return dead_letter_queue_is_empty
 
 
+def queue_health_problems(health: dict[str, Any], limits: Any) -> list[str]:
+    """Which of the contract's `writeback.queue_health` thresholds `health` is beyond."""
+    checks = (
+        ("outbox_depth", limits.max_outbox_depth, "outbox depth"),
+        ("oldest_pending_age_s", limits.max_oldest_pending_age_seconds, "oldest pending (s)"),
+        ("dlq_volume", limits.max_dead_letters, "dead letters"),
+        ("oldest_dead_letter_age_s", limits.max_oldest_dead_letter_age_seconds,
+         "oldest dead letter (s)"),
+    )  # fmt: skip
+    return [f"{label} {health[key]} > {limit}" for key, limit, label in checks
+            if health.get(key) is not None and health[key] > limit]  # fmt: skip
+
+
+def _health_check(flow: str) -> dg.AssetChecksDefinition:
+    spec = FLOWS[flow]
+
+    @dg.asset_check(
+        asset=dg.AssetKey([GROUP, flow]),
+        name=f"{flow}_queue_is_healthy",
+        description="Outbox depth, oldest pending age, dead-letter volume and age within the "
+        "contract's writeback.queue_health.",
+    )
+    def queue_is_healthy(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+        from q2c.policy import load_contract
+        from q2c.writeback.engine import target_for
+
+        contract = load_contract()
+        target = target_for(contract, spec.sobject)
+        with warehouse.open() as wh:
+            health = queue_health(wh, target.flow)
+        problems = queue_health_problems(health, contract.writeback.queue_health)
+        limits = contract.writeback.queue_health.model_dump()
+        return dg.AssetCheckResult(
+            passed=not problems,
+            severity=dg.AssetCheckSeverity.WARN,
+            description="; ".join(problems) or "within the contract's queue_health",
+            metadata={**metadata_values(health), "thresholds": dg.MetadataValue.json(limits)},
+        )  # fmt: skip
+
+    return queue_is_healthy
+
+
+#: the dbt model each automation class reads (its asset runs after it)
+AUTOMATION_DEPS = {
+    "support_enrichment": ["sync", "sync_salesforce_case_fields"],
+    "renewal_opportunities": ["marts", "fct_subscriptions"],
+    "finance_notifications": ["reconciliation", "rec_breaks"],
+}
+
+
+def _automation_asset(name: str) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=["automations", name],
+        group_name="automations",
+        deps=[dg.AssetKey(AUTOMATION_DEPS[name])],
+        retry_policy=RETRY,
+        pool=WAREHOUSE_POOL,
+        kinds={"python"},
+        tags={"automation": name},
+        automation_condition=dg.AutomationCondition.eager(),
+        description=f"The {name} automation (phase automation, its own kill switch and "
+        "rollback); held, with the reasons, unless reconciliation is clean for it.",
+    )
+    def automation_asset(
+        context: dg.AssetExecutionContext,
+        salesforce: SalesforceResource,
+        warehouse: WarehouseResource,
+    ) -> dg.MaterializeResult:
+        notifier = notifier_from_settings()
+        return _materialize(salesforce, warehouse, lambda wh, writer: run_automation_class(
+            wh, writer, name, run_id=context.run.run_id, actor="q2c:dagster",
+            notifier=notifier), notifier)  # fmt: skip
+
+    return automation_asset
+
+
 writeback_assets = [_asset(flow) for flow in FLOWS]
-writeback_checks = [_dlq_check(flow) for flow in FLOWS]
+writeback_checks = [*(_dlq_check(flow) for flow in FLOWS), *(_health_check(f) for f in FLOWS)]
+automation_assets = [_automation_asset(name) for name in CLASSES]
 #: what `orchestration/definitions.py` adds (assets and their checks)
-writeback_definitions: list[Any] = [*writeback_assets, *writeback_checks]
+writeback_definitions: list[Any] = [*writeback_assets, *writeback_checks, *automation_assets]

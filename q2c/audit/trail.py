@@ -43,7 +43,7 @@ ACTIONS = (
     "erased",  # a person's PII redacted on request (q2c/erasure.py)
 )
 #: actions whose `after` is now the CRM's value as q2c wrote it
-PUSHED_ACTIONS = ("written", "redriven")
+PUSHED_ACTIONS = ("written", "redriven", "rolled_back")
 
 _COLUMNS = (
     "recorded_at",
@@ -201,7 +201,8 @@ def last_pushed(wh: Warehouse, target_system: str, target_object: str) -> dict[s
     ensure_audit_table(wh)
     rows = wh.fetchall(
         "select match_value, after_values from ops.audit_trail where target_system = ? and"
-        " target_object = ? and action in ('written', 'redriven') and result = 'ok'"
+        f" target_object = ? and action in ({', '.join(repr(a) for a in PUSHED_ACTIONS)})"
+        " and result = 'ok'"
         " order by seq",
         [target_system, target_object],
     )

@@ -7,6 +7,8 @@ Red flags (`detect_red_flags`):
   materiality for its currency (`reporting.materiality_minor`);
 - `credit_notes_exceed_invoice`: credit notes (not void) of an invoice total more than the
   invoice (a credit or reversal pattern that does not fit the invoice totals);
+- `repeated_idempotency_collisions`: one write (idempotency key) found already done three
+  times or more in the audit trail (`skipped_duplicate`);
 - `crm_owned_field_changed_without_source_event`: a version of a CRM Account whose q2c-owned
   field (MRR, ARR, billing status, last payment date, payout hold reason) changed, saved by
   someone else than the integration user (`rules.integration_username`).

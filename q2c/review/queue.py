@@ -29,7 +29,11 @@ FLAGS = (
     "break_above_materiality",
     "credit_notes_exceed_invoice",
     "crm_owned_field_changed_without_source_event",
+    "repeated_idempotency_collisions",
 )
+#: a write whose idempotency key was found already done this many times in the audit trail
+#: (the same operation proposed again and again: a loop, or a source replaying an event)
+COLLISIONS_FLAG_AT = 3
 Decision = Literal["approve", "reject"]
 #: the CRM Account snapshot's columns for the fields q2c owns (the write set's targets)
 CRM_OWNED_COLUMNS = (
@@ -178,7 +182,35 @@ def detect_red_flags(wh: Warehouse, contract: Contract) -> list[RedFlag]:
         flag, packet = "credit_notes_exceed_invoice", _packet(cn, row)
         flags.append(RedFlag(flag, "erp_export", "invoice", row[0], packet))
     flags += _crm_edits(wh)
+    flags += _collisions(wh)
     return flags
+
+
+def _collisions(wh: Warehouse) -> list[RedFlag]:
+    """Operations whose idempotency key collided (`skipped_duplicate`) COLLISIONS_FLAG_AT times
+    or more: the automation of that flow leaves the record alone until someone looks."""
+    if not wh.table_exists("ops", "audit_trail"):
+        return []
+    names = ("flow", "idempotency_key", "target_object", "record", "collisions", "first_at",
+             "last_at", "source_ref")  # fmt: skip
+    rows = wh.fetchall(
+        "select flow, idempotency_key, max(target_object), coalesce(max(target_id),"
+        " max(match_value)), count(*), min(recorded_at), max(recorded_at), max(source_ref)"
+        " from ops.audit_trail where action = 'skipped_duplicate' and flow is not null"
+        " group by flow, idempotency_key having count(*) >= ?",
+        [COLLISIONS_FLAG_AT],
+    )
+    return [
+        RedFlag(
+            "repeated_idempotency_collisions",
+            row[0],
+            str(row[2] or "record"),
+            str(row[3]),
+            _packet(names, row),
+            key=row[1],
+        )  # fmt: skip
+        for row in rows
+    ]
 
 
 def _crm_edits(wh: Warehouse) -> list[RedFlag]:

@@ -156,6 +156,8 @@ class _Run:
     events: list[AuditEvent] = field(default_factory=list)
     #: field API name -> the contract's value map (canonical words <-> the org's labels)
     vmaps: dict[str, ValueMap] = field(default_factory=dict)
+    #: the audit action of an accepted row (`rolled_back` for a rollback's writes)
+    written_action: str = "written"
 
     # -- value maps ---------------------------------------------------------------------------
     def canonical(self, values: Mapping[str, Any]) -> dict[str, Any]:
@@ -272,7 +274,7 @@ def run_flow(
     pushed = {mv: run.canonical(v) for mv, v in
               last_pushed(warehouse, target.system, target.object).items()}  # fmt: skip
     candidates = {mv: f for mv, d in desired.items() if (f := changed_fields(d, pushed.get(mv)))}
-    _hold_for_review(run, desired, candidates)
+    _hold_for_review(run, desired, rows, candidates)
     report.candidates = len(candidates)
     batch = pd.DataFrame(
         [r for r in rows if str(r.get(spec.match_column)) in candidates
@@ -332,11 +334,27 @@ def _hold_records(
     run.report.held_by_gate = len(mine)
 
 
-def _hold_for_review(run: _Run, desired: Mapping[str, Desired], candidates: dict[str, Any]) -> None:
-    """Leave alone the records an open review item names (`q2c review`): a red flag stops its
-    automation for that subject until a person resolves the item."""
+#: the ids a sync row names besides its record (a review item on any of them holds the row)
+RELATED_COLUMNS = ("account_id", "billing_customer_id", "case_id")
+
+
+def _hold_for_review(
+    run: _Run,
+    desired: Mapping[str, Desired],
+    rows: Sequence[Mapping[str, Any]],
+    candidates: dict[str, Any],
+) -> None:
+    """Leave alone the records an open review item names (`q2c review`), by the record, its
+    match value or an id it relates to (its account, its billing customer): a red flag stops
+    its flow's writes for that subject until a person resolves the item."""
     held = held_subjects(run.wh, run.spec.gate_flow) | held_subjects(run.wh, run.target.flow)
-    for mv in [mv for mv in candidates if mv in held or desired[mv].record_id in held]:
+    if not held:
+        return
+    related: dict[str, set[str]] = {}
+    for r in rows:
+        mv = str(r.get(run.spec.match_column))
+        related.setdefault(mv, {mv}).update(str(r[c]) for c in RELATED_COLUMNS if r.get(c))
+    for mv in [mv for mv in candidates if related.get(mv, {mv}) & held]:
         del candidates[mv]
         d = desired[mv]
         run.report.held_for_review += 1
@@ -582,7 +600,8 @@ def _written(run: _Run, r: store.OutboxRow, res: RowResult) -> None:
     """Record a row the CRM accepted (its outbox row is already `done`)."""
     run.report.written += 1
     run.events.append(run.event(
-        "written", result="ok", source_ref=r.source_ref, object_id=res.record_id or r.record_id,
+        run.written_action, result="ok", source_ref=r.source_ref,
+        object_id=res.record_id or r.record_id,
         target_id=res.record_id or r.record_id, match_value=r.match_value,
         idempotency_key=r.idempotency_key, before=r.before_values, after=r.payload,
         detail="created" if res.created else None,

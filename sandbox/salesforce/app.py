@@ -311,6 +311,23 @@ def create_app(world_dir: Path, faults: dict[str, Any] | None = None) -> Starlet
         )
         return JSONResponse(rows)
 
+    # the finance webhook q2c's notifications automation posts to (Q2C_NOTIFY_WEBHOOK_URL):
+    # each delivery is kept once per Idempotency-Key, a repeated key is counted as a duplicate
+    received: dict[str, dict[str, Any]] = {}
+    duplicates: list[str] = []
+
+    async def sandbox_notifications(request: Request) -> Response:
+        if request.method == "GET":
+            return JSONResponse({"received": list(received.values()), "duplicates": duplicates})
+        key = request.headers.get("Idempotency-Key")
+        if not key:
+            return JSONResponse({"error": "Idempotency-Key header required"}, 400)
+        if key in received:
+            duplicates.append(key)
+        else:
+            received[key] = {"key": key, "body": json.loads(await request.body())}
+        return JSONResponse({"received": True}, status_code=202)
+
     methods = ["GET", "POST", "PATCH", "PUT", "DELETE"]
     app = Starlette(
         routes=[
@@ -322,6 +339,7 @@ def create_app(world_dir: Path, faults: dict[str, Any] | None = None) -> Starlet
             Route("/__sandbox/faults", sandbox_faults, methods=["GET", "PUT"]),
             Route("/__sandbox/faults/fired", sandbox_faults_fired, methods=["GET"]),
             Route("/__sandbox/journal", sandbox_journal, methods=["GET"]),
+            Route("/__sandbox/notifications", sandbox_notifications, methods=["GET", "POST"]),
         ]
     )
     app.state.ctx = ctx
