@@ -11,7 +11,8 @@ Contract:
   `run_key` the hash of the pending event ids (Dagster never starts two runs with one key, so a
   re-evaluation before the run lands them asks for nothing new), and the cursor moves to the
   oldest pending arrival, so it never passes an event not yet processed. It skips while the job
-  is queued or running, and while another process holds the DuckDB file (the next tick retries).
+  is queued or running, on DuckDB while any run is in progress (opening the file then could
+  fail one of its steps), and while another process holds the file (the next tick retries).
 - Idempotent by construction: an event in `raw.billing__event` is done, and a run processes
   every pending inbox event, whichever request started it. The sensor reads the warehouse only.
 - With webhooks, a changed object lands within the sensor interval plus one run (well inside
@@ -26,9 +27,10 @@ import duckdb
 
 from extractors.billing.webhooks import latest_arrival, pending_events
 from orchestration.assets.billing import asset_key
-from orchestration.jobs import skip_if_running
+from orchestration.jobs import ACTIVE_STATUSES, skip_if_running
 from orchestration.policies import MODE_TAG, SOURCE_TAG, WEBHOOK_MODE
 from orchestration.resources import WarehouseResource
+from q2c.warehouse import WarehouseUrl
 
 #: Pending events one run request names (a run processes every pending one anyway).
 MAX_EVENTS_PER_REQUEST = 1_000
@@ -64,6 +66,14 @@ def billing_webhook_sensor(
     context: dg.SensorEvaluationContext, warehouse: WarehouseResource
 ) -> dg.RunRequest | dg.SkipReason:
     since = datetime.fromisoformat(context.cursor) if context.cursor else None
+    if not WarehouseUrl.parse(warehouse.url).is_postgres:
+        # DuckDB takes one process at a time: opening the file while a run's step opens it
+        # would fail that step, so the sensor looks only between runs.
+        busy = context.instance.get_run_records(
+            filters=dg.RunsFilter(statuses=ACTIVE_STATUSES), limit=1
+        )
+        if busy:
+            return dg.SkipReason("a run is in progress and DuckDB takes one process; next tick")
     try:
         with warehouse.open() as wh:
             pending = pending_events(wh, received_since=since, limit=MAX_EVENTS_PER_REQUEST)
