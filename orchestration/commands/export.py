@@ -92,7 +92,7 @@ def erp(
     from extractors.erp import ErpCredentials
     from extractors.erp.records import RecordServiceClient
     from orchestration.assets.erp_export import export_day, new_run_id
-    from orchestration.commands.json_output import emit_json, json_or_logs
+    from orchestration.commands.json_output import emit_json, fail, json_or_logs
     from q2c.settings import load_settings
     from q2c.warehouse import Warehouse
 
@@ -109,6 +109,8 @@ def erp(
             outcome = export_day(
                 wh, poster, when, run_id=new_run_id(), settings=settings, dry_run=dry_run
             )
+    except RuntimeError as exc:  # the export model is not built yet
+        fail(f"q2c export erp: {exc}", as_json=json_output)
     finally:
         if poster is not None:
             poster.close()
