@@ -48,6 +48,7 @@ def check_rules(contract: Contract, doc: LocatedDocument) -> list[ContractIssue]
     _rollout(contract, report, systems)
     _reconciliation(contract, report)
     _output_gates(contract, report)
+    _automations(contract, report)
     _chart_of_accounts(contract, report)
     _finance_rules(contract, report)
     _mapping(contract, report)
@@ -63,6 +64,27 @@ def _known(report: _Reporter, loc: Loc, value: str, known: set[str], what: str) 
         f"use one of: {', '.join(sorted(known))} (or declare it first).",
     )
     return False
+
+
+def _automations(contract: Contract, report: _Reporter) -> None:
+    """Each automation class names a write flow of its own, known thresholds and systems."""
+    writes = {n for n, f in contract.rollout.items() if f.kind == "write"}
+    owners: dict[str, str] = {}
+    for name, auto in contract.automations.items():
+        loc: Loc = ("automations", name)
+        _known(report, (*loc, "rollout_flow"), auto.rollout_flow, writes, "write flow")
+        if auto.rollout_flow in owners:
+            report(
+                (*loc, "rollout_flow"),
+                f"automations {owners[auto.rollout_flow]} and {name} share a rollout flow.",
+                "give each class its own flow, so each is paused and rolled back alone.",
+            )
+        owners[auto.rollout_flow] = name
+        if auto.thresholds is not None:
+            _known(report, (*loc, "thresholds"), auto.thresholds,
+                   set(contract.reconciliation.thresholds), "reconciliation threshold")  # fmt: skip
+        for i, system in enumerate(auto.input_systems):
+            _known(report, (*loc, "input_systems", i), system, set(contract.systems), "system")
 
 
 def _systems_of_record(contract: Contract, report: _Reporter, systems: set[str]) -> None:

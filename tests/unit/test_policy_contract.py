@@ -290,3 +290,13 @@ def test_every_object_of_the_generated_world_is_mapped_to_one_entity(world_s: Pa
     assert {("billing", o) for o in billing} <= mapped
     assert {("erp", t) for t in erp} <= mapped
     assert {o for s, o in mapped if s in ("crm", "support")} == sf
+
+
+def test_automation_classes_each_need_a_write_flow_of_their_own(tmp_path: Path) -> None:
+    text = _broken(
+        "    rollout_flow: automation_renewal_opportunities\n",
+        "    rollout_flow: automation_support_enrichment\n    thresholds: nightly\n",
+    )
+    problems = [i.problem for i in _issues(text, tmp_path)]
+    assert any("share a rollout flow" in p for p in problems), problems
+    assert any("'nightly' is not a known reconciliation threshold" in p for p in problems)
