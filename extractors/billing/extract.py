@@ -527,13 +527,13 @@ class BillingExtractor(Extractor):
         stats = result.table(INBOX_OBJECT)
         params: dict[str, Any] = {} if reconcile else {"delivery_success": "false"}
         ref = f"{kind}:{self.run_id}"
-        pages: Iterable[list[Any]] = self.client.list_pages("/v1/events", params)
-        if not reconcile:
-            # Stripe lists newest first; undelivered events are processed oldest first.
-            events = [e for page in pages for e in page]
-            events.sort(key=lambda e: (_created_of(e), str(e.get("id", ""))))
-            pages = [events]
         try:
+            pages: Iterable[list[Any]] = self.client.list_pages("/v1/events", params)
+            if not reconcile:
+                # Stripe lists newest first; undelivered events are processed oldest first.
+                events = [e for page in pages for e in page]
+                events.sort(key=_created_and_id)
+                pages = [events]
             for page in pages:
                 valid = []
                 for raw in page:
@@ -648,9 +648,12 @@ class BillingExtractor(Extractor):
         self._land_one(lander, kind, body, provider_ref=event_id, reconcile_children=True)
 
 
-def _created_of(event: Any) -> int:
-    created = event.get("created") if isinstance(event, dict) else None
-    return created if isinstance(created, int) else 0
+def _created_and_id(event: Any) -> tuple[int, str]:
+    """Sort key of a listed event: its `created`, then its id (anything malformed first)."""
+    if not isinstance(event, dict):
+        return (0, "")
+    created = event.get("created")
+    return (created if isinstance(created, int) else 0, str(event.get("id", "")))
 
 
 def _stripe_object(table: str) -> str:

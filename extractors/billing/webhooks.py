@@ -223,7 +223,8 @@ class InboxEvent:
 def pending_events(
     wh: Warehouse, *, received_since: datetime | None = None, limit: int | None = None
 ) -> list[InboxEvent]:
-    """Inbox events not yet in `raw.billing__event` (processed), oldest arrival first.
+    """Inbox events not yet in `raw.billing__event` (processed), oldest arrival first (then
+    oldest `created`).
 
     Reads only (creates nothing: the sensor calls it between runs).
 
@@ -247,7 +248,9 @@ def pending_events(
     condition = f" where {' and '.join(where)}" if where else ""
     sql = (
         f"select i.extracted_at, i.object_id, cast(i.payload as text)"
-        f" from raw.{SOURCE}__{INBOX_OBJECT} i{condition} order by i.extracted_at, i.object_id"
+        f" from raw.{SOURCE}__{INBOX_OBJECT} i{condition}"
+        # arrival order; events that arrived together (a recovery) oldest event first
+        " order by i.extracted_at, cast(i.payload ->> 'created' as bigint), i.object_id"
     )
     if limit is not None:
         sql += f" limit {int(limit)}"
