@@ -13,7 +13,8 @@ the others (`services=("erp",)`). It returns a `RunningSandbox` (also a context 
 `env` holds exactly the variables of ARCHITECTURE.md's configuration table for the stand-ins:
 `Q2C_BILLING_API_BASE`, `Q2C_BILLING_API_KEY`, `Q2C_SALESFORCE_LOGIN_URL`,
 `Q2C_SALESFORCE_CLIENT_ID`, `Q2C_SALESFORCE_CLIENT_SECRET`, `Q2C_SALESFORCE_USERNAME`,
-`Q2C_SALESFORCE_PASSWORD`, `Q2C_SALESFORCE_CA_BUNDLE`, `Q2C_ERP_BASE_URL`, `Q2C_ERP_TOKEN`,
+`Q2C_SALESFORCE_PASSWORD`, `Q2C_SALESFORCE_CA_BUNDLE`, `Q2C_NOTIFY_WEBHOOK_URL` (the
+stand-in's `/__sandbox/notifications`), `Q2C_ERP_BASE_URL`, `Q2C_ERP_TOKEN`,
 `Q2C_VIES_URL` (the last four only for the services started), plus `Q2C_POLICY_FILE` for a
 world of a profile with its own contract (`sandbox.world.profiles`, e.g. `messy`). `stop()`
 shuts every server down and joins its thread; no server outlives the sandbox.
@@ -307,6 +308,8 @@ def start_services(
                     "Q2C_SALESFORCE_USERNAME": creds["USERNAME"],
                     "Q2C_SALESFORCE_PASSWORD": creds["PASSWORD"],
                     "Q2C_SALESFORCE_CA_BUNDLE": str(ca_pem),
+                    # the finance notifications' webhook: the stand-in receives them
+                    "Q2C_NOTIFY_WEBHOOK_URL": served.base_url + "/__sandbox/notifications",
                 }
             )
         if "erp" in wanted:

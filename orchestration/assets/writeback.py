@@ -84,12 +84,17 @@ class WebhookNotifier:
 
 def notifier_from_settings() -> WebhookNotifier | None:
     """The finance webhook of `Q2C_NOTIFY_WEBHOOK_URL` (None: notifications stay in the table)."""
+    from urllib.parse import urlsplit
+
     settings = load_settings()
-    if not settings.notify_webhook_url:
+    url = settings.notify_webhook_url
+    if not url:
         return None
-    return WebhookNotifier(
-        settings.notify_webhook_url, verify=settings.salesforce_ca_bundle or True
-    )
+    # a webhook on the Salesforce host (the sandbox's stand-in) is trusted through its CA
+    # bundle; any other URL through the system's certificate store
+    same_host = urlsplit(url).netloc == urlsplit(settings.salesforce_login_url).netloc
+    bundle = settings.salesforce_ca_bundle
+    return WebhookNotifier(url, verify=bundle if same_host and bundle else True)
 
 
 def run_automation_class(

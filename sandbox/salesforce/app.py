@@ -13,7 +13,9 @@ Serve it over TLS (simple-salesforce only builds `https://` URLs). Endpoints:
 - `GET|PUT /__sandbox/faults` (see `faults` for the names), `GET /__sandbox/faults/fired` (how
   often each fired, per record for record faults) and `GET /__sandbox/journal`
   (`?since_seq=&sobject=&record_id=&limit=`: the write journal, oldest first, with
-  `before`/`after` bodies). These need no token and cost no API calls.
+  `before`/`after` bodies), `POST|GET /__sandbox/notifications` (the finance webhook: a
+  delivery kept once per `Idempotency-Key`, a repeat counted in `duplicates`). These need no
+  token and cost no API calls.
 - URI plus headers above 16,384 bytes: 414 `URI_TOO_LONG` (split long `IN (...)` lists).
 
 Every write is stamped from the world's clock and journaled (see `store`).
