@@ -1,5 +1,6 @@
-"""Compliance holds as a Dagster asset: `compliance/holds` after the billing accounts land and
-customers are staged; writes `reconciliation.compliance_holds` (q2c/compliance/holds.py).
+"""Compliance holds as a Dagster asset: `compliance/holds` after the billing accounts and
+customers land (before dbt: the CRM payload model reads the holds); writes
+`reconciliation.compliance_holds` (q2c/compliance/holds.py).
 
 Every connected account and business customer of the reverse-charge countries is evaluated
 against the contract's compliance gates for every action (payout release, activation, reverse
@@ -28,7 +29,7 @@ from q2c.policy import load_contract
     group_name="compliance",
     deps=[
         dg.AssetKey(["raw", "billing", "account"]),
-        dg.AssetKey(["staging", "stg_billing__customers"]),
+        dg.AssetKey(["raw", "billing", "customer"]),
     ],
     pool=WAREHOUSE_POOL,
     kinds={"python"},

@@ -8,7 +8,8 @@ Contract:
   `status`); no source, or no row for the account, is a missing status and holds (fail-closed,
   unless the gate says `on_missing: allow`).
 - Business customers of the reverse-charge countries (`rules.reverse_charge_countries`; Stripe
-  `tax_exempt = reverse` or an EU VAT id): VAT from the
+  `tax_exempt = reverse` or an EU VAT id; latest landed `raw.billing__customer`, so the holds
+  need no dbt model and the CRM payload model can read them in the same run): VAT from the
   billing customer's EU VAT id verification (`verified` -> valid, `unverified` -> unverified,
   `unavailable` -> vies_unavailable; pending or no EU VAT id -> missing).
 - `write_holds` replaces the table's rows in one transaction; a hold that was already there
@@ -87,27 +88,51 @@ def compute_holds(contract: Contract, subjects: Iterable[Subject]) -> list[Hold]
 def subjects_from_warehouse(wh: Warehouse, contract: Contract) -> list[Subject]:
     """Connected accounts and reverse-charge customers with their statuses (see above)."""
     aml = _aml_statuses(wh, contract)
-    subjects = []
-    for object_id, payload in wh.fetchall(
-        f"select object_id, payload from ({latest_versions_sql('raw.billing__account')}) as a"
-        " where not is_deleted"
-    ):
+    subjects: list[Subject] = []
+    accounts = (
+        wh.fetchall(
+            f"select object_id, payload from ({latest_versions_sql('raw.billing__account')})"
+            " as a where not is_deleted"
+        )
+        if wh.table_exists("raw", "billing__account")
+        else []
+    )
+    for object_id, payload in accounts:
         account = payload if isinstance(payload, dict) else json.loads(payload)
         statuses = connected_account_statuses(account)
         if object_id in aml:
             statuses["aml"] = aml[object_id]
         subjects.append(Subject("connected_account", object_id, statuses))
-    countries = [c.upper() for c in contract.rules.reverse_charge_countries]
-    marks = ", ".join("?" for _ in countries)
-    for customer_id, tax_id_type, verification in wh.fetchall(
-        "select customer_id, tax_id_type, tax_id_verification_status"
-        f" from staging.stg_billing__customers where not is_deleted and upper(country_code)"
-        f" in ({marks}) and (tax_exempt = 'reverse' or tax_id_type = 'eu_vat')",
-        countries,
+    countries = {c.upper() for c in contract.rules.reverse_charge_countries}
+    if not wh.table_exists("raw", "billing__customer"):
+        return subjects
+    for customer_id, payload in wh.fetchall(
+        f"select object_id, payload from ({latest_versions_sql('raw.billing__customer')}) as c"
+        " where not is_deleted"
     ):
+        customer = payload if isinstance(payload, dict) else json.loads(payload)
+        country = str((customer.get("address") or {}).get("country") or "").upper()
+        tax_id_type, verification = deciding_tax_id(customer)
+        if customer.get("deleted") or country not in countries:
+            continue
+        if customer.get("tax_exempt") != "reverse" and tax_id_type != "eu_vat":
+            continue
         vat = VAT_FROM_STRIPE.get(verification or "") if tax_id_type == "eu_vat" else None
-        subjects.append(Subject("customer", customer_id, {"vat": vat} if vat else {}))
+        subjects.append(Subject("customer", str(customer_id), {"vat": vat} if vat else {}))
     return subjects
+
+
+def deciding_tax_id(customer: dict[str, Any]) -> tuple[str | None, str | None]:
+    """(type, verification status) of the tax id that decides compliance, as
+    `stg_billing__customers` picks it: the first unverified `eu_vat` id, else the first."""
+    ids = [t for t in ((customer.get("tax_ids") or {}).get("data") or []) if isinstance(t, dict)]
+    for t in ids:
+        status = (t.get("verification") or {}).get("status")
+        if t.get("type") == "eu_vat" and status == "unverified":
+            return "eu_vat", "unverified"
+    if not ids:
+        return None, None
+    return ids[0].get("type"), (ids[0].get("verification") or {}).get("status")
 
 
 def _aml_statuses(wh: Warehouse, contract: Contract) -> dict[str, str]:

@@ -6,6 +6,7 @@ outage does not activate, and the holds are in the period report."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -103,11 +104,19 @@ def test_a_vies_outage_does_not_activate_and_the_hold_is_in_the_report(wh: Wareh
         " where tax_id_type = 'eu_vat' and tax_id_verification_status = 'verified'"
         " order by customer_id limit 1"
     )
-    wh.execute(
-        "update staging.stg_billing__customers set tax_id_verification_status = 'unavailable'"
-        " where customer_id = ?",
-        [customer],
-    )
+    # VIES did not answer Stripe's check: the landed customer's EU VAT id says `unavailable`
+    for ref, payload in wh.fetchall(
+        "select provider_ref, payload from raw.billing__customer where object_id = ?", [customer]
+    ):
+        body = payload if isinstance(payload, dict) else json.loads(payload)
+        for tax_id in body["tax_ids"]["data"]:
+            if tax_id["type"] == "eu_vat":
+                tax_id["verification"]["status"] = "unavailable"
+        wh.execute(
+            "update raw.billing__customer set payload = ? where object_id = ?"
+            " and provider_ref is not distinct from ?",
+            [json.dumps(body), customer, ref],
+        )
     contract = load_contract()
     write_holds(wh, compute_holds(contract, subjects_from_warehouse(wh, contract)), "run-1")
     holds = _holds(wh)

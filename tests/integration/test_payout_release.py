@@ -120,12 +120,6 @@ def wh(
     with Warehouse.from_url(f"duckdb:///{db}") as warehouse:
         BillingExtractor(BillingClient(creds), warehouse, run_id="land").extract_object("account")
         warehouse.ensure_schema("ops")
-        warehouse.ensure_schema("staging")  # no customers here: only the accounts matter
-        warehouse.execute(
-            "create table staging.stg_billing__customers (customer_id text, tax_id_type text,"
-            " tax_id_verification_status text, is_deleted boolean, country_code text,"
-            " tax_exempt text)"
-        )
         warehouse.execute("create table ops.aml_screenings (subject_id text, status text)")
         warehouse.execute(
             "insert into ops.aml_screenings values (?, 'clear'), (?, 'clear')", [CLEAN, UNVERIFIED]

@@ -5,14 +5,84 @@
     Values are text in Salesforce's API form (decimals with 2 places, the scale of MRR__c and
     ARR__c, converted from minor units by the account's currency; dates YYYY-MM-DD,
     empty = null). Live accounts resolved to a billing customer only.
+    Payout_Hold_Reason__c: the compliance holds of the account's connected account on payout
+    release (gate and status, from reconciliation.compliance_holds), leaving out every check
+    a contract gate keeps out of the CRM (a gate on it blocks `writeback`: AML), else the
+    billing platform's own reason; an account a compliance gate holds from the write-back
+    (`writeback` hold: an AML review, hit or missing screening) has no row at all, so its CRM
+    fields stay as they are.
     One row per (account, field). -#}
+{%- set holds_source = source('compliance', 'holds') -%}
+{%- set holds_relation = adapter.get_relation(
+    database=holds_source.database, schema=holds_source.schema,
+    identifier=holds_source.identifier) if execute else none -%}
 with
+
+compliance_holds as (
+
+    {% if holds_relation is not none -%}
+    select subject_id, action, gate, check_name, status
+    from {{ holds_source }}
+    where subject_type = 'connected_account'
+    {%- else -%}
+    {#- no compliance run yet: no holds (the write-back's own gate still decides) -#}
+    select
+        cast(null as {{ dbt.type_string() }}) as subject_id,
+        cast(null as {{ dbt.type_string() }}) as action,
+        cast(null as {{ dbt.type_string() }}) as gate,
+        cast(null as {{ dbt.type_string() }}) as check_name,
+        cast(null as {{ dbt.type_string() }}) as status
+    where 1 = 0
+    {%- endif %}
+
+),
+
+crm_hidden_checks as (
+
+    select distinct check_name from {{ ref('policy__compliance_gates') }}
+    where blocked_action = 'writeback'
+
+),
+
+connected_accounts as (
+
+    select connected_account_id, salesforce_account_id
+    from {{ ref('stg_billing__connected_accounts') }}
+    where not is_deleted
+
+),
+
+compliance_reasons as (
+
+    select
+        connected_accounts.salesforce_account_id,
+        {{ dbt.listagg("compliance_holds.gate || ': ' || compliance_holds.status", "'; '", "order by compliance_holds.gate") }} as payout_hold_reason
+    from compliance_holds
+    inner join connected_accounts
+        on compliance_holds.subject_id = connected_accounts.connected_account_id
+    where compliance_holds.action = 'payout_release'
+        and compliance_holds.check_name not in (select check_name from crm_hidden_checks)
+    group by connected_accounts.salesforce_account_id
+
+),
+
+writeback_held as (
+
+    select distinct connected_accounts.salesforce_account_id
+    from compliance_holds
+    inner join connected_accounts
+        on compliance_holds.subject_id = connected_accounts.connected_account_id
+    where compliance_holds.action = 'writeback'
+        and connected_accounts.salesforce_account_id is not null
+
+),
 
 accounts as (
 
     select * from {{ ref('dim_accounts') }}
     where not is_deleted
         and billing_customer_id is not null
+        and account_id not in (select salesforce_account_id from writeback_held)
 
 ),
 
@@ -90,7 +160,7 @@ proposed as (
         accounts.account_id,
         accounts.billing_customer_id,
         '{{ crm_field("account.payout_hold_reason") }}',
-        holds.payout_hold_reason,
+        coalesce(compliance_reasons.payout_hold_reason, holds.payout_hold_reason),
         crm.crm_payout_hold_reason,
         coalesce(
             'billing:account:' || holds.connected_account_id,
@@ -101,6 +171,8 @@ proposed as (
         on accounts.account_id = crm.account_id
     left join holds
         on accounts.account_id = holds.salesforce_account_id
+    left join compliance_reasons
+        on accounts.account_id = compliance_reasons.salesforce_account_id
 
 ),
 
