@@ -20,6 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from q2c.masking import MaskContext, mask_text
+
 
 @dataclass
 class TableStats:
@@ -143,5 +145,6 @@ class ExtractResult:
         if self.window:
             meta["window"] = self.window
         if self.quarantine_reasons:
-            meta["quarantine_reasons"] = "; ".join(sorted(set(self.quarantine_reasons))[:10])
+            reasons = "; ".join(sorted(set(self.quarantine_reasons))[:10])
+            meta["quarantine_reasons"] = mask_text(reasons, MaskContext("dagster_metadata"))
         return meta

@@ -23,6 +23,7 @@ from typing import Any
 import dagster as dg
 from dagster import AssetCheckExecutionContext
 
+from orchestration.log_masking import masked_metadata, masked_text
 from orchestration.policies import WAREHOUSE_POOL
 from orchestration.resources import WarehouseResource
 from q2c.gates import FLOWS, evaluate_gate, record_gate_decision
@@ -116,8 +117,8 @@ def build_gate_check(flow: str) -> dg.AssetChecksDefinition:
             severity=dg.AssetCheckSeverity.ERROR
             if flow in BLOCKING
             else dg.AssetCheckSeverity.WARN,
-            metadata={**meta, "reasons": dg.MetadataValue.json(meta["reasons"])},
-            description="; ".join(decision.reasons)[:2000]
+            metadata=masked_metadata(meta, keep=("run_id", "validation_id", "decided_at")),
+            description=masked_text("; ".join(decision.reasons)[:2000])
             or f"{flow} may send ({len(decision.held)} records held out by open breaks)",
         )
 

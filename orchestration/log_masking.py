@@ -27,7 +27,7 @@ from typing import Any
 
 import dagster as dg
 
-from q2c.masking import MaskContext, MaskingFilter, install_log_masking, mask_record
+from q2c.masking import MaskContext, MaskingFilter, install_log_masking, mask_record, mask_text
 
 _INSTALLED: dict[str, Any] = {}
 LOGGERS = ("", "dagster", "q2c", "extractors", "orchestration")
@@ -82,3 +82,8 @@ def masked_metadata(values: Mapping[str, Any], *, keep: Collection[str] = ()) ->
             else:
                 out[key] = dg.MetadataValue.text(str(value))
     return out
+
+
+def masked_text(text: str) -> str:
+    """A description or message for Dagster (a check's, a failure's), masked like metadata."""
+    return mask_text(text, _METADATA)

@@ -36,6 +36,7 @@ from pydantic import Field
 from extractors.erp import ErpCredentials
 from extractors.erp.records import RecordServiceClient
 from orchestration.freshness import CADENCES, Lag
+from orchestration.log_masking import masked_metadata
 from orchestration.policies import RETRY, WAREHOUSE_POOL
 from orchestration.resources import WarehouseResource
 from q2c.exports import ExportOutcome, run_export
@@ -125,8 +126,10 @@ def outcome_metadata(outcome: ExportOutcome) -> dict[str, Any]:
         "healed_from_earlier_runs": dg.MetadataValue.int(outcome.healed),
         "held_rejected_unchanged": dg.MetadataValue.int(outcome.held_rejected),
         "held_by_gate": dg.MetadataValue.int(outcome.held),
-        "rejections_by_erp_code": dg.MetadataValue.json(outcome.errors),
-        "gate_reasons": dg.MetadataValue.json(list(outcome.reasons)),
+        # the ERP's error texts and the gate's reasons may quote a record
+        **masked_metadata(
+            {"rejections_by_erp_code": outcome.errors, "gate_reasons": list(outcome.reasons)}
+        ),
     }
     if outcome.manifest:
         manifest = json.loads(outcome.manifest)
