@@ -155,9 +155,7 @@ SOBJECTS: dict[str, list[Field]] = {
         Field("CurrencyIsoCode", "picklist", 3, picklist=("USD", "EUR", "GBP")),
         Field("Billing_Subscription_Id__c", "string", 255, custom=True, external_id=True),
         # q2c's renewal automation: `<subscription id>:<period end>`, one Opportunity a period
-        Field(
-            "Renewal_Key__c", "string", 255, custom=True, external_id=True, unique=True
-        ),
+        Field("Renewal_Key__c", "string", 255, custom=True, external_id=True, unique=True),
     ],
     "Case": [
         *_system_fields(),
