@@ -108,6 +108,9 @@ def demo(
         as_json=False,
         root=root,
         services="billing,salesforce,erp",
+        webhook_url=None,
+        webhook_secret=None,
+        webhook_faults="{}",
     )
     env = sandbox_commands.running_env(root)
     if env is None:
