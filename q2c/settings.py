@@ -10,10 +10,11 @@ Contract:
 - `load_settings()` is the process's settings: built once per distinct environment (and working
   directory) and cached; `override_settings(settings)` replaces them for a block (tests).
   `load_settings(env)` builds them from `env` alone.
-- `child_process_environment(values)` sets variables for the child processes started inside the
-  block (dbt's `env_var()`), restoring them after; `export_environment(values)` sets them for
-  the rest of the process (`q2c demo` pointing itself at the stand-ins, as `set -a; . FILE`
-  would).
+- A child process gets its variables explicitly: `child_environment(values)` is the `env=` for
+  `subprocess`; `child_process_environment(values)` sets them for the block only, where a
+  library starts the process from `os.environ` itself (dagster-dbt's `DbtCliResource`);
+  `export_environment(values)` sets them for the rest of the process (`q2c demo` pointing
+  itself at the stand-ins, as `set -a; . FILE` would).
 """
 
 from __future__ import annotations
@@ -176,6 +177,12 @@ def child_process_environment(values: Mapping[str, str]) -> Iterator[None]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+def child_environment(values: Mapping[str, str]) -> dict[str, str]:
+    """The explicit `env=` of a child process (`subprocess.run(..., env=...)`): this process's
+    variables plus `values`; this process's own environment is left as it is."""
+    return {**os.environ, **values}
 
 
 def export_environment(values: Mapping[str, str]) -> None:

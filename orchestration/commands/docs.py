@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import tempfile
@@ -24,7 +23,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from q2c.settings import load_settings
+from q2c.settings import child_environment, load_settings
 
 console = Console()
 err_console = Console(stderr=True)
@@ -64,7 +63,7 @@ def generate_docs(out: Path, warehouse_url: str) -> tuple[Path, dict[str, int]]:
     from q2c.policy import load_contract
     from q2c.policy.dbt_seeds import dbt_vars
 
-    env = {**os.environ, **dbt_environment(warehouse_url), **contract_seed_environment()}
+    env = child_environment(dbt_environment(warehouse_url) | contract_seed_environment())
     variables = json.dumps(dbt_vars(load_contract()), sort_keys=True)
     with tempfile.TemporaryDirectory(prefix="q2c-docs-") as tmp:
         common = ["--target-path", tmp, "--profiles-dir", str(DBT_PROJECT_DIR)]
