@@ -23,10 +23,10 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from orchestration.commands.json_output import emit_json, fail, json_or_logs
 from q2c.settings import child_environment, load_settings
 
 console = Console()
-err_console = Console(stderr=True)
 
 PAGE = "index.html"
 #: dbt-docs routes a node's page by resource type and unique id (hash routing, prefix `!`)
@@ -70,7 +70,7 @@ def generate_docs(out: Path, warehouse_url: str) -> tuple[Path, dict[str, int]]:
         common += ["--vars", variables]
         for args in (["parse"], ["docs", "generate", "--static", "--no-compile"]):
             done = subprocess.run(
-                [dbt_executable(), *args, *common],
+                [dbt_executable(), "--no-use-colors", *args, *common],
                 cwd=DBT_PROJECT_DIR,
                 env=env,
                 capture_output=True,
@@ -98,12 +98,12 @@ def docs(
 ) -> None:
     """Build the dbt documentation (descriptions, grain, columns, tests, lineage) as one page."""
     try:
-        page, counts = generate_docs(out or docs_dir(), load_settings().warehouse_url)
+        with json_or_logs(as_json):
+            page, counts = generate_docs(out or docs_dir(), load_settings().warehouse_url)
     except RuntimeError as exc:
-        err_console.print(f"q2c docs: {exc}", markup=False, highlight=False)
-        raise typer.Exit(1) from None
+        fail(f"q2c docs: {exc}", as_json=as_json)
     if as_json:
-        typer.echo(json.dumps({"path": str(page), "nodes": counts}, indent=2))
+        emit_json({"path": str(page), "nodes": counts})
         return
     summary = ", ".join(f"{n} {kind}s" for kind, n in counts.items())
     console.print(f"[bold]dbt docs[/bold]: {page} ({summary})", highlight=False)
