@@ -5,7 +5,8 @@ Contract:
   `sys.stdout` (rich consoles, `print`, Dagster's and dbt's log handlers) and file descriptor 1
   (subprocesses and C libraries). A command with `--json` does its work inside it, then prints
   its one document with `emit_json` after the block.
-- `emit_json(document)`: the document, indented, keys in the order given, on stdout.
+- `emit_json(document)`: the document, indented, keys in the order given, on stdout (the real
+  one also inside a `logs_to_stderr()` block: an error document may be printed from there).
 - `JsonFlag`: the `--json` option (`as_json: JsonFlag = False`).
 - `json_or_logs(as_json)`: `logs_to_stderr()` with `--json`, nothing without: the block around
   a command's work.
@@ -20,7 +21,7 @@ import contextlib
 import json
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from typing import Annotated, Any, NoReturn
 
@@ -28,6 +29,9 @@ import typer
 
 #: the `--json` option of every command: `as_json: JsonFlag = False`
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+
+# inside `logs_to_stderr()` blocks (innermost last): how to write to the stdout they replaced
+_REAL_STDOUT: list[Callable[[str], None]] = []
 
 
 @contextlib.contextmanager
@@ -38,15 +42,27 @@ def logs_to_stderr() -> Iterator[None]:
     # fd 1, and the descriptor under `sys.stdout` when it is another one (a handler created
     # before the block keeps writing to that object)
     fds = {1}
+    original, original_fd = sys.stdout, None
     with contextlib.suppress(AttributeError, OSError, ValueError):
-        fds.add(sys.stdout.fileno())
+        original_fd = original.fileno()
+        fds.add(original_fd)
     saved = {fd: os.dup(fd) for fd in fds}
+
+    def write_real_stdout(text: str) -> None:
+        if original_fd is None:  # an in-memory stdout (a test runner's): it is not redirected
+            original.write(text)
+            original.flush()
+        else:
+            os.write(saved[original_fd], text.encode("utf-8"))
+
+    _REAL_STDOUT.append(write_real_stdout)
     try:
         for fd in fds:
             os.dup2(sys.stderr.fileno() if fd != 1 else 2, fd)
         with contextlib.redirect_stdout(sys.stderr):
             yield
     finally:
+        _REAL_STDOUT.pop()
         sys.stdout.flush()
         for fd, copy in saved.items():
             os.dup2(copy, fd)
@@ -55,7 +71,11 @@ def logs_to_stderr() -> Iterator[None]:
 
 def emit_json(document: Any) -> None:
     """Print `document` as the command's one JSON document on stdout."""
-    sys.stdout.write(json.dumps(document, indent=2, default=str) + "\n")
+    text = json.dumps(document, indent=2, default=str) + "\n"
+    if _REAL_STDOUT:
+        _REAL_STDOUT[-1](text)
+        return
+    sys.stdout.write(text)
     sys.stdout.flush()
 
 

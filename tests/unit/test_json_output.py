@@ -38,3 +38,13 @@ def test_stdout_is_restored_after_an_error_inside(capfd) -> None:
     print("after")
     out, _ = capfd.readouterr()
     assert out == "after\n"
+
+
+def test_a_document_printed_inside_the_block_still_reaches_stdout(capfd) -> None:
+    with pytest.raises(RuntimeError), logs_to_stderr():
+        print("a log line")
+        emit_json({"error": "the warehouse was never built"})  # what `fail` does in the block
+        raise RuntimeError("stop")
+    out, err = capfd.readouterr()
+    assert json.loads(out) == {"error": "the warehouse was never built"}
+    assert "a log line" in err and "error" not in err
