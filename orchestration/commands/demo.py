@@ -155,7 +155,8 @@ def _period_report() -> dict[str, Path]:
 
 def _dbt_docs(warehouse_url: str) -> Path | None:
     """The dbt documentation page for analysts (`q2c docs`), or None with dbt's reason."""
-    from orchestration.commands.docs import docs_dir, generate_docs
+    from orchestration.commands.docs import generate_docs
+    from orchestration.docs_links import docs_dir
 
     try:
         page, _ = generate_docs(docs_dir(), warehouse_url)

@@ -6,8 +6,8 @@
   seeds of this process's contract; copies dbt's `static_index.html` to `DIR/index.html`
   (default `$Q2C_HOME/docs`): every model's, seed's, snapshot's and source's description,
   grain, columns, tests and lineage, with no server and no network.
-- `docs_url(unique_id)` is the page's address of one node (`index.html#!/model/<unique id>`),
-  which the Dagster asset catalog shows on every dbt asset (`orchestration/assets/dbt.py`).
+- `orchestration.docs_links.docs_url(unique_id)` is one node's address in the page
+  (`index.html#!/model/<unique id>`), which the Dagster asset catalog shows on every dbt asset.
 - Prints the page's path, or with `--json` one JSON object (`path`, `nodes` per resource
   type). Exits 1 with dbt's last lines when dbt fails.
 """
@@ -24,28 +24,10 @@ import typer
 from rich.console import Console
 
 from orchestration.commands.json_output import emit_json, fail, json_or_logs
+from orchestration.docs_links import PAGE, docs_dir
 from q2c.settings import child_environment, load_settings
 
 console = Console()
-
-PAGE = "index.html"
-#: dbt-docs routes a node's page by resource type and unique id (hash routing, prefix `!`)
-DOCS_ROUTES = ("model", "seed", "snapshot", "source")
-
-
-def docs_dir() -> Path:
-    """Where `q2c docs` writes the page by default (`$Q2C_HOME/docs`)."""
-    return load_settings().home / "docs"
-
-
-def docs_url(unique_id: str, directory: Path | None = None) -> str | None:
-    """The `file://` address of a dbt node's page in the generated docs, or None for a node
-    type the docs site has no page for (`model.q2c.dim_accounts` -> `...#!/model/...`)."""
-    kind = unique_id.split(".", 1)[0]
-    if kind not in DOCS_ROUTES:
-        return None
-    page = (directory or docs_dir()).absolute() / PAGE
-    return f"{page.as_uri()}#!/{kind}/{unique_id}"
 
 
 def generate_docs(out: Path, warehouse_url: str) -> tuple[Path, dict[str, int]]:

@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from orchestration.cli import app
-from orchestration.commands.docs import docs_url
+from orchestration.docs_links import docs_url
 from tests.support.browser import chromium, needs_chromium, visible_text
 from tests.support.reports import s_duckdb
 
