@@ -26,6 +26,7 @@ TRUTH = [
     ("billing", "customer", "cus_1", "tax_ids.eu_vat", "DE123456789"),
     ("billing", "account", "acct_1", "metadata.payout_iban", "DE41583391659481433802"),
     ("salesforce", "Contact", "003A", "FirstName", "Jane"),
+    ("salesforce", "Contact", "003A", "LastName", "Read"),
 ]
 
 
@@ -74,8 +75,13 @@ def test_no_hit_for_masked_values_nor_parts_of_other_words(scanner: PiiScanner) 
     for channel in ("logs", "dagster_metadata", "dlq", "audit", "exports", "reports"):
         masked = str(mask_record(record, MaskContext(channel, "billing", "customer"), POLICY))
         assert scanner.scan(channel, channel, masked) == [], (channel, masked)
-    # a short value is a whole word or nothing; postal codes are not searched (they are numbers)
-    assert scanner.scan("log", "logs", "Janet paid 10115 cents") == []
+    # a value is a whole word or nothing; postal codes are not searched (they are numbers); a
+    # family name alone is a common word ("Read"): a person is their name with the given name
+    assert scanner.scan("log", "logs", "Janet paid 10115 cents; Read the docs") == []
+    for text in ("by Jane Read.", '{"FirstName": "Jane", "Id": "003A", "LastName": "Read"}'):
+        assert [h.value.field for h in scanner.scan("log", "logs", text)] == [
+            "FirstName+LastName"
+        ], text
     assert scanner.skipped == 1
 
 
