@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+import pickle
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 
@@ -19,6 +23,62 @@ def postgres_server() -> Iterator[PostgresServer]:
         yield server
     finally:
         stop_postgres(server)
+
+
+T = TypeVar("T")
+
+
+def shared_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One directory per test session that every xdist worker sees (beside their own temp
+    dirs, so pytest's rotation of old temp dirs removes it)."""
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent / f"shared-{run}" if run else base / "shared"
+    shared.mkdir(exist_ok=True)
+    return shared
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _shared_dir_for_helpers(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Tell plain helpers (tests/support/raw_from_world.built_warehouse) where it is."""
+    os.environ["Q2C_TESTS_SHARED_DIR"] = str(shared_dir(tmp_path_factory))
+
+
+def shared_once(
+    tmp_path_factory: pytest.TempPathFactory, name: str, produce: Callable[[Path], T]
+) -> T:
+    """`produce(dir)` once per test session, whichever xdist worker asks first; the others wait
+    for it and read the pickled result (the pattern pytest-xdist documents for session data).
+
+    Without xdist it is computed once in the session. The result must be picklable and
+    what it names under `dir` read-only for its users (copy before writing).
+    """
+    from filelock import FileLock
+
+    shared = shared_dir(tmp_path_factory)
+    done = shared / f"{name}.pickle"
+    with FileLock(str(shared / f"{name}.lock")):
+        if done.exists():
+            return pickle.loads(done.read_bytes())
+        result = produce(shared / name)
+        try:
+            done.write_bytes(pickle.dumps(result))
+        except (pickle.PicklingError, TypeError, AttributeError) as err:
+            # the others then compute their own (as without sharing), and say why
+            print(f"shared_once({name}): not shared, the result does not pickle: {err}")
+        return result
+
+
+@pytest.fixture(scope="session")
+def s_pipeline_runs(world_s: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Two whole-pipeline runs over a copy of the S world, once per session for every worker
+    (`tests.support.pipeline.two_runs_over`); take a `private_copy` before opening a warehouse.
+    """
+    from tests.support.pipeline import two_runs_over
+
+    return shared_once(
+        tmp_path_factory, "s_pipeline_runs", lambda root: two_runs_over(world_s, root)
+    )
 
 
 @pytest.fixture

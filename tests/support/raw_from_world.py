@@ -443,8 +443,62 @@ def built_warehouse(world_dir: Path, warehouse_url: str, work_dir: Path) -> tupl
         (warehouse_url, the build's output), from the cache on later calls.
     """
     key = (str(world_dir), warehouse_url)
-    if key not in _BUILT:
+    if key not in _BUILT and warehouse_url.startswith("duckdb:///"):
+        # a copy of one build per world and test session (every xdist worker's), not a build
+        _BUILT[key] = (warehouse_url, _copy_of_built_duckdb(world_dir, warehouse_url, work_dir))
+    elif key not in _BUILT:
         load_raw_from_world(world_dir, warehouse_url)
         _, out = run_dbt(["build", "--exclude-resource-type", "unit_test"], warehouse_url, work_dir)
         _BUILT[key] = (warehouse_url, out)
     return _BUILT[key]
+
+
+_TEMPLATE_ROOT: list[Path] = []
+
+
+def _world_digest(world_dir: Path) -> str:
+    """sha256 of a world's files (its SQLite files and their WALs): the same world generated
+    by two xdist workers in two places has one digest."""
+    digest = hashlib.sha256()
+    for path in sorted(world_dir.glob("*.sqlite*")):
+        if not path.name.endswith("-shm"):
+            digest.update(path.name.encode() + path.read_bytes())
+    return digest.hexdigest()[:20]
+
+
+def _copy_of_built_duckdb(world_dir: Path, warehouse_url: str, work_dir: Path) -> str:
+    """Copy one DuckDB build of `world_dir` (made once per test session, whichever xdist worker
+    asks first, under a file lock) to `warehouse_url`, and its dbt target to `work_dir`.
+
+    Every model is a table (dbt_project.yml), so the copied file names no other catalog.
+
+    Returns:
+        The build's output.
+    """
+    import os
+    import shutil
+    import tempfile
+
+    from filelock import FileLock
+
+    shared = os.environ.get("Q2C_TESTS_SHARED_DIR")  # tests/conftest.py: one per session
+    if shared is not None:
+        root = Path(shared)
+    else:
+        if not _TEMPLATE_ROOT:
+            _TEMPLATE_ROOT.append(Path(tempfile.mkdtemp(prefix="q2c-tests-")))
+        root = _TEMPLATE_ROOT[0]
+    template = root / f"built-{_world_digest(world_dir)}"
+    template.mkdir(parents=True, exist_ok=True)
+    db, output = template / "warehouse.duckdb", template / "dbt-output.txt"
+    with FileLock(str(template) + ".lock"):
+        if not output.exists():
+            url = f"duckdb:///{db}"
+            load_raw_from_world(world_dir, url)
+            _, out = run_dbt(["build", "--exclude-resource-type", "unit_test"], url, template)
+            output.write_text(out)
+    target = Path(warehouse_url.removeprefix("duckdb:///"))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(db, target)
+    shutil.copytree(template / "target", work_dir / "target", dirs_exist_ok=True)
+    return output.read_text()
