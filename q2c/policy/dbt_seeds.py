@@ -215,6 +215,7 @@ def compile_seeds(contract: Contract) -> dict[str, Table]:
     scope = []
     for flow, gate in sorted(contract.output_gates.items()):
         scope.append([flow, gate.thresholds, "thresholds", gate.thresholds])
+        scope.append([flow, gate.thresholds, "held_floor", str(gate.held_floor)])
         scope += [[flow, gate.thresholds, "blocking_break_kind", k]
                   for k in gate.blocking_break_kinds]  # fmt: skip
         scope += [[flow, gate.thresholds, "input_system", s] for s in gate.input_systems]

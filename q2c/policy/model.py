@@ -311,6 +311,10 @@ class OutputGate(_Strict):
     #: the `thresholds` are measured over these kinds only (reconciliation.gate_verdict),
     #: so only a systemic share of such breaks refuses the whole batch
     blocking_break_kinds: list[str] = []
+    #: the held share of the flow's records (break_rate_bps) is judged only once more than
+    #: this many records are held: below it each held record is just held (one held case of
+    #: 35 is not a systemic 2.9%)
+    held_floor: int = Field(default=0, ge=0)
     #: largest amount one outgoing row may carry, in minor units (None: no bound)
     max_amount_minor: int | None = Field(default=None, ge=0)
     #: a batch may have at most this percentage of the previous passed batch's rows ...

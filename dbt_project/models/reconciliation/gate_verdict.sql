@@ -4,7 +4,8 @@
     (gate_holds over gate_records). A single break holds its records and the rest goes; only
     a share over these thresholds refuses the whole batch:
       break_rate_bps     held records per record of the flow's batch, in basis points (0 for
-                         a flow with no records)
+                         a flow with no records, or with no more held records than the
+                         gate's held_floor: a few held records are each just held)
       unexplained_minor  sum of |difference| of those breaks per currency (minor units)
       open_breaks        those breaks of one kind (only kinds the flow names)
     Breaks on objects no record of the batch carries (the ERP's own hand postings, accounts the
@@ -56,6 +57,8 @@ flow_records as (
 
     select
         gates.flow,
+        (select max(cast(scope.value as bigint)) from scope
+            where scope.flow = gates.flow and scope.setting = 'held_floor') as held_floor,
         (select count(distinct records.record_key) from {{ ref('gate_records') }} as records
             where records.flow = gates.flow) as record_count,
         (select count(distinct holds.record_key) from {{ ref('gate_holds') }} as holds
@@ -75,7 +78,10 @@ measured as (
         thresholds.max_value,
         case thresholds.metric
             when 'break_rate_bps' then (
-                select case when flow_records.record_count = 0 then 0 else
+                select case
+                    when flow_records.record_count = 0 then 0
+                    when flow_records.held_count <= coalesce(flow_records.held_floor, 0) then 0
+                    else
                     {{ floor_divide('10000 * flow_records.held_count', 'flow_records.record_count') }}
                     end
                 from flow_records

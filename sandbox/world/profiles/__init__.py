@@ -56,6 +56,8 @@ DEFAULT_CHART: dict[str, tuple[int, str, str, str]] = {
     "services": (9, "4100", "Services Revenue", "Income"),
     "fees": (10, "6100", "Payment Processing Fees", "Expense"),
     "commissions": (11, "6200", "Partner Commissions", "Expense"),
+    # a charge settled in another currency passes through it (the export's fx entries)
+    "fx_clearing": (12, "1310", "Currency Conversion Clearing", "OthCurrAsset"),
 }
 
 MESSY_CHART: dict[str, tuple[int, str, str, str]] = {
