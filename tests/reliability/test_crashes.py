@@ -262,3 +262,69 @@ def test_an_erp_import_refusal_is_ledgered_not_resent_and_posted_once_its_cause_
     reliability.fault("erp_import_refused", rejected)
     created = [r["external_id"] for r in env.journal() if r["operation"] == "created"]
     assert len(env.journal()) > before and reliability.writes(created) == 0
+
+
+# -- bad input at the ERP: a CSV it refuses ----------------------------------------------------
+
+
+def import_csv(sandbox: Any, body: bytes) -> httpx.Response:
+    return httpx.post(
+        sandbox.env["Q2C_ERP_BASE_URL"] + "/services/rest/q2c/v1/journal-import",
+        content=body,
+        headers={
+            "Authorization": f"Bearer {sandbox.env['Q2C_ERP_TOKEN']}",
+            "Content-Type": "text/csv",
+        },
+        timeout=120,
+    )
+
+
+def journals(world: Path) -> list[str]:
+    import sqlite3
+
+    con = sqlite3.connect(world / "erp.sqlite")
+    try:
+        return [
+            e
+            for (e,) in con.execute("select externalid from \"transaction\" where type = 'Journal'")
+        ]
+    finally:
+        con.close()
+
+
+def test_a_csv_the_erp_refuses_posts_nothing_and_says_why(
+    built_xs: dict, reliability: Recorder
+) -> None:
+    """q2c's own export file (written by the export tests above), spoiled two ways."""
+    import csv
+    import io
+
+    files = sorted((built_xs["root"] / "exports").rglob("journal_lines.csv"))
+    assert files, "no export file was written"
+    rows = list(csv.DictReader(io.StringIO(files[-1].read_text())))
+    columns = list(rows[0])
+
+    def render(header: list[str], lines: list[dict[str, str]]) -> bytes:
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows([line[c] for c in columns] for line in lines)
+        return buf.getvalue().encode()
+
+    before = journals(built_xs["world"])
+    # a header the import does not know: the whole file refused, nothing posted
+    header = ["acct" if c == "account" else c for c in columns]
+    refused = import_csv(built_xs["sandbox"], render(header, rows))
+    assert refused.status_code == 400, refused.text
+    assert journals(built_xs["world"]) == before
+    reliability.bad_input("erp_csv_unknown_column", refused.text[:200])
+    # one entry with an account the ERP does not have: that entry rejected, none posted twice
+    first = rows[0]["external_id"]
+    spoiled = [{**r, "account": "9999"} if r["external_id"] == first else r for r in rows]
+    answer = import_csv(built_xs["sandbox"], render(columns, spoiled))
+    assert answer.status_code == 200, answer.text
+    rejected = [line for line in answer.json()["lines"] if line["externalId"] == first]
+    assert rejected and all(line["status"] == "rejected" and line["errors"] for line in rejected)
+    assert first not in set(journals(built_xs["world"])) - set(before)
+    reliability.bad_input("erp_csv_unknown_account", rejected[0]["errors"][0]["detail"])
+    assert reliability.writes(journals(built_xs["world"])) == 0
