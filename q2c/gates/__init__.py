@@ -123,15 +123,19 @@ def evaluate_gate(
         going, holding = split_batch(flow, batch, held)
         in_batch = set(holding[RECORD_KEY[flow]].astype(str)) if len(holding) else set()
         previous = previous_row_count(wh, flow, before_run=run_id) if wh is not None else None
-        from q2c.gates.suites import validate
+        from q2c.gates.suites import SuiteOutcome, validate
 
-        outcome = validate(
-            flow,
-            going,
-            contract,
-            previous_rows=previous,
-            out_dir=evidence_dir(run_id, home),
-        )
+        if going.empty:
+            # nothing goes (nothing changed, or every record is held): no row to check
+            outcome = SuiteOutcome("", True, (), 0, None)
+        else:
+            outcome = validate(
+                flow,
+                going,
+                contract,
+                previous_rows=previous,
+                out_dir=evidence_dir(run_id, home),
+            )
         reasons += [f"batch: {failure}" for failure in outcome.failures]
         reasons += verdict_reasons(wh, flow)
     finally:
@@ -151,7 +155,7 @@ def evaluate_gate(
         run_id=run_id,
         passed=not reasons,
         reasons=tuple(reasons),
-        validation_id=outcome.validation_id,
+        validation_id=outcome.validation_id or None,
         decided_at=decided_at,
         row_count=outcome.row_count,
         held={k: tuple(held[k]) for k in sorted(in_batch)},

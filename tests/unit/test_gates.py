@@ -374,3 +374,20 @@ def test_a_blocking_break_kind_the_contract_does_not_know_is_refused() -> None:
     )
     with pytest.raises(ContractError, match="'typo_kind' is not a known break kind"):
         load_contract("ownership.yml", text=text)
+
+
+def test_an_empty_batch_carries_nothing_wrong_but_systemic_checks_still_apply(
+    open_contract: Contract, warehouse: Warehouse, tmp_path: Path
+) -> None:
+    # a write-back run with no changed record asks the gate about an empty frame
+    decision = evaluate_gate(
+        "crm_case_sync", pd.DataFrame([]), contract=open_contract, run_id="r",
+        warehouse=warehouse, home=tmp_path,
+    )  # fmt: skip
+    assert decision.passed and decision.row_count == 0 and decision.validation_id is None
+    pause("support_case_priority", "test", home=tmp_path, contract=open_contract)
+    decision = evaluate_gate(
+        "crm_case_sync", pd.DataFrame([]), contract=open_contract, run_id="r",
+        warehouse=warehouse, home=tmp_path,
+    )  # fmt: skip
+    assert decision.reasons == ("kill switch on: support_case_priority is paused",)
