@@ -12,6 +12,9 @@ it on import):
   masks the `extra=` values q2c passes.
 Compute logs (captured stdout/stderr) carry what those handlers print, so they are masked too.
 
+`masked_stdout()` masks, for a block, what is written to `sys.stdout` line by line: dagster-dbt
+re-emits dbt's output there (not through logging), which the run's compute logs capture.
+
 `masked_metadata(values)` is the one way an asset or check hands Dagster metadata that may
 carry customer data (reasons, error texts, summaries): every text and JSON value masked for the
 contract's `dagster_metadata` channel (a sensitive key gets its class's treatment, free text is
@@ -21,9 +24,12 @@ the keys named in `keep` (cursors, hashes, ids that are no one's data).
 
 from __future__ import annotations
 
+import io
 import logging
-from collections.abc import Collection, Mapping
-from typing import Any
+import sys
+from collections.abc import Collection, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any, TextIO
 
 import dagster as dg
 
@@ -87,3 +93,40 @@ def masked_metadata(values: Mapping[str, Any], *, keep: Collection[str] = ()) ->
 def masked_text(text: str) -> str:
     """A description or message for Dagster (a check's, a failure's), masked like metadata."""
     return mask_text(text, _METADATA)
+
+
+class MaskingStream(io.TextIOBase):
+    """A text stream that scrubs each whole line (the `logs` channel) before passing it on."""
+
+    def __init__(self, inner: TextIO) -> None:
+        super().__init__()
+        self._inner = inner
+        self._pending = ""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        *lines, self._pending = (self._pending + text).split("\n")
+        for line in lines:
+            self._inner.write(mask_text(line, "logs") + "\n")
+        return len(text)
+
+    def flush(self) -> None:
+        if self._pending:
+            self._inner.write(mask_text(self._pending, "logs"))
+            self._pending = ""
+        self._inner.flush()
+
+
+@contextmanager
+def masked_stdout() -> Iterator[None]:
+    """Within the block, `sys.stdout` is masked line by line (see the module)."""
+    previous = sys.stdout
+    stream = MaskingStream(previous)
+    sys.stdout = stream  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        stream.flush()
+        sys.stdout = previous

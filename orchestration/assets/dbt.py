@@ -30,6 +30,7 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_as
 from dagster_dbt.dbt_project import DagsterDbtProjectPreparer
 
 from orchestration.docs_links import docs_url
+from orchestration.log_masking import masked_stdout
 from orchestration.policies import WAREHOUSE_POOL
 from q2c.policy.dbt_seeds import SEED_DIR_VARIABLE, dbt_vars, seeds_dir_for
 from q2c.policy.loader import load_contract
@@ -227,7 +228,8 @@ def q2c_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource) -> Itera
     mapping, so another org's field names and labels apply without editing the project)."""
     args = dbt_build_args(dbt_vars=dbt_vars(load_contract()))
     invocation = dbt.cli(args, context=context, raise_on_error=False)
-    yield from invocation.stream()
+    with masked_stdout():  # dagster-dbt prints dbt's lines to stdout (the compute logs)
+        yield from invocation.stream()
     try:
         run_results = invocation.get_artifact("run_results.json")
     except FileNotFoundError as exc:  # dbt stopped before building anything (bad project, args)

@@ -11,7 +11,7 @@ import dagster as dg
 import pytest
 
 from orchestration.instance import open_instance
-from orchestration.log_masking import install, masked_metadata
+from orchestration.log_masking import install, masked_metadata, masked_stdout
 from q2c.masking import scrub_text
 
 pytestmark = pytest.mark.unit
@@ -107,3 +107,17 @@ def test_metadata_through_the_helper_is_masked_and_keeps_its_types() -> None:
     assert isinstance(meta["reasons"], dg.JsonMetadataValue)
     assert meta["summary"].value["written"] == 3
     assert isinstance(meta["error"], dg.TextMetadataValue)
+
+
+def test_stdout_within_masked_stdout_is_scrubbed_line_by_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """dagster-dbt prints dbt's lines to stdout; a line quoting a value is scrubbed whole, even
+    when it arrives in pieces."""
+    with masked_stdout():
+        print("12:01:02  Conversion Error: could not convert 'ana@", end="")
+        print("example.com' to INT")
+        print("1 of 632 OK created sql table model marts.fct_invoices [OK in 0.21s]")
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "12:01:02  Conversion Error: could not convert '[email]' to INT"
+    assert out[1] == "1 of 632 OK created sql table model marts.fct_invoices [OK in 0.21s]"
