@@ -446,6 +446,9 @@ def built_warehouse(world_dir: Path, warehouse_url: str, work_dir: Path) -> tupl
     if key not in _BUILT and warehouse_url.startswith("duckdb:///"):
         # a copy of one build per world and test session (every xdist worker's), not a build
         _BUILT[key] = (warehouse_url, _copy_of_built_duckdb(world_dir, warehouse_url, work_dir))
+    elif key not in _BUILT and warehouse_url.startswith("postgresql://"):
+        # a clone of one build per world and server (CREATE DATABASE ... TEMPLATE)
+        _BUILT[key] = (warehouse_url, _clone_of_built_postgres(world_dir, warehouse_url, work_dir))
     elif key not in _BUILT:
         load_raw_from_world(world_dir, warehouse_url)
         _, out = run_dbt(["build", "--exclude-resource-type", "unit_test"], warehouse_url, work_dir)
@@ -454,6 +457,8 @@ def built_warehouse(world_dir: Path, warehouse_url: str, work_dir: Path) -> tupl
 
 
 _TEMPLATE_ROOT: list[Path] = []
+#: (server URL, world digest) -> the output of the build in that server's template database
+_PG_TEMPLATES: dict[tuple[str, str], str] = {}
 
 
 def _world_digest(world_dir: Path) -> str:
@@ -502,3 +507,35 @@ def _copy_of_built_duckdb(world_dir: Path, warehouse_url: str, work_dir: Path) -
     shutil.copy(db, target)
     shutil.copytree(template / "target", work_dir / "target", dirs_exist_ok=True)
     return output.read_text()
+
+
+def _clone_of_built_postgres(world_dir: Path, warehouse_url: str, work_dir: Path) -> str:
+    """Make `warehouse_url`'s database a clone of one build of `world_dir` on that server.
+
+    The first call per server and world loads and builds a template database (no session
+    stays connected to it); every call then recreates the requested database with
+    `CREATE DATABASE ... TEMPLATE` (a file copy in the server, seconds instead of a build).
+
+    Returns:
+        The template build's output.
+    """
+    from urllib.parse import urlsplit
+
+    import psycopg
+
+    parts = urlsplit(warehouse_url)
+    server, name = f"{parts.scheme}://{parts.netloc}", parts.path.lstrip("/")
+    digest = _world_digest(world_dir)
+    template = f"q2c_built_{digest}"
+    if (server, digest) not in _PG_TEMPLATES:
+        with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
+            conn.execute(f'drop database if exists "{template}" with (force)')
+            conn.execute(f'create database "{template}"')
+        template_url = f"{server}/{template}"
+        load_raw_from_world(world_dir, template_url)
+        _, out = run_dbt(["build", "--exclude-resource-type", "unit_test"], template_url, work_dir)
+        _PG_TEMPLATES[(server, digest)] = out
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
+        conn.execute(f'drop database if exists "{name}" with (force)')
+        conn.execute(f'create database "{name}" template "{template}"')
+    return _PG_TEMPLATES[(server, digest)]
