@@ -40,6 +40,7 @@ ACTIONS = (
     "dead_lettered",
     "redriven",
     "rolled_back",
+    "notified",  # a finance notification delivered to the webhook (automations)
     "erased",  # a person's PII redacted on request (q2c/erasure.py)
 )
 #: actions whose `after` is now the CRM's value as q2c wrote it

@@ -408,7 +408,7 @@ def run_notifications(
                    " attempts = attempts + 1 where notification_id = ?",
                    [datetime.now(UTC), n["notification_id"]])  # fmt: skip
         events.append(AuditEvent(
-            "written", run_id, actor, flow=auto.rollout_flow, result="ok",
+            "notified", run_id, actor, flow=auto.rollout_flow, result="ok",
             source_system="reconciliation", source_ref=n["kind"],
             object_type=n["subject_type"], object_id=n["subject_id"],
             target_system="notifications", target_object="webhook",

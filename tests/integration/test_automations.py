@@ -199,6 +199,8 @@ def test_finance_notifications_reach_the_webhook_once_each(
     assert len(http.get(url).json()["received"]) - seen == first.notified
     sent = wh.fetchall("select count(*) from ops.notifications where status = 'sent'")[0][0]
     assert sent == first.notified
+    audited = wh.fetchall("select count(*) from ops.audit_trail where action = 'notified'")
+    assert audited[0][0] == first.notified  # not `written`: nothing reached the CRM
     # a delivery q2c repeats (it could not record the first) carries the same key: the receiver
     # keeps it once
     wh.execute("update ops.notifications set status = 'pending' where notification_id ="
