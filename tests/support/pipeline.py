@@ -36,14 +36,9 @@ class Pipeline:
 
 @contextmanager
 def pipeline_against(
-    world: Path,
-    root: Path,
-    faults: dict[str, Any] | None = None,
-    env: dict[str, str] | None = None,
+    world: Path, root: Path, faults: dict[str, Any] | None = None
 ) -> Iterator[Pipeline]:
-    """The pipeline against stand-ins over `world`, its state under `root` (see the module);
-    `env` adds or overrides variables (e.g. `Q2C_POLICY_FILE` for a test's own contract)."""
-    extra = env or {}
+    """The pipeline against stand-ins over `world`, its state under `root` (see the module)."""
     warehouse = root / "warehouse.duckdb"
     with start_services(world, faults, root / "sandbox") as sandbox:
         env = {
@@ -51,7 +46,6 @@ def pipeline_against(
             "Q2C_HOME": str(root / "home"),
             "Q2C_WAREHOUSE_URL": f"duckdb:///{warehouse}",
             "DAGSTER_HOME": str(root / "dagster"),
-            **extra,
         }
         with pytest.MonkeyPatch.context() as mp:
             for key, value in env.items():
