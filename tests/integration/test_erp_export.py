@@ -469,9 +469,20 @@ def test_after_export_and_reextract_the_breaks_the_export_fixes_are_gone(env: En
     assert closable.isdisjoint(after)
     assert after - env.breaks_before <= late
     # every break left is explained: a discrepancy the world injected that the export does not
-    # fix (the world's truth), or a late posting the export opened
+    # fix (the world's truth; a payment journal does not apply the payment, so an unapplied
+    # payment of an invoice the export posted now names that posting as its target), or a late
+    # posting the export opened
+    with Warehouse.from_url(env.url) as wh:
+        ours = {str(r[0]) for r in wh.fetchall(
+            "select erp_transaction_id from ops.export_ledger where erp_transaction_id "
+            "is not null")}  # fmt: skip
     truth = truth_keys(env.world)
+    injected = {(k[0], k[1]) for k in truth}
     left = break_keys(Path(env.url.removeprefix("duckdb:///")))
-    unexplained = {k for k in left if k not in truth and (k[0], k[1]) not in late}
+    unexplained = {
+        k for k in left
+        if k not in truth and (k[0], k[1]) not in late
+        and not ((k[0], k[1]) in injected and k[2] in ours)
+    }  # fmt: skip
     assert not unexplained, sorted(unexplained, key=str)[:10]
     assert {(k[0], k[1]) for k in left} == after
