@@ -3,23 +3,21 @@
 A copy of the session's S world is served by the real stand-ins; the code location's own
 definitions (built for a DuckDB warehouse in a temp dir) run every asset with the in-process
 executor on a temporary Dagster instance. Then the warehouse is compared with the world's truth,
-and a second run must land nothing and leave every modeled table as it was.
+and a second run lands only what the first run's CRM write-back changed, writing nothing.
 """
 
 from __future__ import annotations
 
 import hashlib
-import shutil
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pytest
 
-from orchestration.commands.run import RunSummary, run_assets
-from tests.support.pipeline import pipeline_against
+from orchestration.commands.run import RunSummary
+from tests.support.pipeline import private_copy
 from tests.support.reconciliation_truth import break_keys, truth_keys
 
 pytestmark = pytest.mark.e2e
@@ -28,24 +26,15 @@ MODELED_SCHEMAS = ("marts", "reconciliation", "exports", "sync")
 
 
 @pytest.fixture(scope="module")
-def pipeline(world_s: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    """Two full runs over one world; yields the summaries and the warehouse path."""
-    root = tmp_path_factory.mktemp("e2e")
-    world = root / "world"
-    shutil.copytree(world_s, world)
-    with pipeline_against(world, root) as p:
-        warehouse = p.warehouse
-        first = run_assets(p.defs, p.instance)
-        tables_after_first = _modeled_table_digests(warehouse)
-        second = run_assets(p.defs, p.instance)
-        tables_after_second = _modeled_table_digests(warehouse)
-    yield {
-        "first": first,
-        "second": second,
-        "warehouse": warehouse,
-        "world": world,
-        "tables_after_first": tables_after_first,
-        "tables_after_second": tables_after_second,
+def pipeline(
+    s_pipeline_runs: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Any]:
+    """Two full runs over one world (the session's shared pair, `s_pipeline_runs`)."""
+    runs = private_copy(s_pipeline_runs, tmp_path_factory.mktemp("e2e"))
+    return {
+        **runs,
+        "tables_after_first": _modeled_table_digests(runs["warehouse_after_first"]),
+        "tables_after_second": _modeled_table_digests(runs["warehouse"]),
     }
 
 
@@ -116,7 +105,9 @@ def test_reconciliation_reports_every_observable_discrepancy_and_nothing_else(
     pipeline: dict[str, Any],
 ) -> None:
     truth = truth_keys(pipeline["world"], listable_events_only=True)
-    found = break_keys(pipeline["warehouse"])
+    # after the first run: its write-back corrects CRM fields, and the second run's re-extract
+    # then (rightly) no longer finds the CRM-side breaks the world was generated with
+    found = break_keys(pipeline["warehouse_after_first"])
     misses = sorted(truth - found, key=str)
     false_positives = sorted(found - truth, key=str)
     assert not misses and not false_positives, "".join(
@@ -124,9 +115,27 @@ def test_reconciliation_reports_every_observable_discrepancy_and_nothing_else(
     )
 
 
-def test_second_run_lands_nothing_and_changes_no_modeled_table(pipeline: dict[str, Any]) -> None:
+#: the breaks the CRM write-back closes (it writes what billing says onto the CRM record)
+CLOSED_BY_WRITE_BACK = {"crm_billing_status_stale", "case_dunning_without_priority"}
+
+
+def test_second_run_lands_only_the_write_backs_echo_and_the_crm_loop_closes(
+    pipeline: dict[str, Any],
+) -> None:
+    """The first run wrote the changed accounts and cases to the CRM (the gates pass at S);
+    the second lands exactly those records again (their SystemModstamp moved) and nothing else,
+    writes nothing, and the breaks the writes fixed leave rec_breaks; nothing else changes."""
     second: RunSummary = pipeline["second"]
     assert second.success, _failures(second)
-    assert second.rows_landed == 0
+    written = {(j["sobject"], j["record_id"]) for j in pipeline["journal_first"]}
+    assert written, "the first run wrote nothing to the CRM"
+    assert pipeline["journal_second"] == []
+    assert second.rows_landed == len(written)
     assert pipeline["tables_after_first"], "no modeled tables were built"
-    assert pipeline["tables_after_second"] == pipeline["tables_after_first"]
+    export = "exports.export_erp_journal_lines"
+    assert pipeline["tables_after_second"][export] == pipeline["tables_after_first"][export]
+    before = break_keys(pipeline["warehouse_after_first"])
+    after = break_keys(pipeline["warehouse"])
+    closed = before - after
+    assert after <= before  # the writes open no break
+    assert closed and {kind for kind, _, _ in closed} <= CLOSED_BY_WRITE_BACK, sorted(closed)

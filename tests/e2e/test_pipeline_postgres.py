@@ -15,7 +15,8 @@ Contract checked here (issue 6, "Postgres end to end"):
   differs by construction, the warehouse's as-of time (the wall clock of its latest landing,
   `intermediate.int_warehouse__as_of`), is compared as a placeholder.
 
-One module-scoped fixture does both runs; the tests only read what it recorded.
+One module-scoped fixture does the Postgres run and takes the DuckDB one from the session's
+shared pair of runs (`s_pipeline_runs`); the tests only read what it recorded.
 """
 
 from __future__ import annotations
@@ -40,11 +41,10 @@ from dagster._core.definitions.assets.job.asset_job import IMPLICIT_ASSET_JOB_NA
 from dagster._core.definitions.reconstruct import ReconstructableRepository
 
 from orchestration.assets.dbt import dbt_environment
-from orchestration.commands.run import RunSummary, run_assets
-from orchestration.definitions import build_definitions
-from orchestration.environment import current_environment
+from orchestration.commands.run import RunSummary
 from orchestration.gates import GATE_CHECK_SUFFIX
 from sandbox.services import start_services
+from tests.support.pipeline import DBT_VARIABLES, private_copy
 from tests.support.postgres import PostgresServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
@@ -59,18 +59,6 @@ MULTIPROCESS = {
     "execution": {"config": {"multiprocess": {"max_concurrent": 2}}},
     "loggers": {"console": {"config": {"log_level": "WARNING"}}},
 }
-# every variable `build_dbt_resource` writes into os.environ: set through the MonkeyPatch first,
-# so the values the runs leave behind are undone for the rest of the session
-DBT_VARIABLES = (
-    "Q2C_DBT_TARGET",
-    "Q2C_DUCKDB_PATH",
-    "Q2C_PG_HOST",
-    "Q2C_PG_PORT",
-    "Q2C_PG_USER",
-    "Q2C_PG_PASSWORD",
-    "Q2C_PG_DATABASE",
-)
-
 AS_OF = "<the warehouse's as-of time>"
 
 Fetch = Callable[[str], list[tuple[Any, ...]]]
@@ -78,7 +66,10 @@ Fetch = Callable[[str], list[tuple[Any, ...]]]
 
 @pytest.fixture(scope="module")
 def pipeline(
-    world_s: Path, postgres_server: PostgresServer, tmp_path_factory: pytest.TempPathFactory
+    world_s: Path,
+    postgres_server: PostgresServer,
+    tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest,
 ) -> Iterator[dict[str, Any]]:
     """The whole pipeline on Postgres (multiprocess) and on DuckDB (in-process), one world."""
     root = tmp_path_factory.mktemp("e2e_pg")
@@ -88,50 +79,41 @@ def pipeline(
     instance_db = f"q2c_dagster_{suffix}"
     postgres_server.create_database(instance_db)
     warehouse_pg = postgres_server.create_database(f"q2c_warehouse_{suffix}")
-    warehouse_duck = root / "warehouse.duckdb"
     dagster_home = root / "dagster_pg"
     dagster_home.mkdir()
     shutil.copy(DEPLOY_YAML, dagster_home / "dagster.yaml")
 
     out: dict[str, Any] = {"world": world, "warehouse_pg": warehouse_pg, "instance_db": instance_db}
-    with start_services(world, None, root / "sandbox") as sandbox:
-        with pytest.MonkeyPatch.context() as mp:
-            for key in DBT_VARIABLES:
-                mp.setenv(key, "")
-            # step processes of the multiprocess executor re-import orchestration.definitions,
-            # whose `defs` reads these from their (inherited) environment
-            for key, value in {
-                **sandbox.env,
-                "Q2C_HOME": str(root / "home_pg"),
-                "Q2C_WAREHOUSE_URL": warehouse_pg,
-                "DAGSTER_HOME": str(dagster_home),
-                "Q2C_DAGSTER_PG_HOST": postgres_server.host,
-                "Q2C_DAGSTER_PG_PORT": str(postgres_server.port),
-                "Q2C_DAGSTER_PG_USER": postgres_server.user,
-                "Q2C_DAGSTER_PG_PASSWORD": "",
-                "Q2C_DAGSTER_PG_DATABASE": instance_db,
-                **dbt_environment(warehouse_pg),
-            }.items():
-                mp.setenv(key, value)
-            out.update(_run_on_postgres())
+    with (
+        start_services(world, None, root / "sandbox") as sandbox,
+        pytest.MonkeyPatch.context() as mp,
+    ):
+        for key in DBT_VARIABLES:
+            mp.setenv(key, "")
+        # step processes of the multiprocess executor re-import orchestration.definitions,
+        # whose `defs` reads these from their (inherited) environment
+        for key, value in {
+            **sandbox.env,
+            "Q2C_HOME": str(root / "home_pg"),
+            "Q2C_WAREHOUSE_URL": warehouse_pg,
+            "DAGSTER_HOME": str(dagster_home),
+            "Q2C_DAGSTER_PG_HOST": postgres_server.host,
+            "Q2C_DAGSTER_PG_PORT": str(postgres_server.port),
+            "Q2C_DAGSTER_PG_USER": postgres_server.user,
+            "Q2C_DAGSTER_PG_PASSWORD": "",
+            "Q2C_DAGSTER_PG_DATABASE": instance_db,
+            **dbt_environment(warehouse_pg),
+        }.items():
+            mp.setenv(key, value)
+        out.update(_run_on_postgres())
 
-        with pytest.MonkeyPatch.context() as mp:
-            for key in DBT_VARIABLES:
-                mp.setenv(key, "")
-            env = {
-                **sandbox.env,
-                "Q2C_HOME": str(root / "home_duck"),
-                "Q2C_WAREHOUSE_URL": f"duckdb:///{warehouse_duck}",
-                "DAGSTER_HOME": str(root / "dagster_duck"),
-            }
-            for key, value in env.items():
-                mp.setenv(key, value)
-            (root / "dagster_duck").mkdir()
-            started = time.monotonic()
-            defs = build_definitions(current_environment(env))
-            with dg.DagsterInstance.local_temp(str(root / "dagster_duck")) as instance:
-                out["duckdb_summary"] = run_assets(defs, instance)
-            out["duckdb_seconds"] = time.monotonic() - started
+    # the DuckDB side is the session's shared first run over a fresh copy of the same world
+    # (`s_pipeline_runs`, also read by the DuckDB end-to-end tests), asked for only now so
+    # another xdist worker can have made it while this one ran Postgres
+    runs = private_copy(request.getfixturevalue("s_pipeline_runs"), root / "duck")
+    warehouse_duck = runs["warehouse_after_first"]
+    out["duckdb_summary"] = runs["first"]
+    out["duckdb_seconds"] = runs["first"].seconds
 
     with psycopg.connect(warehouse_pg) as conn:
         out["tables_pg"] = _modeled_tables(lambda q: conn.execute(q).fetchall())

@@ -12,18 +12,15 @@ A copy of the session's S world; the code location's own definitions; two runs.
 from __future__ import annotations
 
 import json
-import shutil
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 
-from orchestration.commands.run import RunSummary, run_assets
+from orchestration.commands.run import RunSummary
 from q2c.warehouse import Warehouse
-from tests.support.pipeline import pipeline_against
+from tests.support.pipeline import private_copy
 
 pytestmark = pytest.mark.e2e
 
@@ -35,38 +32,13 @@ WRITE_SET = {
 STAMPS = {"SystemModstamp", "LastModifiedDate", "LastModifiedById"}
 
 
-def _journal(sandbox: Any, since: int = 0) -> list[dict[str, Any]]:
-    url = sandbox.control_url("salesforce") + "/__sandbox/journal"
-    resp = requests.get(url, params={"since_seq": since, "limit": 100000},
-                        verify=sandbox.env.get("Q2C_SALESFORCE_CA_BUNDLE") or True,
-                        timeout=30)  # fmt: skip
-    resp.raise_for_status()
-    return resp.json()
-
-
 @pytest.fixture(scope="module")
-def pipeline(world_s: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    root = tmp_path_factory.mktemp("e2e-writeback")
-    world = root / "world"
-    shutil.copytree(world_s, world)
-    with pipeline_against(world, root) as p:
-        start = _journal(p.sandbox)
-        start_seq = start[-1]["seq"] if start else 0
-        first = run_assets(p.defs, p.instance)
-        after_first = _journal(p.sandbox, start_seq)
-        mid = after_first[-1]["seq"] if after_first else start_seq
-        second = run_assets(p.defs, p.instance)
-        after_second = _journal(p.sandbox, mid)
-        logs = [
-            f"{e.user_message} {e.dagster_event.event_specific_data or ''}"
-            if e.dagster_event
-            else str(e.user_message)
-            for run in (first, second)
-            for e in p.instance.all_logs(run.run_id)
-        ]
-    yield {"first": first, "second": second, "journal_first": after_first,
-           "journal_second": after_second, "warehouse": p.warehouse, "world": world,
-           "logs": logs}  # fmt: skip
+def pipeline(
+    s_pipeline_runs: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Any]:
+    """Two full runs over one world (the session's shared pair, `s_pipeline_runs`): their
+    summaries, the Salesforce journal of each run, their logs, the warehouse and the world."""
+    return private_copy(s_pipeline_runs, tmp_path_factory.mktemp("e2e-writeback"))
 
 
 def _failures(summary: RunSummary) -> str:
