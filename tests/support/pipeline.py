@@ -91,13 +91,44 @@ def _copy_duckdb(src: Path, dst: Path) -> Path:
     return dst
 
 
+#: loggers recorded at DEBUG while the shared runs run (q2c's, Dagster's, dagster-dbt's); others
+#: at their own level (HTTP clients' DEBUG traces carry no payloads, only slow the run)
+DEBUG_LOGGERS = ("q2c", "extractors", "orchestration", "dagster", "dagster_dbt")
+
+
+@contextmanager
+def recorded_output(root: Path) -> Iterator[None]:
+    """Every Python log record (our loggers at DEBUG) into `root/python.log` through a plain
+    handler with no filter of its own (what the installed masking leaves is what a deployment's
+    handlers write), and what is printed to stdout (dbt's lines) into `root/stdout.log`."""
+    import logging
+    from contextlib import redirect_stdout
+
+    handler = logging.FileHandler(root / "python.log", encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    levels = {name: logging.getLogger(name).level for name in DEBUG_LOGGERS}
+    logging.getLogger().addHandler(handler)
+    for name in DEBUG_LOGGERS:
+        logging.getLogger(name).setLevel(logging.DEBUG)
+    try:
+        with (root / "stdout.log").open("w", encoding="utf-8") as out, redirect_stdout(out):
+            yield
+    finally:
+        logging.getLogger().removeHandler(handler)
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
+        handler.close()
+
+
 def two_runs_over(world_src: Path, root: Path) -> dict[str, Any]:
     """Two whole-pipeline runs (`run_assets`, as `q2c run`) over a copy of `world_src`.
 
     Records what the end-to-end tests read, so one pair of runs serves them all: both
     `RunSummary`s, the warehouse after the first run (`warehouse_after_first`, a copy) and after
     the second (`warehouse`), the world as the runs left it, the Salesforce stand-in's write
-    journal of each run and every Dagster log message of both runs. Everything is picklable
+    journal of each run and every Dagster log message of both runs; `root` keeps DAGSTER_HOME
+    (`dagster/`), Q2C_HOME (`home/`) and the runs' Python logs and stdout (`recorded_output`,
+    for the PII scan). Everything is picklable
     (`tests.conftest.s_pipeline_runs` shares it between xdist workers).
     """
     import shutil
@@ -110,7 +141,7 @@ def two_runs_over(world_src: Path, root: Path) -> dict[str, Any]:
     with pytest.MonkeyPatch.context() as mp:
         for key in DBT_VARIABLES:
             mp.setenv(key, "")
-        with pipeline_against(world, root) as p:
+        with pipeline_against(world, root) as p, recorded_output(root):
             start = salesforce_journal(p.sandbox)
             start_seq = start[-1]["seq"] if start else 0
             first = run_assets(p.defs, p.instance)
