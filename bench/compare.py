@@ -10,7 +10,7 @@ the other in this sitting, each in its own child process (so each peak RSS is it
   object q2c extracts (describe, then `SELECT <every field>`, following `nextRecordsUrl`),
   discarding the bytes;
 - q2c: `extract_billing` + the Salesforce REST extract of the same objects into a fresh DuckDB;
-- dlt (`bench/dlt_peer.py`; installed by `make bench` from requirements-bench.lock): the same
+- dlt (`bench/_dlt_peer.py`; installed by `make bench` from requirements-bench.lock): the same
   billing list endpoints into DuckDB, twice: `max_table_nesting=0` (JSON kept, the shape q2c
   lands; the fair comparison) and dlt's default nesting. Compared with q2c's billing part
   (its own clock inside the q2c run), with the rows each landed. Without dlt it prints
@@ -195,7 +195,7 @@ def _q2c(env: dict[str, str], warehouse_url: str, queue: Any) -> None:
 def _dlt(env: dict[str, str], work_dir: str, nesting: int | None, queue: Any) -> None:
     import dlt  # noqa: F401  # its import is paid before the clock starts
 
-    from bench.dlt_peer import load_billing
+    from bench._dlt_peer import load_billing
 
     out = load_billing(env, Path(work_dir), max_table_nesting=nesting)
     name = "dlt" if nesting is None else f"dlt (nesting {nesting})"
