@@ -22,18 +22,17 @@
 
 from __future__ import annotations
 
-import contextlib
 import getpass
 import json
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import typer
 from rich.console import Console
 
-from orchestration.commands.json_output import emit_json, logs_to_stderr
+from orchestration.commands.json_output import emit_json, fail, json_or_logs
 from q2c.policy import kill_switch
 from q2c.policy.loader import default_contract
 from q2c.policy.model import Contract
@@ -58,19 +57,6 @@ CHECKPOINT_KINDS = {
     "support": ("case_dunning_without_priority",),
 }  # fmt: skip
 INCIDENT_FILE = "incident.json"
-
-
-def json_or_logs(as_json: bool) -> Any:
-    """Logs to stderr while the command prints one JSON document on stdout."""
-    return logs_to_stderr() if as_json else contextlib.nullcontext()
-
-
-def fail(message: str, *, as_json: bool, code: int = 1) -> NoReturn:
-    """The message on stderr (and `{"error": ...}` with `--json`), exit status `code`."""
-    typer.echo(message, err=True)
-    if as_json:
-        emit_json({"error": message})
-    raise typer.Exit(code)
 
 
 def _incident_path() -> Path:
@@ -159,7 +145,7 @@ def status(as_json: bool = JsonOpt) -> None:
     """The incident (if any): what it paused and which replay stages ran."""
     state = _load_incident()
     if as_json:
-        emit_json(state)
+        emit_json(state or {"incident": None})
         return
     console.print(json.dumps(state, indent=2) if state else "no incident")
 
