@@ -12,6 +12,7 @@ from orchestration.commands import export as export_command
 from orchestration.commands import incident as incident_command
 from orchestration.commands import warehouse as warehouse_command
 from orchestration.commands import webhooks as webhooks_command
+from orchestration.commands.docs import docs as docs_command
 from orchestration.commands.forget import forget
 from orchestration.log_masking import install as install_log_masking
 
@@ -45,6 +46,9 @@ app.add_typer(
 
 app.command("report", help="The period reconciliation report: HTML, XLSX, JSON.")(report.report)
 app.command("evidence", help="The period's evidence pack (zip, SHA-256 manifest).")(report.evidence)
+app.command("docs", help="The dbt documentation as one static page (models, lineage).")(
+    docs_command
+)
 app.add_typer(review.app, name="review", help="The manual review queue: list, show, resolve.")
 app.add_typer(export_command.app, name="export", help="Send outputs: q2c export erp --date D.")
 app.add_typer(warehouse_command.app, name="warehouse", help="Warehouse administration: roles.")

@@ -133,7 +133,6 @@ class Q2cDbtTranslator(DagsterDbtTranslator):
         return spec.merge_attributes(metadata={"dbt_docs": dg.MetadataValue.url(url)})
 
 
-
 def dbt_executable() -> str:
     """`dbt` from PATH, else the one beside this interpreter (`.venv/bin/q2c` runs without an
     activated venv)."""
