@@ -112,6 +112,11 @@ def run_automation_class(
 
     contract = load_contract()
     home = load_settings().home
+    if name not in contract.automations:
+        # a company whose contract does not name this class has not enabled it: nothing to do
+        return AutomationReport(
+            name, "", run_id, blocked=[f"the contract has no automations.{name}: not enabled"]
+        )
 
     def gate(batch: Any) -> Any:
         decision = evaluate_gate("automations", batch, contract=contract, run_id=run_id,

@@ -156,6 +156,24 @@ def _count(outcome: ExportOutcome, results: Sequence[PostResult]) -> None:
             outcome.errors[r.error_code or "?"] = outcome.errors.get(r.error_code or "?", 0) + 1
 
 
+def _held_for_review(
+    wh: Warehouse, rows: Sequence[dict[str, Any]], held: dict[str, tuple[str, ...]]
+) -> dict[str, tuple[str, ...]]:
+    """Entries whose billing object an open review item of the export names (a red flag such
+    as credit notes beyond their invoice, `q2c review`): held until a person resolves it."""
+    from q2c.review import held_subjects
+
+    subjects = held_subjects(wh, "erp_export")
+    return {
+        row["external_id"]: (
+            f"open review item on billing {row.get('entry_kind')} {row['billing_id']} "
+            "(q2c review list)",
+        )
+        for row in rows
+        if row.get("billing_id") in subjects and row["external_id"] not in held
+    }
+
+
 def _record_holds(wh: Warehouse, held: dict[str, tuple[str, ...]], run_id: str) -> None:
     """A `held_by_gate` audit event per held entry (once per entry and set of reasons)."""
     if not held:
@@ -244,6 +262,7 @@ def run_export(
 
         decision = gate(pd.DataFrame(batch_rows), run_id)
         held = {k: tuple(v) for k, v in decision.held.items() if k in keep}
+        held.update(_held_for_review(wh, batch_rows, held))
         entries = [e for e in entries if e.external_id not in held]
         extra = precision_reasons(entries, erp_decimal_places)
         if extra:

@@ -91,6 +91,13 @@ def env(world_s: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env
     run_dbt(["build", "--exclude-resource-type", "test", "unit_test"], url, root / "dbt")
     with Warehouse.from_url(url) as wh:
         before = set(wh.fetchall(BREAKS))
+        # one invoice entry's lines, kept for the review-hold test (by then the loop-closes test
+        # has rebuilt the export with nothing left to send)
+        wh.execute(
+            "create table ops.test_probe_template as select * from "
+            "exports.export_erp_journal_lines where external_id = (select min(external_id) "
+            "from exports.export_erp_journal_lines where entry_kind = 'invoice')"
+        )
     with start_services(world, None, root / "state", services=("erp",)) as sandbox:
         environment = Env(world, url, sandbox, root)
         environment.breaks_before = before
@@ -486,3 +493,46 @@ def test_after_export_and_reextract_the_breaks_the_export_fixes_are_gone(env: En
     }  # fmt: skip
     assert not unexplained, sorted(unexplained, key=str)[:10]
     assert {(k[0], k[1]) for k in left} == after
+
+
+def test_an_open_review_item_holds_its_entry_until_a_person_resolves_it(env: Env) -> None:
+    """A red flag of the export (credit notes beyond their invoice) opens a review item on the
+    invoice: its entry stays out of the batch with the reason while the item is open; once a
+    person resolves the item, the next run sends it. (Last in the file: every real entry is
+    delivered by now, so the batch is one new invoice entry, a copy of a delivered one.)"""
+    from q2c.review import RedFlag, open_items, resolve
+
+    held_id, billing_id = "q2c-invoice-in_review_probe", "in_review_probe"
+    with Warehouse.from_url(env.url) as wh:
+        (source, dated) = wh.fetchone(
+            "select max(external_id), max(trandate) from ops.test_probe_template"
+        )
+        wh.execute(
+            "insert into exports.export_erp_journal_lines select * replace (? as external_id, "
+            "replace(line_external_id, ?, ?) as line_external_id, ? as billing_id, "
+            "'billing:invoice:' || ? as source_ref) from ops.test_probe_template",
+            [held_id, source, held_id, billing_id, billing_id],
+        )
+        flag = RedFlag("credit_notes_exceed_invoice", "erp_export", "invoice", billing_id, {})
+        assert open_items(wh, [flag], "test-review") == 1
+        (review_id,) = wh.fetchone(
+            "select review_id from ops.review_items where subject_id = ? and status = 'open'",
+            [billing_id],
+        )
+    day = dated + timedelta(days=400)  # a day of its own: no earlier test wrote its files
+    poster = env.client()
+    try:
+        first = env.export(day, poster)
+        manifest = json.loads(first.manifest or "{}")
+        assert first.held == 1 and first.entries == 0, first
+        (reason,) = manifest["held"]["by_entry"][held_id]
+        assert reason.startswith(f"open review item on billing invoice {billing_id}")
+        assert held_id not in created_per_entry(env)
+        with Warehouse.from_url(env.url) as wh:
+            resolve(wh, review_id, decision="approve", by="finance@example.com")
+        second = env.export(day + timedelta(days=1), poster)
+    finally:
+        poster.close()
+    # released: sent to the ERP once (what the ERP answers about a copied entry is its own)
+    assert second.status == "sent" and second.entries == 1 and second.held == 0
+    assert [r["operation"] for r in env.journal() if r["external_id"] == held_id]
