@@ -15,6 +15,14 @@ Compute logs (captured stdout/stderr) carry what those handlers print, so they a
 `masked_stdout()` masks, for a block, what is written to `sys.stdout` line by line: dagster-dbt
 re-emits dbt's output there (not through logging), which the run's compute logs capture.
 
+`install()` also masks the errors Dagster records: a step's (or run's, sensor's) exception
+becomes a `SerializableErrorInfo` (message, stack, cause, context) in the failure event of the
+event log, built by `SerializableErrorInfo.from_traceback` without passing through logging.
+That constructor is wrapped so each level's message and stack lines are scrubbed for the
+`dagster_metadata` channel (an email in an exception text lands as its marker, the rest of the
+text stays readable). Dagster's own `DAGSTER_REDACT_USER_CODE_ERRORS` would drop the whole
+message instead (with an error id to look up in the logs).
+
 `masked_metadata(values)` is the one way an asset or check hands Dagster metadata that may
 carry customer data (reasons, error texts, summaries): every text and JSON value masked for the
 contract's `dagster_metadata` channel (a sensitive key gets its class's treatment, free text is
@@ -32,6 +40,7 @@ from contextlib import contextmanager
 from typing import Any, TextIO
 
 import dagster as dg
+from dagster_shared.error import SerializableErrorInfo
 
 from q2c.masking import MaskContext, MaskingFilter, install_log_masking, mask_record, mask_text
 
@@ -59,8 +68,27 @@ def install() -> MaskingFilter:
     logging.setLogRecordFactory(factory)
     for name in LOGGERS:
         install_log_masking(logging.getLogger(name or None))
+    _mask_error_infos()
     _INSTALLED["filter"] = flt
     return flt
+
+
+def _mask_error_infos() -> None:
+    """Wrap `SerializableErrorInfo.from_traceback` (see the module): the cause and context it
+    builds recursively go through the wrapper too."""
+    unmasked = SerializableErrorInfo.from_traceback.__func__  # type: ignore[attr-defined]
+
+    def from_traceback(cls: type[SerializableErrorInfo], tb: Any) -> SerializableErrorInfo:
+        info = unmasked(cls, tb)
+        return cls(
+            message=masked_text(info.message),
+            stack=[masked_text(line) for line in info.stack],
+            cls_name=info.cls_name,
+            cause=info.cause,
+            context=info.context,
+        )
+
+    SerializableErrorInfo.from_traceback = classmethod(from_traceback)  # type: ignore[method-assign]
 
 
 def masked_metadata(values: Mapping[str, Any], *, keep: Collection[str] = ()) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from contextlib import contextmanager
 import dagster as dg
 
 from extractors.errors import SystematicError
+from orchestration.log_masking import masked_text
 
 RETRY = dg.RetryPolicy(
     max_retries=3, delay=10, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
@@ -43,7 +44,7 @@ def no_retry(exc: SystematicError) -> dg.Failure:
     wrapped, so the step's RetryPolicy runs them again with backoff.
     """
     return dg.Failure(
-        description=str(exc),
+        description=masked_text(str(exc)),  # the failure event's user data: not logging's
         metadata={"error": type(exc).__name__, "what_to_do": exc.hint},
         allow_retries=False,
     )

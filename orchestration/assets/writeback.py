@@ -28,6 +28,7 @@ from typing import Any
 import dagster as dg
 
 from extractors.salesforce.writer import SalesforceWriter
+from orchestration.log_masking import masked_text
 from orchestration.policies import RETRY, WAREHOUSE_POOL, fail_fast_on_systematic
 from orchestration.resources import SalesforceResource, WarehouseResource
 from q2c.masking import MaskContext, mask_record
@@ -193,7 +194,7 @@ def _materialize(
     except WriteRequestFailed as exc:
         if exc.transient:
             raise  # the RetryPolicy runs the step again; the outbox makes that safe
-        raise dg.Failure(description=str(exc), allow_retries=False) from exc
+        raise dg.Failure(description=masked_text(str(exc)), allow_retries=False) from exc
     finally:
         client.close()
         if notifier is not None:

@@ -9,9 +9,12 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from dagster import serialize_value
 
+from extractors.errors import SystematicError
 from orchestration.instance import open_instance
 from orchestration.log_masking import install, masked_metadata, masked_stdout
+from orchestration.policies import no_retry
 from q2c.masking import scrub_text
 
 pytestmark = pytest.mark.unit
@@ -84,6 +87,38 @@ def test_a_q2c_log_inside_a_run_reaches_the_event_log_masked(tmp_path: Path) -> 
     mine = [m for m in messages if "pays from" in m]
     assert len(mine) == 1, messages  # without `python_logs` the record never reaches the run
     assert "ana@example.com" not in mine[0] and "0532013000" not in mine[0], mine
+
+
+def test_a_failing_steps_exception_text_reaches_the_event_log_masked(tmp_path: Path) -> None:
+    """A step's exception (and the one it was raised from) becomes the failure event's error
+    info without passing through logging: its message lands masked, the rest readable."""
+    install()
+
+    @dg.asset
+    def fails_about_a_customer() -> None:
+        try:
+            raise KeyError("ana@example.com")
+        except KeyError as exc:
+            raise ValueError("no account for ana@example.com, IBAN DE89370400440532013000") from exc
+
+    with open_instance(tmp_path / "dagster") as instance:
+        result = dg.materialize([fails_about_a_customer], instance=instance, raise_on_error=False)
+        records = instance.all_logs(result.run_id)
+    assert not result.success
+    (failure,) = [r.dagster_event for r in records if r.is_dagster_event
+                  and r.dagster_event.is_step_failure]  # fmt: skip
+    error = failure.step_failure_data.error
+    text = error.to_string()
+    assert "no account for [email], IBAN [iban]" in text, text  # the user's error, masked
+    assert "KeyError: '[email]'" in text  # and the one it came from
+    stored = "".join(serialize_value(r) for r in records)
+    assert "ana@example.com" not in stored and "0532013000" not in stored
+
+
+def test_a_no_retry_failures_description_is_masked() -> None:
+    """`dg.Failure(description=...)` is the failure event's user data (not an error info)."""
+    exc = SystematicError("bad credentials for ana@example.com", source="crm", hint="rotate")
+    assert no_retry(exc).description == "[crm] bad credentials for [email]. What to do: rotate"
 
 
 def test_metadata_through_the_helper_is_masked_and_keeps_its_types() -> None:
