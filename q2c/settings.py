@@ -63,6 +63,9 @@ class Settings(BaseModel):
     billing_webhook_tolerance_s: int = 300
     #: where finance notifications are POSTed (`Q2C_NOTIFY_WEBHOOK_URL`; unset: table only)
     notify_webhook_url: str | None = None
+    #: days between full rebuilds of the incremental dbt models (`Q2C_DBT_FULL_REFRESH_DAYS`;
+    #: 0: every build is full; q2c/dbt_refresh.py)
+    dbt_full_refresh_days: int = 7
     # every variable of the environment read, for the names the contract chooses (the masking
     # salt's `salt_env`); private: never printed, never serialized
     _variables: dict[str, str] = PrivateAttr(default_factory=dict)
@@ -138,6 +141,7 @@ def _build(env: dict[str, str]) -> Settings:
         ),
         billing_webhook_tolerance_s=int(env.get("Q2C_BILLING_WEBHOOK_TOLERANCE") or 300),
         notify_webhook_url=env.get("Q2C_NOTIFY_WEBHOOK_URL") or None,
+        dbt_full_refresh_days=int(env.get("Q2C_DBT_FULL_REFRESH_DAYS") or 7),
     )
     settings._variables = env
     return settings

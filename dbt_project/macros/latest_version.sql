@@ -7,6 +7,11 @@
   (extractors/billing/normalize.py). The row then keeps `is_deleted = true` and the lineage of
   the tombstone, but its `payload` is the latest live version's, so a deleted object still
   shows what it was (which account a deleted customer named, for example).
+
+  In an incremental build (`is_incremental()`: the staging model exists and the run is not a
+  full refresh) only the objects that landed since the last build are read, and for each of
+  them the latest version over ALL its raw versions is computed again (`landed_since_last_build`),
+  so the model's delete+insert on its object key replaces exactly the rows that changed.
 -#}
 {% macro latest_version(relation) -%}
     select
@@ -28,6 +33,7 @@
                     raw_rows.payload_hash desc
             ) as version_rank
         from {{ relation }} as raw_rows
+        {{ landed_since_last_build(relation, 'raw_rows') }}
     ) as latest
     left join (
         select
@@ -42,9 +48,42 @@
             ) as live_rank
         from {{ relation }} as raw_rows
         where not raw_rows.is_deleted
+        {{ landed_since_last_build(relation, 'raw_rows', 'and') }}
     ) as live
         on latest.object_id = live.object_id
         and live.live_rank = 1
         and latest.is_deleted
     where latest.version_rank = 1
+{%- endmacro %}
+
+
+{#-
+  The watermark of an incremental staging build: `where <alias>.object_id in (...)` the objects
+  of `relation` with a version landed at or after the newest `extracted_at` the model already
+  holds, minus a safety lookback (var `q2c_incremental_lookback_minutes`, default 60); nothing
+  (every object) outside an incremental build.
+
+  Why `extracted_at` with a lookback: q2c.landing stamps each page's rows with the landing
+  time (read after PostgreSQL's per-table advisory lock is held) in the transaction that
+  appends them, and raw tables are append-only, so a row the last build did not see has an
+  `extracted_at` after that build's newest one, except a page whose transaction was still
+  open while the build read the table (committed later with an earlier stamp) or a lander on
+  another host whose clock is behind: the lookback covers both, as long as no landing
+  transaction stays open (and no clock is off) for longer than it. Rows inside the lookback
+  are read again, which is harmless (their objects' latest versions come out the same).
+  A model that holds no rows yet reads everything (the watermark falls back to 1970).
+  Raw payloads changed in place (`q2c forget` redacts them) are not seen here: the erasure
+  redacts staging itself, and the next `q2c run` rebuilds in full (orchestration/assets/dbt.py).
+-#}
+{% macro landed_since_last_build(relation, alias, keyword='where') -%}
+    {%- if is_incremental() %}
+        {{ keyword }} {{ alias }}.object_id in (
+            select landed.object_id
+            from {{ relation }} as landed
+            where landed.extracted_at >= (
+                select coalesce(max(built.extracted_at), cast('1970-01-01 00:00:00+00' as timestamptz))
+                from {{ this }} as built
+            ) - interval '{{ var("q2c_incremental_lookback_minutes", 60) | int }} minutes'
+        )
+    {%- endif %}
 {%- endmacro %}

@@ -20,6 +20,8 @@ import json
 import shutil
 import sys
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -32,6 +34,7 @@ from dagster_dbt.dbt_project import DagsterDbtProjectPreparer
 from orchestration.docs_links import docs_url
 from orchestration.log_masking import masked_stdout
 from orchestration.policies import WAREHOUSE_POOL
+from q2c.dbt_refresh import full_refresh_reason, project_digest, record_build
 from q2c.policy.dbt_seeds import SEED_DIR_VARIABLE, dbt_vars, seeds_dir_for
 from q2c.policy.loader import load_contract
 from q2c.settings import child_process_environment, load_settings
@@ -225,7 +228,9 @@ def q2c_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource) -> Itera
     """Build and test the whole dbt project (or the selected subset) in the warehouse, with
     the dbt vars of this process's contract (`Q2C_POLICY_FILE`: its finance rules and company
     mapping, so another org's field names and labels apply without editing the project)."""
-    args = dbt_build_args(dbt_vars=dbt_vars(load_contract()))
+    project_vars = dbt_vars(load_contract())
+    refresh = decide_full_refresh(context, dbt, project_vars)
+    args = dbt_build_args(full_refresh=refresh.reason is not None, dbt_vars=project_vars)
     invocation = dbt.cli(args, context=context, raise_on_error=False)
     with masked_stdout():  # dagster-dbt prints dbt's lines to stdout (the compute logs)
         yield from invocation.stream()
@@ -235,12 +240,64 @@ def q2c_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource) -> Itera
         raise dg.Failure(description="dbt wrote no run results", allow_retries=False) from exc
     regrant_after_build(context, dbt)
     errored = errored_build_nodes(run_results)
+    if not errored:
+        refresh.record(context)
     if errored:
         raise dg.Failure(
             description=f"dbt could not build {len(errored)} node(s): {', '.join(errored[:20])}",
             metadata={"errored": errored},
             allow_retries=False,
         )
+
+
+#: Dagster run tag that makes the dbt build a full refresh (`q2c run --full-refresh`).
+FULL_REFRESH_TAG = "q2c/full_refresh"
+
+
+@dataclass(frozen=True)
+class RefreshDecision:
+    """Whether this build is a full refresh (`reason`), and how to record it once it succeeded
+    (only a whole-project build on a warehouse URL is recorded: a subset leaves models out)."""
+
+    reason: str | None
+    digest: str
+    warehouse_url: str | None
+    whole_project: bool
+
+    def record(self, context: AssetExecutionContext) -> None:
+        if not self.warehouse_url or not self.whole_project:
+            return
+        with Warehouse.from_url(self.warehouse_url) as wh:
+            record_build(
+                wh,
+                full_refresh=self.reason is not None,
+                reason=self.reason,
+                digest=self.digest,
+                run_id=context.run_id,
+                now=datetime.now(UTC),
+            )
+
+
+def decide_full_refresh(
+    context: AssetExecutionContext, dbt: DbtCliResource, project_vars: Mapping[str, Any]
+) -> RefreshDecision:
+    """Full refresh or incremental for this build (q2c/dbt_refresh.py says when, from the run
+    tag `FULL_REFRESH_TAG`, the record of builds and Settings `dbt_full_refresh_days`)."""
+    url = getattr(dbt, "warehouse_url", None)
+    requested = context.run.tags.get(FULL_REFRESH_TAG, "").lower() in {"1", "true", "yes"}
+    digest = project_digest(DBT_PROJECT_DIR, project_vars)
+    reason: str | None = "requested" if requested else None
+    if url and not requested:
+        with Warehouse.from_url(url) as wh:
+            reason = full_refresh_reason(
+                wh,
+                digest=digest,
+                every_days=load_settings().dbt_full_refresh_days,
+                now=datetime.now(UTC),
+            )
+    if reason:
+        context.log.info(f"dbt build with --full-refresh: {reason}")
+    return RefreshDecision(reason, digest, url, whole_project=not context.is_subset)
 
 
 def regrant_after_build(context: AssetExecutionContext, dbt: DbtCliResource) -> None:

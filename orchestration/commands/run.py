@@ -243,6 +243,9 @@ def run(
     full: bool = typer.Option(
         False, "--full", help="Re-list billing in full (catches deletions older than 30 days)."
     ),
+    full_refresh: bool = typer.Option(
+        False, "--full-refresh", help="Rebuild the incremental dbt models in full."
+    ),
 ) -> None:
     """Materialize every asset through Dagster (the run shows in the UI) and print a summary."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -251,6 +254,10 @@ def run(
     from orchestration.policies import MODE_TAG
 
     tags = {MODE_TAG: "full"} if full else {}
+    if full_refresh:
+        from orchestration.assets.dbt import FULL_REFRESH_TAG
+
+        tags[FULL_REFRESH_TAG] = "true"
     if json_output:
         # stdout carries the one JSON document: dbt's manifest step, Dagster's and dbt's log
         # lines all go to stderr

@@ -351,12 +351,57 @@ def load_raw_from_world(
     stamp = extracted_at or world_now(world_dir)
     tables = world_raw_tables(world_dir)
     if warehouse_url.startswith("duckdb:///"):
-        return _write_duckdb(Path(warehouse_url.removeprefix("duckdb:///")), tables, stamp, run_id)
+        path = Path(warehouse_url.removeprefix("duckdb:///"))
+        counts = _write_duckdb(path, tables, stamp, run_id)
+        _drop_incremental_staging(warehouse_url)
+        return counts
     if warehouse_url.startswith(("postgresql://", "postgres://")):
-        return _write_postgres(warehouse_url, tables, stamp, run_id)
+        counts = _write_postgres(warehouse_url, tables, stamp, run_id)
+        _drop_incremental_staging(warehouse_url)
+        return counts
     raise ValueError(
         f"unsupported warehouse url {warehouse_url!r}: use duckdb:/// or postgresql://"
     )
+
+
+def land_world(world_dir: Path, warehouse_url: str, run_id: str) -> dict[str, int]:
+    """Land every record of the world through the real landing path (`q2c.landing.land_page`,
+    stamped with the landing time): only versions that differ from an object's latest stored
+    one are appended, as the extractors would after `sandbox advance` (a deleted object's
+    tombstone only: its live version landed while it lived). Unlike
+    `load_raw_from_world` it keeps what is stored (incremental staging stays valid).
+
+    Returns:
+        Versions appended per raw table (tables with none left out).
+    """
+    from q2c.landing import RawRecord, land_page
+    from q2c.warehouse import Warehouse
+
+    landed: dict[str, int] = {}
+    with Warehouse.from_url(warehouse_url) as wh:
+        for name, rows in world_raw_tables(Path(world_dir)):
+            source, _, obj = name.partition("__")
+            for batch in _batches(rows):
+                # a deleted object's live version (`age_seconds`) was landed while it lived
+                records = [
+                    RawRecord(r.object_id, r.provider_ref, json.loads(r.payload), r.is_deleted)
+                    for r in batch
+                    if not r.age_seconds
+                ]
+                n = land_page(wh, source, obj, records, run_id=run_id).landed
+                if n:
+                    landed[name] = landed.get(name, 0) + n
+    return landed
+
+
+def _drop_incremental_staging(warehouse_url: str) -> None:
+    """Drop the staging schema: this loader rewrites raw tables in place (not append-only as
+    landing is), so incremental staging built from their former rows would keep objects that
+    are gone; the next build then builds staging in full."""
+    from q2c.warehouse import Warehouse
+
+    with Warehouse.from_url(warehouse_url) as wh:
+        wh.execute("drop schema if exists staging cascade")
 
 
 # --------------------------------------------------------------------------- dbt for tests

@@ -1,3 +1,4 @@
+{{ config(unique_key='charge_id') }}
 with
 
 source as (

@@ -1,5 +1,6 @@
 {#- Connected accounts (Stripe Connect `account` objects): partners paid through the
     platform, with their verification state. No names, emails or bank details (PII). -#}
+{{ config(unique_key='connected_account_id') }}
 with
 
 source as (

@@ -1,3 +1,4 @@
+{{ config(unique_key='credit_note_id') }}
 with
 
 source as (

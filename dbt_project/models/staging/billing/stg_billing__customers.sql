@@ -2,6 +2,7 @@
     the EU VAT check reads all of them, not only the first. `tax_id_type` and
     `tax_id_verification_status` describe the tax id that decides compliance: the first
     unverified `eu_vat` id when there is one, else the first tax id. One row per customer. -#}
+{{ config(unique_key='customer_id') }}
 with
 
 source as (

@@ -1,3 +1,4 @@
+{{ config(unique_key='dispute_id') }}
 with
 
 source as (

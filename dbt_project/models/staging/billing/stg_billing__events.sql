@@ -1,5 +1,6 @@
 {#- Every landed event, one row per event id. The stream properties (duplicates, order,
     lateness) are judged in the reconciliation layer from these columns. -#}
+{{ config(unique_key='event_id') }}
 with
 
 source as (

@@ -1,3 +1,4 @@
+{{ config(unique_key='invoice_item_id') }}
 with
 
 source as (

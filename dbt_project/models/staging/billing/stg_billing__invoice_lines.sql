@@ -1,6 +1,7 @@
 {#- Invoice lines as landed with their invoice (`raw.billing__line_item`). A Stripe line item
     of this API version carries no invoice id, so the extractor lands each line with
     `provider_ref` = the invoice id it was read from (extractors/billing/extract.py). -#}
+{{ config(unique_key='invoice_line_id') }}
 with
 
 source as (

@@ -1,3 +1,4 @@
+{{ config(unique_key='invoice_id') }}
 with
 
 source as (

@@ -1,3 +1,4 @@
+{{ config(unique_key='payment_intent_id') }}
 with
 
 source as (

@@ -1,5 +1,6 @@
 {#- The payout-scoped list: which balance transactions each payout settled, as the billing API
     answers `GET /v1/balance_transactions?payout=po_...`. One row per (payout, transaction). -#}
+{{ config(unique_key='payout_balance_transaction_id') }}
 with
 
 source as (

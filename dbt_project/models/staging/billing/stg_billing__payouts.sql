@@ -1,3 +1,4 @@
+{{ config(unique_key='payout_id') }}
 with
 
 source as (

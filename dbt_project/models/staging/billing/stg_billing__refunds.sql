@@ -1,3 +1,4 @@
+{{ config(unique_key='refund_id') }}
 with
 
 source as (

@@ -1,6 +1,7 @@
 {#- Subscription items as landed with their subscription (`raw.billing__subscription_item`);
     the subscription id is the item's own `subscription` field, else the `provider_ref` the
     extractor stamps on children (the parent's id). -#}
+{{ config(unique_key='subscription_item_id') }}
 with
 
 source as (

@@ -1,3 +1,4 @@
+{{ config(unique_key='subscription_id') }}
 with
 
 source as (

@@ -1,3 +1,4 @@
+{{ config(unique_key='transfer_id') }}
 with
 
 source as (

@@ -1,3 +1,5 @@
+{#- small reference data without `extracted_at`: rebuilt in full each run -#}
+{{ config(materialized='table') }}
 with
 
 source as (

@@ -1,3 +1,4 @@
+{{ config(unique_key='transaction_line_id') }}
 with
 
 source as (

@@ -1,5 +1,6 @@
 {#- ERP document links (`previoustransactionlinelink`): a payment or credit applied to an
     invoice. One row per (previous doc line, next doc line). -#}
+{{ config(unique_key='transaction_link_id') }}
 with
 
 source as (

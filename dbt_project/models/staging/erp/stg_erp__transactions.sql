@@ -1,3 +1,4 @@
+{{ config(unique_key='erp_transaction_id') }}
 with
 
 source as (

@@ -1,3 +1,4 @@
+{{ config(unique_key='account_id') }}
 with
 
 source as (

@@ -1,3 +1,4 @@
+{{ config(unique_key='case_id') }}
 with
 
 source as (

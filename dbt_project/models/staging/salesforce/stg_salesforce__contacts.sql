@@ -1,4 +1,6 @@
 {#- Contacts are PII end to end; only the link to the account leaves raw. -#}
+{#- small reference data without `extracted_at`: rebuilt in full each run -#}
+{{ config(materialized='table') }}
 with
 
 source as (

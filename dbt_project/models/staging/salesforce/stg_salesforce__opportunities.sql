@@ -1,3 +1,4 @@
+{{ config(unique_key='opportunity_id') }}
 with
 
 source as (

@@ -1,0 +1,168 @@
+"""Incremental staging equals a full rebuild, on DuckDB and on PostgreSQL.
+
+An XS world is loaded and staging built; the world is advanced two days and what changed is
+landed through the real landing path (`q2c.landing.land_page`: only versions that differ from
+an object's latest are appended, stamped with the landing time), plus a deletion tombstone of a
+live customer and a version landed late (stamped before the last build's newest row, inside the
+lookback). After each incremental build every incremental staging table is compared with a
+`--full-refresh` build of the same raw tables: EXCEPT ALL both ways must be empty.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from q2c.landing import RawRecord, land_page
+from q2c.warehouse import Warehouse
+from tests.support.raw_from_world import (
+    DBT_PROJECT_DIR,
+    land_world,
+    load_raw_from_world,
+    run_dbt,
+)
+
+pytestmark = pytest.mark.integration
+
+STAGING = ["--select", "path:models/staging"]
+
+
+@pytest.fixture(scope="module")
+def world_xs_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from sandbox import world
+
+    path = tmp_path_factory.mktemp("incremental_world_base")
+    world.generate(path, seed=7, scale="XS")
+    return path
+
+
+def incremental_models() -> list[str]:
+    """The staging models materialized incrementally (those whose file sets a unique_key)."""
+    return sorted(
+        p.stem
+        for p in (DBT_PROJECT_DIR / "models" / "staging").rglob("*.sql")
+        if "unique_key=" in p.read_text()
+    )
+
+
+def differences(wh: Warehouse, models: list[str]) -> dict[str, tuple[int, int, int]]:
+    """model -> (rows only in the incremental copy, rows only in the full build, rows) where
+    the two differ."""
+    found = {}
+    for model in models:
+        only_inc = wh.fetchone(
+            f"select count(*) from (select * from inc_copy.{model}"
+            f" except all select * from staging.{model}) d"
+        )[0]
+        only_full = wh.fetchone(
+            f"select count(*) from (select * from staging.{model}"
+            f" except all select * from inc_copy.{model}) d"
+        )[0]
+        rows = wh.fetchone(f"select count(*) from staging.{model}")[0]
+        if only_inc or only_full:
+            found[model] = (only_inc, only_full, rows)
+    return found
+
+
+def assert_incremental_equals_full(url: str, work: Path, models: list[str]) -> None:
+    run_dbt(["run", *STAGING], url, work)  # incremental
+    with Warehouse.from_url(url) as wh:
+        wh.execute("drop schema if exists inc_copy cascade")
+        wh.execute("create schema inc_copy")
+        for model in models:
+            wh.execute(f"create table inc_copy.{model} as select * from staging.{model}")
+    run_dbt(["run", "--full-refresh", *STAGING], url, work)
+    with Warehouse.from_url(url) as wh:
+        assert differences(wh, models) == {}
+
+
+def scenario(url: str, world_dir: Path, work: Path) -> None:
+    models = incremental_models()
+    assert "stg_billing__invoices" in models and "stg_billing__customers" in models
+    # the initial load is stamped before the landings below (the world's clock may be ahead)
+    load_raw_from_world(world_dir, url, extracted_at=datetime.now(UTC) - timedelta(hours=3))
+    run_dbt(["run", *STAGING], url, work)
+
+    from sandbox import world
+
+    world.advance(world_dir, 2)
+    landed = land_world(world_dir, url, run_id="advance-2")
+    with Warehouse.from_url(url) as wh:
+        # a re-versioned object: an invoice already built lands a new version
+        reversioned = wh.fetchone(
+            "select count(*) from (select object_id from raw.billing__invoice"
+            " group by object_id having count(*) > 1) v"
+        )[0]
+        # a deletion: the tombstone of a live customer (its payload is only id/object/deleted)
+        (customer,) = wh.fetchone(
+            "select customer_id from staging.stg_billing__customers where not is_deleted"
+            " order by 1 limit 1"
+        )
+        land_page(
+            wh,
+            "billing",
+            "customer",
+            [
+                RawRecord(
+                    customer, None, {"id": customer, "object": "customer", "deleted": True}, True
+                )
+            ],
+            run_id="delete-1",
+        )
+    assert sum(landed.values()) > 0 and reversioned > 0
+    assert_incremental_equals_full(url, work, models)
+    with Warehouse.from_url(url) as wh:
+        deleted = wh.fetchone(
+            "select is_deleted, currency is not null from staging.stg_billing__customers"
+            " where customer_id = ?",
+            [customer],
+        )
+        assert deleted == (True, True)  # the tombstone keeps the last live payload
+
+        # late: a version stamped 10 minutes before the newest row the build saw (a landing
+        # transaction that committed after the build read the table)
+        (newest,) = wh.fetchone("select max(extracted_at) from staging.stg_billing__invoices")
+        # an invoice whose latest version is older than that (the late one becomes its latest)
+        object_id, payload = wh.fetchone(
+            "select object_id, cast(payload as text) from raw.billing__invoice r"
+            " where not is_deleted and object_id not in (select object_id"
+            " from raw.billing__invoice where extracted_at >= ?) order by object_id limit 1",
+            [newest + timedelta(minutes=-20)],
+        )
+        late = {**json.loads(payload), "description": "landed late"}
+        wh.execute(
+            "insert into raw.billing__invoice (object_id, provider_ref, payload, payload_hash,"
+            " is_deleted, extracted_at, run_id) values (?, null, ?, ?, false, ?, 'late')",
+            [object_id, json.dumps(late), "late-hash", newest + timedelta(minutes=-10)],
+        )
+    # the incremental build before the full refresh above left staging full: rebuild it
+    # incrementally from the state of the previous incremental build
+    assert_incremental_equals_full(url, work, models)
+    with Warehouse.from_url(url) as wh:
+        assert wh.fetchone(
+            "select extracted_at from staging.stg_billing__invoices where invoice_id = ?",
+            [object_id],
+        ) == (newest + timedelta(minutes=-10),)
+
+
+@pytest.fixture
+def world_xs_copy(world_xs_base: Path, tmp_path: Path) -> Iterator[Path]:
+    path = tmp_path / "world"
+    shutil.copytree(world_xs_base, path)
+    yield path
+
+
+def test_incremental_staging_equals_full_refresh_duckdb(world_xs_copy: Path, tmp_path: Path):
+    scenario(f"duckdb:///{tmp_path / 'wh.duckdb'}", world_xs_copy, tmp_path / "dbt")
+
+
+@pytest.mark.postgres
+def test_incremental_staging_equals_full_refresh_postgres(
+    world_xs_copy: Path, postgres_db: str, tmp_path: Path
+):
+    scenario(postgres_db, world_xs_copy, tmp_path / "dbt")
