@@ -98,7 +98,11 @@ def source_jobs(
     """One job and schedule per cadence for one source's raw assets (see the module doc)."""
     by_cadence: dict[Cadence, list[dg.AssetKey]] = {}
     for asset in assets:
-        by_cadence.setdefault(cadence_for(asset_lag(asset, lags)), []).extend(asset.keys)
+        if asset.can_subset:  # a subsettable multi-asset (billing's listings): each key by its lag
+            for key in asset.keys:
+                by_cadence.setdefault(cadence_for(lags.get(key, Lag())), []).append(key)
+        else:
+            by_cadence.setdefault(cadence_for(asset_lag(asset, lags)), []).extend(asset.keys)
     jobs, schedules = [], []
     for cadence, keys in sorted(by_cadence.items(), key=lambda item: item[0].interval):
         names = ", ".join(sorted(k.path[-1] for k in keys))

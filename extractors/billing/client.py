@@ -10,8 +10,11 @@ Contract:
   errors with exponential backoff and jitter; when those run out, `TransientError` is raised.
 - 401/403 raise `AuthError` with what to do; a list endpoint answering 404 raises `SchemaError`;
   a 200 whose body is not JSON (after retries) raises `PageError` with the raw bytes.
-- `api_calls` counts the requests this client made (the SDK's internal retries not included).
-- The client may be used from several threads at once (the SDK keeps a session per thread).
+- `api_calls` counts the requests this client made (the SDK's internal retries not included);
+  `counting(tally)` also counts the requests and retries of the current thread into `tally`
+  (one `CallTally` per listed object when several are read at once).
+- The client may be used from several threads at once (the SDK keeps a session per thread);
+  `RequestPacer` keeps all of them together under one rate.
 - `list_pages(path, params)` pages with `limit=100` and `starting_after`, yielding one page
   (a list of dicts) at a time, newest first as the API returns them; nothing is accumulated.
 - Every request carries `Stripe-Version: STRIPE_API_VERSION` (this module is its one home): the
@@ -29,6 +32,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -142,6 +146,14 @@ class RequestPacer:
             self._sleep(slot - now)
 
 
+@dataclass
+class CallTally:
+    """Requests and retries made on behalf of one piece of work (e.g. one listed object)."""
+
+    calls: int = 0
+    retries: int = 0
+
+
 def _is_transient(exc: BaseException) -> bool:
     if isinstance(exc, stripe.RateLimitError | stripe.APIConnectionError):
         return True
@@ -178,11 +190,25 @@ class BillingClient:
         # Children of a page (the balance transactions of each payout) are fetched from a few
         # threads at once; the counters are shared.
         self._count_lock = threading.Lock()
+        self._local = threading.local()
+
+    @contextmanager
+    def counting(self, tally: CallTally) -> Iterator[CallTally]:
+        """Count this thread's requests and retries into `tally` too, until the block ends."""
+        previous = getattr(self._local, "tally", None)
+        self._local.tally = tally
+        try:
+            yield tally
+        finally:
+            self._local.tally = previous
 
     def _request_once(self, path: str, params: Mapping[str, Any]) -> dict[str, Any]:
         self.pacer.wait()
+        tally = getattr(self._local, "tally", None)
         with self._count_lock:
             self.api_calls += 1
+            if tally is not None:
+                tally.calls += 1
         requestor = getattr(self._stripe, "_requestor", None)
         if requestor is None or not hasattr(requestor, "request_raw"):
             response = self._stripe.raw_request("get", path, **params)
@@ -231,8 +257,11 @@ class BillingClient:
         params = dict(params or {})
 
         def before_sleep(state: Any) -> None:
+            tally = getattr(self._local, "tally", None)
             with self._count_lock:
                 self.retries += 1
+                if tally is not None:
+                    tally.retries += 1
             exc = state.outcome.exception() if state.outcome else None
             log.warning("billing %s: %s, retry %d", path, type(exc).__name__, state.attempt_number)
 

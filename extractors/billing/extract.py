@@ -41,15 +41,19 @@ from __future__ import annotations
 
 import json
 import logging
+import queue
+import threading
 import time
+from collections import deque
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import stripe
 
 from extractors.base import Extractor
-from extractors.billing.client import BillingClient
+from extractors.billing.client import BillingClient, CallTally
 from extractors.billing.normalize import SOURCE, normalize_record, tombstone
 from extractors.billing.objects import NOT_A_DELETION, OBJECTS, PARENT_OF
 from extractors.billing.webhooks import INBOX_OBJECT, inbox_table, pending_events, store_events
@@ -72,8 +76,111 @@ Mode = Literal["incremental", "full"]
 DEFAULT_OVERLAP_SECONDS = 3_600
 DEFAULT_EVENT_OVERLAP_SECONDS = 3_600
 DEFAULT_BATCH_SIZE = 2_000
-DEFAULT_CHILD_WORKERS = 4
+DEFAULT_LIST_WORKERS = 8
+DEFAULT_CHILD_WORKERS = 8
+DEFAULT_QUEUE_PAGES = 16
 PAYOUT_TXNS_PATH = "/v1/balance_transactions"
+#: A payout's status once it no longer changes (Stripe: `pending` -> `in_transit` -> `paid`,
+#: `failed` or `canceled`); what it settled is listed once it is one of these.
+FINAL_PAYOUT_STATUSES = frozenset({"paid", "failed", "canceled"})
+
+
+class _Stopped(Exception):
+    """The writer stopped (it failed): the list threads end without another request."""
+
+
+class _Pipe:
+    """The bounded queue of pages between the list threads and the one writer."""
+
+    def __init__(self, size: int) -> None:
+        self._queue: queue.Queue[tuple[str, _Listing, Any]] = queue.Queue(maxsize=max(1, size))
+        self.stop = threading.Event()
+
+    def check(self) -> None:
+        if self.stop.is_set():
+            raise _Stopped
+
+    def put(self, item: tuple[str, _Listing, Any]) -> None:
+        while True:
+            self.check()
+            try:
+                self._queue.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
+    def get(self) -> tuple[str, _Listing, Any]:
+        return self._queue.get()
+
+
+@dataclass
+class _Listing:
+    """One object being listed: its parameters, its landing buffers and counts."""
+
+    name: str
+    path: str
+    params: dict[str, Any]
+    result: ExtractResult
+    lander: _Lander
+    started: float
+    window: tuple[int, int] | None
+    max_created: int | None
+    #: a full re-list: the ids listed (the others get tombstones)
+    listed_ids: set[str] | None
+    #: payouts: those whose balance transactions are landed already
+    settled: frozenset[str]
+    tally: CallTally = field(default_factory=CallTally)
+
+
+#: `_fetch_children`'s answer for a payout whose balance transactions are not listed this time.
+_NO_CHILD_LISTING = object()
+
+
+def _child_listing(name: str, raw: dict[str, Any]) -> tuple[str, Any, str, dict[str, Any]] | None:
+    """(child table, embedded list, list path, list params) of an object that has children."""
+    if name == "invoice":
+        return "line_item", raw.get("lines"), f"/v1/invoices/{raw['id']}/lines", {}
+    if name == "subscription":
+        params = {"subscription": raw["id"]}
+        return "subscription_item", raw.get("items"), "/v1/subscription_items", params
+    if name == "payout":
+        return "payout_balance_transaction", None, PAYOUT_TXNS_PATH, {"payout": raw["id"]}
+    return None
+
+
+def _with_children(page: list[Any], children: dict[str, Any]) -> tuple[list[Any], dict[str, Any]]:
+    """Wait for a page's child listings: their records, or the `PageError` that stopped one
+    (any other error propagates: the list thread hands it to the writer)."""
+    done: dict[str, Any] = {}
+    for parent_id, fetched in children.items():
+        if isinstance(fetched, Future):
+            try:
+                fetched = fetched.result()
+            except PageError as err:
+                fetched = err
+        done[parent_id] = fetched
+    return page, done
+
+
+def _embedded_in_full(embedded: Any) -> bool:
+    """A parent's embedded child list holds every child (`has_more` false)."""
+    return (
+        isinstance(embedded, dict)
+        and isinstance(embedded.get("data"), list)
+        and not embedded.get("has_more")
+    )
+
+
+def _payout_needs_listing(raw: dict[str, Any], settled: frozenset[str]) -> bool:
+    """Whether a listed payout's `balance_transactions?payout=` is worth a request.
+
+    Stripe lists a payout's balance transactions for automatic payouts only, and they no longer
+    change once the payout is final: list a final, automatic payout unless it is landed already.
+    Not final yet: its `payout.paid` / `payout.failed` event re-reads it and lists them then.
+    """
+    if raw.get("automatic") is False or raw.get("status") not in FINAL_PAYOUT_STATUSES:
+        return False
+    return raw["id"] not in settled
 
 
 class _Lander:
@@ -124,7 +231,10 @@ class BillingExtractor(Extractor):
         overlap_seconds: how far before the cursor a `created` window re-reads.
         event_overlap_seconds: the same for the events stream.
         batch_size: records per `land_page` call.
-        child_workers: threads listing the balance transactions of a page of payouts.
+        list_workers: threads paging list endpoints at once (`extract_objects`).
+        child_workers: threads listing children (a payout's balance transactions, the further
+            pages of an invoice's lines) at once.
+        queue_pages: pages the list threads may hold before the writer lands them.
     """
 
     def __init__(
@@ -136,7 +246,9 @@ class BillingExtractor(Extractor):
         overlap_seconds: int = DEFAULT_OVERLAP_SECONDS,
         event_overlap_seconds: int = DEFAULT_EVENT_OVERLAP_SECONDS,
         batch_size: int = DEFAULT_BATCH_SIZE,
+        list_workers: int = DEFAULT_LIST_WORKERS,
         child_workers: int = DEFAULT_CHILD_WORKERS,
+        queue_pages: int = DEFAULT_QUEUE_PAGES,
     ) -> None:
         self.client = client
         self.wh = wh
@@ -144,9 +256,10 @@ class BillingExtractor(Extractor):
         self.overlap_seconds = overlap_seconds
         self.event_overlap_seconds = event_overlap_seconds
         self.batch_size = batch_size
+        self.list_workers = list_workers
         self.child_workers = child_workers
+        self.queue_pages = queue_pages
         self._pool: ThreadPoolExecutor | None = None
-        self._prefetched: dict[str, Future[list[Any]]] = {}
 
     # -- listing ------------------------------------------------------------------------------
     def extract_object(
@@ -157,13 +270,61 @@ class BillingExtractor(Extractor):
         window: tuple[int, int] | None = None,
     ) -> ExtractResult:
         """List one object (and its children) into the landing; see the module docstring."""
+        return self.extract_objects([name], mode=mode, window=window)[0]
+
+    def extract_objects(
+        self,
+        names: Iterable[str],
+        *,
+        mode: Mode = "incremental",
+        window: tuple[int, int] | None = None,
+    ) -> list[ExtractResult]:
+        """List several objects at once into the landing; one `ExtractResult` each, in order.
+
+        Up to `list_workers` threads page the list endpoints (and a child pool the children's
+        lists) within the client's pacer; pages reach this thread through a bounded queue and
+        land here, one writer, each object exactly as a listing of it alone would land it.
+        """
+        listings = [self._begin_listing(name, mode, window) for name in names]
+        if not listings:
+            return []
+        pipe = _Pipe(self.queue_pages)
+        pending = len(listings)
+        workers = max(1, min(self.list_workers, pending))
+        # Objects with children first: each of their pages fans out into child listings (a
+        # payout's balance transactions), the longest chains of requests.
+        started = sorted(listings, key=lambda item: not OBJECTS[item.name].children)
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="billing-lists") as pool:
+            try:
+                for listing in started:
+                    pool.submit(self._produce, listing, pipe)
+                while pending:
+                    kind, listing, payload = pipe.get()
+                    if kind == "page":
+                        self._land_listed_page(listing, *payload)
+                    elif kind == "page_error":
+                        listing.lander.quarantine(listing.name, payload)
+                        listing.result.complete = False
+                        log.error(
+                            "billing %s: listing stopped at a page that would not parse",
+                            listing.name,
+                        )
+                    elif kind == "failed":
+                        raise payload
+                    else:
+                        self._finish_listing(listing)
+                        pending -= 1
+            finally:
+                pipe.stop.set()
+        return [listing.result for listing in listings]
+
+    def _begin_listing(self, name: str, mode: Mode, window: tuple[int, int] | None) -> _Listing:
+        """Read the object's cursor and build its list parameters (this thread: the writer)."""
         obj = OBJECTS.get(name)
         if obj is None or obj.list_path is None or name == "event":
             raise ValueError(f"{name!r} is not a listed billing object")
         started = time.monotonic()
-        calls0, retries0 = self.client.api_calls, self.client.retries
         result = ExtractResult(SOURCE, name, "window" if window else mode)
-        lander = _Lander(self.wh, self.run_id, self.batch_size, result)
         cursor = get_cursor(self.wh, SOURCE, name)
         result.cursor_before = cursor
         params: dict[str, Any] = dict(obj.list_params)
@@ -176,44 +337,111 @@ class BillingExtractor(Extractor):
             if oldest_mutable is not None:
                 since = min(since, oldest_mutable)
             params["created"] = {"gte": max(0, since)}
-        max_created = int(cursor) if cursor is not None else None
-        listed_ids: set[str] | None = set() if mode == "full" and window is None else None
+        return _Listing(
+            name=name,
+            path=obj.list_path,
+            params=params,
+            result=result,
+            lander=_Lander(self.wh, self.run_id, self.batch_size, result),
+            started=started,
+            window=window,
+            max_created=int(cursor) if cursor is not None else None,
+            listed_ids=set() if mode == "full" and window is None else None,
+            settled=self._settled_payouts() if name == "payout" else frozenset(),
+        )
 
-        try:
-            for page in self.client.list_pages(obj.list_path, params):
-                if name == "payout":
-                    self._prefetch_payout_transactions(page)
-                for raw in page:
-                    rec = self._land_one(lander, name, raw, provider_ref=None)
-                    if rec is None:
-                        continue
-                    created = raw.get(obj.created_field)
-                    if isinstance(created, int) and (max_created is None or created > max_created):
-                        max_created = created
-                    if listed_ids is not None:
-                        listed_ids.add(rec.object_id)
-        except PageError as err:
-            lander.quarantine(name, err)
-            result.complete = False
-            log.error("billing %s: listing stopped at a page that would not parse", name)
+    def _produce(self, listing: _Listing, pipe: _Pipe) -> None:
+        """Page one list endpoint (a list thread): each page, with its children, to the pipe."""
+        with self.client.counting(listing.tally):
+            try:
+                pipe.check()
+                # A page waits here for its children (the writer never waits on the network),
+                # while the next page's children are already being listed.
+                inflight: deque[tuple[list[Any], dict[str, Any]]] = deque()
+                for page in self.client.list_pages(listing.path, listing.params):
+                    inflight.append((page, self._fetch_children(listing, page)))
+                    if len(inflight) > 1:
+                        pipe.put(("page", listing, _with_children(*inflight.popleft())))
+                while inflight:
+                    pipe.put(("page", listing, _with_children(*inflight.popleft())))
+                pipe.put(("done", listing, None))
+            except _Stopped:
+                return
+            except PageError as err:
+                pipe.put(("page_error", listing, err))
+                pipe.put(("done", listing, None))
+            except BaseException as exc:  # noqa: BLE001 - handed to the writer, which raises it
+                pipe.put(("failed", listing, exc))
 
-        if listed_ids is not None and result.complete:
-            self._tombstone_unlisted(lander, name, listed_ids)
+    def _fetch_children(self, listing: _Listing, page: list[Any]) -> dict[str, Any]:
+        """Start listing the children a page's parents do not embed in full (child pool).
+
+        Per parent id: a future of the children's records (`_with_children` waits for it), or
+        `_NO_CHILD_LISTING` for a payout whose balance transactions are not to be listed (see
+        `_payout_needs_listing`).
+        """
+        out: dict[str, Any] = {}
+        for raw in page:
+            if not isinstance(raw, dict) or not isinstance(raw.get("id"), str):
+                continue
+            spec = _child_listing(listing.name, raw)
+            if spec is None or raw.get("deleted"):
+                continue
+            _, embedded, path, params = spec
+            if listing.name == "payout" and not _payout_needs_listing(raw, listing.settled):
+                out[raw["id"]] = _NO_CHILD_LISTING
+            elif not _embedded_in_full(embedded):
+                out[raw["id"]] = self._child_pool().submit(
+                    self._list_all_counted, listing.tally, path, params
+                )
+        return out
+
+    def _land_listed_page(
+        self, listing: _Listing, page: list[Any], children: dict[str, Any]
+    ) -> None:
+        obj = OBJECTS[listing.name]
+        for raw in page:
+            fetched = children.get(raw.get("id")) if isinstance(raw, dict) else None
+            rec = self._land_one(
+                listing.lander, listing.name, raw, provider_ref=None, fetched=fetched
+            )
+            if rec is None:
+                continue
+            created = raw.get(obj.created_field)
+            if isinstance(created, int) and (
+                listing.max_created is None or created > listing.max_created
+            ):
+                listing.max_created = created
+            if listing.listed_ids is not None:
+                listing.listed_ids.add(rec.object_id)
+
+    def _finish_listing(self, listing: _Listing) -> None:
+        """Tombstones of a full re-list, the last batches and the cursor (in that order)."""
+        name, lander, result = listing.name, listing.lander, listing.result
+        obj = OBJECTS[name]
+        if listing.listed_ids is not None and result.complete:
+            self._tombstone_unlisted(lander, name, listing.listed_ids)
         for child in obj.children:
             lander.flush(child)
         new_cursor = None
-        if result.complete and window is None and max_created is not None:
-            new_cursor = str(max_created)
+        if result.complete and listing.window is None and listing.max_created is not None:
+            new_cursor = str(listing.max_created)
         lander.flush(name, cursor=new_cursor)
         lander.flush_all()
         for table in (name, *obj.children):
             # An object with no rows yet still gets its (empty) table: dbt sources read it.
             ensure_raw_table(self.wh, SOURCE, table)
-        result.cursor_after = new_cursor if new_cursor is not None else cursor
-        result.api_requests = self.client.api_calls - calls0
-        result.retries = self.client.retries - retries0
-        result.duration_s = time.monotonic() - started
-        return result
+        result.cursor_after = new_cursor if new_cursor is not None else result.cursor_before
+        result.api_requests = listing.tally.calls
+        result.retries = listing.tally.retries
+        result.duration_s = time.monotonic() - listing.started
+
+    def _settled_payouts(self) -> frozenset[str]:
+        """Payouts whose balance transactions are landed already (by parent id)."""
+        table = ensure_raw_table(self.wh, SOURCE, "payout_balance_transaction")
+        return frozenset(
+            r[0] for r in self.wh.fetchall(f"select distinct provider_ref from {table}") if r[0]
+        )
 
     def _oldest_still_mutable(self, name: str) -> int | None:
         """The oldest `created` among landed objects that still change without events.
@@ -243,12 +471,13 @@ class BillingExtractor(Extractor):
         *,
         provider_ref: str | None,
         reconcile_children: bool = False,
+        fetched: Any = None,
     ) -> RawRecord | None:
-        """Normalize and buffer one object and its children; quarantine it if invalid."""
-        if name == "payout" and isinstance(raw, dict):
-            prefetched = self._prefetched.pop(raw.get("id"), None)  # type: ignore[arg-type]
-        else:
-            prefetched = None
+        """Normalize and buffer one object and its children; quarantine it if invalid.
+
+        `fetched`: the children listed already (`_with_children`): their records, the
+        `PageError` that stopped their listing, or `_NO_CHILD_LISTING`.
+        """
         try:
             rec = normalize_record(name, raw, provider_ref=provider_ref)
         except RecordError as err:
@@ -259,66 +488,29 @@ class BillingExtractor(Extractor):
             for child in OBJECTS[name].children:
                 self._tombstone_children(lander, child, rec.object_id, provider_ref)
             return rec
-        if name == "invoice":
-            self._land_children(
-                lander,
-                "line_item",
-                raw["id"],
-                raw.get("lines"),
-                f"/v1/invoices/{raw['id']}/lines",
-                {},
-                reconcile_children,
-            )
-        elif name == "subscription":
-            self._land_children(
-                lander,
-                "subscription_item",
-                raw["id"],
-                raw.get("items"),
-                "/v1/subscription_items",
-                {"subscription": raw["id"]},
-                reconcile_children,
-            )
-        elif name == "payout":
-            embedded = None
-            if prefetched is not None:
-                try:
-                    embedded = {"object": "list", "data": prefetched.result(), "has_more": False}
-                except PageError as err:
-                    lander.quarantine("payout_balance_transaction", err)
-                    lander.result.complete = False
-                    return rec
-            self._land_children(
-                lander,
-                "payout_balance_transaction",
-                raw["id"],
-                embedded,
-                PAYOUT_TXNS_PATH,
-                {"payout": raw["id"]},
-                reconcile_children,
-            )
+        spec = _child_listing(name, raw)
+        if spec is None or fetched is _NO_CHILD_LISTING:
+            return rec
+        child, embedded, path, params = spec
+        if isinstance(fetched, PageError):
+            lander.quarantine(child, fetched)
+            lander.result.complete = False
+            return rec
+        if fetched is not None:
+            embedded = {"object": "list", "data": fetched, "has_more": False}
+        self._land_children(lander, child, raw["id"], embedded, path, params, reconcile_children)
         return rec
 
-    def _prefetch_payout_transactions(self, payouts: list[Any]) -> None:
-        """Start listing, from a few threads, what each payout of a page settled.
-
-        One `balance_transactions?payout=` list per payout is the API's only way to link them;
-        at thousands of payouts the calls dominate the run, and they are independent.
-        """
-        if self.child_workers <= 1:
-            return
+    def _child_pool(self) -> ThreadPoolExecutor:
         if self._pool is None:
             self._pool = ThreadPoolExecutor(
-                max_workers=self.child_workers, thread_name_prefix="billing-children"
+                max_workers=max(1, self.child_workers), thread_name_prefix="billing-children"
             )
-        pool = self._pool
-        for raw in payouts:
-            if isinstance(raw, dict) and isinstance(raw.get("id"), str) and not raw.get("deleted"):
-                params = {"payout": raw["id"]}
-                self._prefetched[raw["id"]] = pool.submit(self._list_all, PAYOUT_TXNS_PATH, params)
+        return self._pool
 
-    def _list_all(self, path: str, params: dict[str, Any]) -> list[Any]:
-        return [rec for page in self.client.list_pages(path, params) for rec in page]
+    def _list_all_counted(self, tally: CallTally, path: str, params: dict[str, Any]) -> list[Any]:
+        with self.client.counting(tally):
+            return [rec for page in self.client.list_pages(path, params) for rec in page]
 
     def close(self) -> None:
         """Stop the child-fetching threads, then release the client (see `Extractor`)."""
@@ -339,11 +531,7 @@ class BillingExtractor(Extractor):
     ) -> None:
         """Land a parent's children: the embedded list, then further pages if `has_more`."""
         pages: Iterable[list[Any]]
-        if (
-            isinstance(embedded, dict)
-            and isinstance(embedded.get("data"), list)
-            and not embedded.get("has_more")
-        ):
+        if _embedded_in_full(embedded):
             pages = [embedded["data"]]
         else:
             # Not embedded, or truncated: list them all from the start rather than continue

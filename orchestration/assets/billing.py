@@ -1,9 +1,12 @@
 """Billing (Stripe) raw landing as Dagster assets.
 
 Contract:
-- `billing_assets`: one multi-asset per listed billing object, keys `raw/billing/<object>` in
-  group `raw_billing` (invoices also produce `raw/billing/line_item`, subscriptions
-  `raw/billing/subscription_item`, payouts `raw/billing/payout_balance_transaction`), plus
+- `billing_assets`: `raw_billing`, one subsettable multi-asset (`can_subset=True`) with a key
+  `raw/billing/<object>` per listed billing object in group `raw_billing` (invoices also produce
+  `raw/billing/line_item`, subscriptions `raw/billing/subscription_item`, payouts
+  `raw/billing/payout_balance_transaction`): the objects a run selects are listed at once, their
+  endpoints read concurrently within the client's pacer and landed by one writer (one step, one
+  warehouse connection); selecting a child selects the listing of its parent. Plus
   `raw/billing/event`, the change log that re-reads changed objects and lands deletions.
   Each materialization reports, per table: rows landed, duplicates, quarantined, tombstones;
   and for the extract: cursor before/after, API calls, retries, duration. Counts only, no PII.
@@ -70,11 +73,9 @@ def _run_mode(context: dg.AssetExecutionContext) -> str:
     return mode
 
 
-def build_billing_asset(name: str) -> dg.AssetsDefinition:
-    """The landing multi-asset of one listed billing object and the children it carries."""
-    obj = OBJECTS[name]
-    tables = (name, *obj.children)
-    specs = [
+def _specs(name: str) -> list[dg.AssetSpec]:
+    """The asset specs of one listed billing object and the children it carries."""
+    return [
         dg.AssetSpec(
             asset_key(table),
             group_name=GROUP,
@@ -90,35 +91,47 @@ def build_billing_asset(name: str) -> dg.AssetsDefinition:
             # first run from retrieving every object touched in the last 30 days.
             deps=[asset_key("event")],
         )
-        for table in tables
+        for table in (name, *OBJECTS[name].children)
     ]
 
-    @dg.multi_asset(
-        name=f"raw_billing_{name}",
-        specs=specs,
-        retry_policy=RETRY,
-        pool=WAREHOUSE_POOL,
-    )
-    def _asset(
-        context: dg.AssetExecutionContext,
-        billing: BillingApiResource,
-        warehouse: WarehouseResource,
-    ) -> Iterator[dg.MaterializeResult]:
-        mode = _run_mode(context)
-        with (
-            fail_fast_on_systematic(),
-            warehouse.open() as wh,
-            billing.extractor(wh, context.run.run_id) as extractor,
-        ):
-            result = extractor.extract_object(name, mode=mode)  # type: ignore[arg-type]
+
+@dg.multi_asset(
+    name="raw_billing",
+    specs=[spec for name in LISTED_OBJECTS for spec in _specs(name)],
+    can_subset=True,
+    retry_policy=RETRY,
+    pool=WAREHOUSE_POOL,
+)
+def raw_billing_objects(
+    context: dg.AssetExecutionContext,
+    billing: BillingApiResource,
+    warehouse: WarehouseResource,
+) -> Iterator[dg.MaterializeResult]:
+    """List the selected billing objects at once: their endpoints are read concurrently within
+    the client's pacer and land through one writer (`BillingExtractor.extract_objects`)."""
+    mode = _run_mode(context)
+    selected = context.selected_asset_keys
+    names = [
+        n
+        for n in LISTED_OBJECTS
+        if any(asset_key(t) in selected for t in (n, *OBJECTS[n].children))
+    ]
+    with (
+        fail_fast_on_systematic(),
+        warehouse.open() as wh,
+        billing.extractor(wh, context.run.run_id) as extractor,
+    ):
+        results = extractor.extract_objects(names, mode=mode)  # type: ignore[arg-type]
+    for name, result in zip(names, results, strict=True):
         context.log.info(
             f"billing {name}: landed {result.landed}, duplicates {result.duplicates}, "
             f"quarantined {result.quarantined}, {result.api_requests} API requests ({result.mode})"
         )
-        for table in tables:
-            yield dg.MaterializeResult(asset_key=asset_key(table), metadata=result.metadata(table))
-
-    return _asset
+        for table in (name, *OBJECTS[name].children):
+            if asset_key(table) in selected:
+                yield dg.MaterializeResult(
+                    asset_key=asset_key(table), metadata=result.metadata(table)
+                )
 
 
 @dg.asset(
@@ -157,6 +170,11 @@ def raw_billing_event(
     return dg.MaterializeResult(metadata=result.metadata("event"))
 
 
-billing_object_assets: list[dg.AssetsDefinition] = [build_billing_asset(n) for n in LISTED_OBJECTS]
-billing_assets: list[dg.AssetsDefinition] = [raw_billing_event, *billing_object_assets]
-billing_lags: dict[dg.AssetKey, Lag] = {asset_key(n): lag for n, lag in _BILLING_LAGS.items()}
+billing_assets: list[dg.AssetsDefinition] = [raw_billing_event, raw_billing_objects]
+#: The lag each key is scheduled by: a listing lands its children, so an object and its
+#: children are scheduled together, by the strictest of their lags.
+billing_lags: dict[dg.AssetKey, Lag] = {asset_key("event"): _BILLING_LAGS["event"]}
+for _name in LISTED_OBJECTS:
+    _tables = (_name, *OBJECTS[_name].children)
+    _unit_lag = reduce(Lag.tightest, (_BILLING_LAGS[t] for t in _tables), Lag())
+    billing_lags.update({asset_key(t): _unit_lag for t in _tables})
