@@ -4,6 +4,9 @@
     on the gate's input_systems) stays out with the break as its reason; the rest of the batch
     goes. A held record goes out in a later run once its break is gone (it is then no longer
     in this model). Records and the objects they stand on: gate_records.
+    A payment or refund entry of the ERP export (its charge, or the refunded charge, paid an
+    invoice) is held too while that invoice carries such a break, with the reason 'invoice
+    held': the ERP must not apply cash to an invoice it holds differently.
     One row per (flow, record, break). -#}
 with
 
@@ -56,6 +59,68 @@ held as (
 
 ),
 
+-- the invoice each export entry of a charge (payment, fx) or a refund applies to
+charges as (
+
+    select charge_id, invoice_id from {{ ref('stg_billing__charges') }}
+    where invoice_id is not null
+
+),
+
+applied as (
+
+    select record_objects.record_key, charges.invoice_id
+    from record_objects
+    inner join charges on record_objects.object_id = charges.charge_id
+    where record_objects.flow = 'erp_export'
+    union
+    select record_objects.record_key, charges.invoice_id
+    from record_objects
+    inner join {{ ref('stg_billing__refunds') }} as refunds
+        on record_objects.object_id = refunds.refund_id
+    inner join charges on refunds.charge_id = charges.charge_id
+    where record_objects.flow = 'erp_export'
+
+),
+
+held_by_invoice as (
+
+    select distinct
+        blocking.flow,
+        applied.record_key,
+        blocking.break_id,
+        blocking.break_kind,
+        applied.invoice_id
+    from applied
+    inner join blocking
+        on blocking.flow = 'erp_export'
+        and (
+            applied.invoice_id = blocking.source_object_id
+            or applied.invoice_id = blocking.target_object_id
+        )
+    where not exists (
+        select 1 from held
+        where held.flow = blocking.flow
+            and held.record_key = applied.record_key
+            and held.break_id = blocking.break_id
+    )
+
+),
+
+reasons as (
+
+    select flow, record_key, break_id, break_kind,
+        'open break ' || break_kind || ' on ' || coalesce(source_system, '?') || ' '
+        || coalesce(source_object_type, 'object') || ' ' || coalesce(source_object_id, '?')
+        as reason
+    from held
+    union all
+    select flow, record_key, break_id, break_kind,
+        'invoice held: invoice ' || invoice_id || ' has open break ' || break_kind
+    from held_by_invoice
+
+),
+
 final as (
 
     select
@@ -67,13 +132,9 @@ final as (
 
         ---------- why (names and ids, never values)
         cast(break_kind as {{ dbt.type_string() }}) as break_kind,
-        cast(
-            'open break ' || break_kind || ' on ' || coalesce(source_system, '?') || ' '
-            || coalesce(source_object_type, 'object') || ' ' || coalesce(source_object_id, '?')
-            as {{ dbt.type_string() }}
-        ) as reason
+        cast(reason as {{ dbt.type_string() }}) as reason
 
-    from held
+    from reasons
 
 )
 
