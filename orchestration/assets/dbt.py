@@ -16,7 +16,9 @@ Contract:
   assets run in the `warehouse` pool.
 """
 
+import hashlib
 import json
+import os
 import shutil
 import sys
 from collections.abc import Iterator, Mapping, Sequence
@@ -192,16 +194,59 @@ def contract_seed_environment() -> dict[str, str]:
     return {SEED_DIR_VARIABLE: str(seeds_dir)} if seeds_dir else {}
 
 
+#: where the last build's `partial_parse.msgpack` of each warehouse is kept (see
+#: `WarehouseDbtCliResource`); under dbt's gitignored target directory
+PARTIAL_PARSE_CACHE = DBT_PROJECT_DIR / "target" / "q2c_partial_parse"
+PARTIAL_PARSE_FILE = "partial_parse.msgpack"
+
+
 class WarehouseDbtCliResource(DbtCliResource):
     """The `dbt` CLI against one warehouse: each invocation gets `dbt_environment(url)` (the
-    variables `profiles.yml` reads), set only while the dbt process is started."""
+    variables `profiles.yml` reads), set only while the dbt process is started.
+
+    Start-up: dbt parses the project again unless the `partial_parse.msgpack` in its target
+    directory was written with the same vars, profile and profile variables. dagster-dbt copies
+    the one `dbt parse` wrote (no vars, no warehouse), so every build parsed in full; each
+    invocation here starts from the file the last one against the same warehouse left
+    (`keep_partial_parse`), and dbt still checks it file by file. dbt's file log is kept at
+    `info` (`DBT_LOG_LEVEL_FILE`, unless set): its `debug` default writes every query."""
 
     warehouse_url: str
 
+    def partial_parse_path(self) -> Path:
+        key = hashlib.sha256(self.warehouse_url.encode()).hexdigest()[:16]
+        return PARTIAL_PARSE_CACHE / f"{key}.msgpack"
+
     def cli(self, args: Sequence[str], **kwargs: Any) -> Any:  # type: ignore[override]
         env = dbt_environment(self.warehouse_url) | contract_seed_environment()
+        env |= load_settings().dbt_duckdb_environment()  # DuckDB's memory bound (README)
+        env.setdefault("DBT_LOG_LEVEL_FILE", os.environ.get("DBT_LOG_LEVEL_FILE", "info"))
+        target = Path(
+            kwargs.get("target_path") or self._get_unique_target_path(context=kwargs.get("context"))
+        )
+        kwargs["target_path"] = target
+        target = target if target.is_absolute() else Path(self.project_dir) / target
+        saved = self.partial_parse_path()
+        if saved.exists():
+            target.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(saved, target / PARTIAL_PARSE_FILE)
         with child_process_environment(env):
             return super().cli(args, **kwargs)
+
+
+def keep_partial_parse(dbt: DbtCliResource, invocation: Any) -> None:
+    """Keep the invocation's `partial_parse.msgpack` for the next one against its warehouse
+    (written aside, then renamed: a concurrent reader sees the old file or the new one)."""
+    if not isinstance(dbt, WarehouseDbtCliResource):
+        return
+    written = Path(invocation.target_path) / PARTIAL_PARSE_FILE
+    if not written.exists():
+        return
+    saved = dbt.partial_parse_path()
+    saved.parent.mkdir(parents=True, exist_ok=True)
+    aside = saved.with_suffix(f".{os.getpid()}.tmp")
+    shutil.copyfile(written, aside)
+    os.replace(aside, saved)
 
 
 def build_dbt_resource(warehouse_url: str) -> WarehouseDbtCliResource:
@@ -234,6 +279,7 @@ def q2c_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource) -> Itera
     invocation = dbt.cli(args, context=context, raise_on_error=False)
     with masked_stdout():  # dagster-dbt prints dbt's lines to stdout (the compute logs)
         yield from invocation.stream()
+    keep_partial_parse(dbt, invocation)
     try:
         run_results = invocation.get_artifact("run_results.json")
     except FileNotFoundError as exc:  # dbt stopped before building anything (bad project, args)
