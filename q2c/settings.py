@@ -32,6 +32,9 @@ from q2c.warehouse import WarehouseUrl
 
 DEFAULT_BILLING_API_BASE = "https://api.stripe.com"
 DEFAULT_SALESFORCE_LOGIN_URL = "https://login.salesforce.com"
+#: measured at M (bench/RESULTS.md, "Memory"): the build's peak RSS follows the limit
+DEFAULT_DUCKDB_MEMORY_LIMIT = "1GB"
+DEFAULT_DUCKDB_CONNECTION_MEMORY_LIMIT = "128MB"
 
 
 class Settings(BaseModel):
@@ -66,6 +69,17 @@ class Settings(BaseModel):
     #: days between full rebuilds of the incremental dbt models (`Q2C_DBT_FULL_REFRESH_DAYS`;
     #: 0: every build is full; q2c/dbt_refresh.py)
     dbt_full_refresh_days: int = 7
+    #: DuckDB's buffer-pool cap in `dbt build` (`Q2C_DUCKDB_MEMORY_LIMIT`, a DuckDB size; past it
+    #: DuckDB spills to `duckdb_temp_directory`): see the README's "Memory"
+    duckdb_memory_limit: str = DEFAULT_DUCKDB_MEMORY_LIMIT
+    #: the same for q2c's own connections: landing, gates, exports, reports
+    #: (`Q2C_DUCKDB_CONNECTION_MEMORY_LIMIT`)
+    duckdb_connection_memory_limit: str = DEFAULT_DUCKDB_CONNECTION_MEMORY_LIMIT
+    #: DuckDB's worker threads per connection (`Q2C_DUCKDB_THREADS`; unset: one per CPU)
+    duckdb_threads: int | None = None
+    #: where DuckDB spills (`Q2C_DUCKDB_TEMP_DIRECTORY`; unset: `<warehouse file>.tmp`, DuckDB's
+    #: own default)
+    duckdb_temp_directory: Path | None = None
     # every variable of the environment read, for the names the contract chooses (the masking
     # salt's `salt_env`); private: never printed, never serialized
     _variables: dict[str, str] = PrivateAttr(default_factory=dict)
@@ -73,6 +87,29 @@ class Settings(BaseModel):
     def variable(self, name: str) -> str | None:
         """The value of the variable `name` (one whose name the contract chooses), or None."""
         return self._variables.get(name) or None
+
+    def duckdb_config(self, *, dbt: bool = False) -> dict[str, str]:
+        """DuckDB's settings of a connection: q2c's own, or with `dbt` the `dbt build` one."""
+        limit = self.duckdb_memory_limit if dbt else self.duckdb_connection_memory_limit
+        config = {"memory_limit": limit}
+        if self.duckdb_threads:
+            config["threads"] = str(self.duckdb_threads)
+        if self.duckdb_temp_directory is not None:
+            config["temp_directory"] = str(self.duckdb_temp_directory)
+        return config
+
+    def dbt_duckdb_environment(self) -> dict[str, str]:
+        """The variables `dbt_project/profiles.yml` reads for DuckDB's settings in `dbt build`
+        (every one set, so the profile's own defaults apply only to a hand-run dbt)."""
+        threads = self.duckdb_threads or os.cpu_count() or 1
+        temp = self.duckdb_temp_directory
+        if temp is None and self.warehouse.path is not None:
+            temp = self.warehouse.path.absolute().with_name(self.warehouse.path.name + ".tmp")
+        return {
+            "Q2C_DUCKDB_MEMORY_LIMIT": self.duckdb_memory_limit,
+            "Q2C_DUCKDB_THREADS": str(threads),
+            "Q2C_DUCKDB_TEMP_DIRECTORY": str(temp or ".tmp"),
+        }
 
     @property
     def warehouse(self) -> WarehouseUrl:
@@ -142,6 +179,13 @@ def _build(env: dict[str, str]) -> Settings:
         billing_webhook_tolerance_s=int(env.get("Q2C_BILLING_WEBHOOK_TOLERANCE") or 300),
         notify_webhook_url=env.get("Q2C_NOTIFY_WEBHOOK_URL") or None,
         dbt_full_refresh_days=int(env.get("Q2C_DBT_FULL_REFRESH_DAYS") or 7),
+        duckdb_memory_limit=env.get("Q2C_DUCKDB_MEMORY_LIMIT") or DEFAULT_DUCKDB_MEMORY_LIMIT,
+        duckdb_connection_memory_limit=env.get("Q2C_DUCKDB_CONNECTION_MEMORY_LIMIT")
+        or DEFAULT_DUCKDB_CONNECTION_MEMORY_LIMIT,
+        duckdb_threads=int(env["Q2C_DUCKDB_THREADS"]) if env.get("Q2C_DUCKDB_THREADS") else None,
+        duckdb_temp_directory=Path(env["Q2C_DUCKDB_TEMP_DIRECTORY"])
+        if env.get("Q2C_DUCKDB_TEMP_DIRECTORY")
+        else None,
     )
     settings._variables = env
     return settings

@@ -14,7 +14,9 @@ Contract:
 - Schemas (`raw`, `ops`, ...) are created on demand by `ensure_schema`.
 - DuckDB allows one writing process per file: a `Warehouse` holds one connection, opened lazily
   and released by `close()` (or the `with` block), so hold it only for the work at hand. Its
-  buffer pool is capped at `duckdb_memory_limit` (128 MB) so memory stays flat as it grows.
+  DuckDB settings (buffer-pool cap, threads, spill directory) are the process's
+  (`q2c.settings.Settings.duckdb_config`: 128 MB by default, so memory stays flat as the
+  warehouse grows), or `duckdb_config` when one is given.
 """
 
 from __future__ import annotations
@@ -100,11 +102,13 @@ def quote_identifier(name: str) -> str:
 class Warehouse:
     """A connection to the warehouse (DuckDB or PostgreSQL) with transactions and schemas."""
 
-    #: DuckDB's buffer-pool cap for this connection (a DuckDB size string).
-    duckdb_memory_limit: str = "128MB"
-
-    def __init__(self, url: str, dialect: Dialect, target: str) -> None:
+    def __init__(
+        self, url: str, dialect: Dialect, target: str, duckdb_config: dict[str, str] | None = None
+    ) -> None:
         self.url = url
+        #: DuckDB's settings for this connection (`memory_limit`, `threads`, `temp_directory`);
+        #: None: the process's settings (`Settings.duckdb_config`)
+        self.duckdb_config = duckdb_config
         self.dialect: Dialect = dialect
         self._target = target
         self._conn: Any = None
@@ -155,9 +159,12 @@ class Warehouse:
                 # process's memory would grow with the warehouse; the limit keeps it flat (it
                 # spills to disk beyond it). Measured at M: 128 MB gives a 350 MB peak RSS and
                 # 512 MB a 611 MB one, at the same landing speed.
-                self._conn = duckdb.connect(
-                    str(path), config={"memory_limit": self.duckdb_memory_limit}
-                )
+                config = self.duckdb_config
+                if config is None:
+                    from q2c.settings import load_settings  # it imports this module
+
+                    config = load_settings().duckdb_config()
+                self._conn = duckdb.connect(str(path), config=config)
             else:
                 import psycopg
 
