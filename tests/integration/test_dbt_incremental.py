@@ -4,7 +4,7 @@ An XS world is loaded and staging built; the world is advanced two days and what
 landed through the real landing path (`q2c.landing.land_page`: only versions that differ from
 an object's latest are appended, stamped with the landing time), plus a deletion tombstone of a
 live customer and a version landed late (stamped before the last build's newest row, inside the
-lookback). After each incremental build every incremental staging table is compared with a
+lookback). After the incremental build every incremental staging table is compared with a
 `--full-refresh` build of the same raw tables: EXCEPT ALL both ways must be empty.
 """
 
@@ -22,6 +22,7 @@ from q2c.landing import RawRecord, land_page
 from q2c.warehouse import Warehouse
 from tests.support.raw_from_world import (
     DBT_PROJECT_DIR,
+    DEFAULT_RUN_ID,
     land_world,
     load_raw_from_world,
     run_dbt,
@@ -69,23 +70,19 @@ def differences(wh: Warehouse, models: list[str]) -> dict[str, tuple[int, int, i
     return found
 
 
-def assert_incremental_equals_full(url: str, work: Path, models: list[str]) -> None:
-    run_dbt(["run", *STAGING], url, work)  # incremental
-    with Warehouse.from_url(url) as wh:
-        wh.execute("drop schema if exists inc_copy cascade")
-        wh.execute("create schema inc_copy")
-        for model in models:
-            wh.execute(f"create table inc_copy.{model} as select * from staging.{model}")
-    run_dbt(["run", "--full-refresh", *STAGING], url, work)
-    with Warehouse.from_url(url) as wh:
-        assert differences(wh, models) == {}
-
-
 def scenario(url: str, world_dir: Path, work: Path) -> None:
     models = incremental_models()
     assert "stg_billing__invoices" in models and "stg_billing__customers" in models
-    # the initial load is stamped before the landings below (the world's clock may be ahead)
-    load_raw_from_world(world_dir, url, extracted_at=datetime.now(UTC) - timedelta(hours=3))
+    # the initial load is stamped before the landings below (the world's clock may be ahead),
+    # one invoice two hours after the others: the lookback then reaches none of the others
+    now = datetime.now(UTC)
+    load_raw_from_world(world_dir, url, extracted_at=now - timedelta(hours=5))
+    with Warehouse.from_url(url) as wh:
+        wh.execute(
+            "update raw.billing__invoice set extracted_at = ?"
+            " where object_id = (select min(object_id) from raw.billing__invoice)",
+            [now - timedelta(hours=3)],
+        )
     run_dbt(["run", *STAGING], url, work)
 
     from sandbox import world
@@ -103,51 +100,63 @@ def scenario(url: str, world_dir: Path, work: Path) -> None:
             "select customer_id from staging.stg_billing__customers where not is_deleted"
             " order by 1 limit 1"
         )
-        land_page(
-            wh,
-            "billing",
-            "customer",
-            [
-                RawRecord(
-                    customer, None, {"id": customer, "object": "customer", "deleted": True}, True
-                )
-            ],
-            run_id="delete-1",
+        tombstone = {"id": customer, "object": "customer", "deleted": True}
+        land_page(wh, "billing", "customer", [RawRecord(customer, None, tombstone, True)],
+                  run_id="delete-1")  # fmt: skip
+        # landed late: a new invoice stamped 10 minutes before the newest row the last build
+        # saw (a landing transaction that committed after the build read the table)
+        (newest,) = wh.fetchone("select max(extracted_at) from staging.stg_billing__invoices")
+        (payload,) = wh.fetchone(
+            "select cast(payload as text) from raw.billing__invoice order by object_id limit 1"
+        )
+        late = {**json.loads(payload), "id": "in_landed_late"}
+        wh.execute(
+            "insert into raw.billing__invoice (object_id, provider_ref, payload, payload_hash,"
+            " is_deleted, extracted_at, run_id) values (?, null, ?, ?, false, ?, 'late')",
+            [late["id"], json.dumps(late), "late-hash", newest - timedelta(minutes=10)],
+        )
+        # an invoice nothing landed for since the build: an incremental build leaves its row
+        # alone (a marker put in the built row stays), a full build would rewrite it
+        (untouched, status) = wh.fetchone(
+            "select invoice_id, invoice_status from staging.stg_billing__invoices"
+            " where invoice_id not in (select object_id from raw.billing__invoice"
+            " where run_id <> ? or extracted_at > ?) order by 1 desc limit 1",
+            [DEFAULT_RUN_ID, now - timedelta(hours=4)],
+        )
+        wh.execute(
+            "update staging.stg_billing__invoices set invoice_status = 'marker'"
+            " where invoice_id = ?",
+            [untouched],
         )
     assert sum(landed.values()) > 0 and reversioned > 0
-    assert_incremental_equals_full(url, work, models)
+
+    run_dbt(["run", *STAGING], url, work)  # incremental
     with Warehouse.from_url(url) as wh:
+        assert wh.fetchone(
+            "select invoice_status from staging.stg_billing__invoices where invoice_id = ?",
+            [untouched],
+        ) == ("marker",)
+        wh.execute(
+            "update staging.stg_billing__invoices set invoice_status = ? where invoice_id = ?",
+            [status, untouched],
+        )
         deleted = wh.fetchone(
             "select is_deleted, currency is not null from staging.stg_billing__customers"
             " where customer_id = ?",
             [customer],
         )
         assert deleted == (True, True)  # the tombstone keeps the last live payload
-
-        # late: a version stamped 10 minutes before the newest row the build saw (a landing
-        # transaction that committed after the build read the table)
-        (newest,) = wh.fetchone("select max(extracted_at) from staging.stg_billing__invoices")
-        # an invoice whose latest version is older than that (the late one becomes its latest)
-        object_id, payload = wh.fetchone(
-            "select object_id, cast(payload as text) from raw.billing__invoice r"
-            " where not is_deleted and object_id not in (select object_id"
-            " from raw.billing__invoice where extracted_at >= ?) order by object_id limit 1",
-            [newest + timedelta(minutes=-20)],
-        )
-        late = {**json.loads(payload), "description": "landed late"}
-        wh.execute(
-            "insert into raw.billing__invoice (object_id, provider_ref, payload, payload_hash,"
-            " is_deleted, extracted_at, run_id) values (?, null, ?, ?, false, ?, 'late')",
-            [object_id, json.dumps(late), "late-hash", newest + timedelta(minutes=-10)],
-        )
-    # the incremental build before the full refresh above left staging full: rebuild it
-    # incrementally from the state of the previous incremental build
-    assert_incremental_equals_full(url, work, models)
-    with Warehouse.from_url(url) as wh:
         assert wh.fetchone(
-            "select extracted_at from staging.stg_billing__invoices where invoice_id = ?",
-            [object_id],
-        ) == (newest + timedelta(minutes=-10),)
+            "select count(*) from staging.stg_billing__invoices where invoice_id = ?",
+            [late["id"]],
+        ) == (1,)
+        wh.execute("drop schema if exists inc_copy cascade")
+        wh.execute("create schema inc_copy")
+        for model in models:
+            wh.execute(f"create table inc_copy.{model} as select * from staging.{model}")
+    run_dbt(["run", "--full-refresh", *STAGING], url, work)
+    with Warehouse.from_url(url) as wh:
+        assert differences(wh, models) == {}
 
 
 @pytest.fixture
