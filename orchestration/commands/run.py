@@ -131,23 +131,33 @@ def run_assets(
     run_id = make_new_run_id()
     done = threading.Event()
 
-    def watch() -> None:
-        seen = 0
+    def watch(report: ProgressCallback) -> None:
+        # reads only the materializations stored since the last look (the event log's cursor)
+        seen, cursor = 0, None
         while not done.wait(poll_seconds):
             try:
-                records = instance.get_records_for_run(
-                    run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION, limit=10_000
-                ).records
+                page = instance.get_records_for_run(
+                    run_id,
+                    cursor=cursor,
+                    of_type=dg.DagsterEventType.ASSET_MATERIALIZATION,
+                    limit=10_000,
+                )
             except Exception:  # the run may not be stored yet
                 continue
-            if len(records) != seen and on_progress is not None:
-                seen = len(records)
-                latest = records[-1].event_log_entry.dagster_event.asset_key.to_user_string()
-                on_progress(seen, len(keys), latest)
+            if page.records:
+                seen, cursor = seen + len(page.records), page.cursor
+                latest = page.records[-1].event_log_entry.dagster_event.asset_key
+                report(seen, len(keys), latest.to_user_string())
 
-    watcher = threading.Thread(target=watch, name="q2c-run-progress", daemon=True)
+    # no callback (`--json`): nothing watches the event log while the run writes it
+    watcher = (
+        threading.Thread(target=watch, args=(on_progress,), name="q2c-run-progress", daemon=True)
+        if on_progress is not None
+        else None
+    )
     started = time.monotonic()
-    watcher.start()
+    if watcher is not None:
+        watcher.start()
     try:
         result = job.execute_in_process(
             instance=instance,
@@ -159,7 +169,8 @@ def run_assets(
         )
     finally:
         done.set()
-        watcher.join()
+        if watcher is not None:
+            watcher.join()
     seconds = time.monotonic() - started
 
     summary = RunSummary(run_id=run_id, success=result.success, seconds=seconds, selected=len(keys))
