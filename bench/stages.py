@@ -252,11 +252,11 @@ def _q2c(args: list[str], env: dict[str, str]) -> bytes:
 
 def prepare_world(args: argparse.Namespace, sandbox_dir: Path) -> float:
     """Put the world at `sandbox_dir/world` (copied, linked with `--in-place`, or left for
-    `q2c sandbox up` to generate); seconds spent copying."""
-    if args.world is None:
+    `q2c sandbox up` to generate; a `--home` that has one keeps it); seconds spent copying."""
+    target = sandbox_dir / "world"
+    if args.world is None or target.exists():
         return 0.0
     sandbox_dir.mkdir(parents=True, exist_ok=True)
-    target = sandbox_dir / "world"
     if args.in_place:
         target.symlink_to(args.world.absolute())
         return 0.0
@@ -345,7 +345,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--scale", choices=("S", "M", "L"), default="S")
     parser.add_argument("--stages", default=",".join(STAGES), help="comma-separated, in order")
-    parser.add_argument("--home", type=Path, default=None, help="Q2C_HOME (default: a temp dir)")
+    parser.add_argument(
+        "--home",
+        type=Path,
+        default=None,
+        help="Q2C_HOME (default: a temp dir); one from an earlier run keeps its world and "
+        "warehouse, so later stages can be measured apart (e.g. dbt under two settings)",
+    )
     parser.add_argument(
         "--stage-timeout", type=float, default=None, help="kill a stage after this many seconds"
     )
