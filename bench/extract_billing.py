@@ -91,6 +91,7 @@ def main() -> None:
 
     import duckdb  # noqa: F401  # one-time imports (DuckDB's Arrow scan pulls in pandas) are
     import pandas  # noqa: F401  # paid before the clock starts: they are not throughput
+    import pyarrow  # noqa: F401
 
     from extractors.billing import BillingClient, BillingCredentials, extract_billing
     from q2c.warehouse import Warehouse

@@ -45,7 +45,7 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -53,7 +53,7 @@ from typing import Any, Literal
 import stripe
 
 from extractors.base import Extractor
-from extractors.billing.client import BillingClient, CallTally
+from extractors.billing.client import PAGE_LIMIT, BillingClient, CallTally
 from extractors.billing.normalize import SOURCE, normalize_record, tombstone
 from extractors.billing.objects import NOT_A_DELETION, OBJECTS, PARENT_OF
 from extractors.billing.webhooks import INBOX_OBJECT, inbox_table, pending_events, store_events
@@ -79,6 +79,10 @@ DEFAULT_BATCH_SIZE = 2_000
 DEFAULT_LIST_WORKERS = 8
 DEFAULT_CHILD_WORKERS = 8
 DEFAULT_QUEUE_PAGES = 16
+#: A long list is split into `created` windows of about this many pages each (at most
+#: MAX_WINDOWS), read by several list threads at once.
+DEFAULT_SPLIT_PAGES = 20
+MAX_WINDOWS = 8
 PAYOUT_TXNS_PATH = "/v1/balance_transactions"
 #: A payout's status once it no longer changes (Stripe: `pending` -> `in_transit` -> `paid`,
 #: `failed` or `canceled`); what it settled is listed once it is one of these.
@@ -130,6 +134,19 @@ class _Listing:
     #: payouts: those whose balance transactions are landed already
     settled: frozenset[str]
     tally: CallTally = field(default_factory=CallTally)
+    #: list threads paging this object (its `created` windows): the last one reports it done
+    open_chains: int = 1
+    _chains_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def chain_started(self) -> None:
+        with self._chains_lock:
+            self.open_chains += 1
+
+    def chain_ended(self) -> bool:
+        """One chain ended; True for the last one."""
+        with self._chains_lock:
+            self.open_chains -= 1
+            return self.open_chains == 0
 
 
 #: `_fetch_children`'s answer for a payout whose balance transactions are not listed this time.
@@ -160,6 +177,16 @@ def _with_children(page: list[Any], children: dict[str, Any]) -> tuple[list[Any]
                 fetched = err
         done[parent_id] = fetched
     return page, done
+
+
+def _read_ahead(pages: Iterator[list[Any]]) -> Iterator[list[Any]]:
+    """`pages`, in order, the next one requested (one thread) while the caller works on this
+    one; an error of the request is raised where that page would have come."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="billing-read-ahead") as pool:
+        upcoming = pool.submit(next, pages, None)
+        while (page := upcoming.result()) is not None:
+            upcoming = pool.submit(next, pages, None)
+            yield page
 
 
 def _embedded_in_full(embedded: Any) -> bool:
@@ -235,6 +262,7 @@ class BillingExtractor(Extractor):
         child_workers: threads listing children (a payout's balance transactions, the further
             pages of an invoice's lines) at once.
         queue_pages: pages the list threads may hold before the writer lands them.
+        split_pages: pages per `created` window when a long list is split (`_windows`).
     """
 
     def __init__(
@@ -249,6 +277,7 @@ class BillingExtractor(Extractor):
         list_workers: int = DEFAULT_LIST_WORKERS,
         child_workers: int = DEFAULT_CHILD_WORKERS,
         queue_pages: int = DEFAULT_QUEUE_PAGES,
+        split_pages: int = DEFAULT_SPLIT_PAGES,
     ) -> None:
         self.client = client
         self.wh = wh
@@ -259,6 +288,8 @@ class BillingExtractor(Extractor):
         self.list_workers = list_workers
         self.child_workers = child_workers
         self.queue_pages = queue_pages
+        self.split_pages = split_pages
+        self._list_pool: ThreadPoolExecutor | None = None
         self._pool: ThreadPoolExecutor | None = None
 
     # -- listing ------------------------------------------------------------------------------
@@ -296,8 +327,9 @@ class BillingExtractor(Extractor):
         started = sorted(listings, key=lambda item: not OBJECTS[item.name].children)
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="billing-lists") as pool:
             try:
+                self._list_pool = pool
                 for listing in started:
-                    pool.submit(self._produce, listing, pipe)
+                    pool.submit(self._produce, listing, pipe, listing.params, split=True)
                 while pending:
                     kind, listing, payload = pipe.get()
                     if kind == "page":
@@ -350,28 +382,117 @@ class BillingExtractor(Extractor):
             settled=self._settled_payouts() if name == "payout" else frozenset(),
         )
 
-    def _produce(self, listing: _Listing, pipe: _Pipe) -> None:
-        """Page one list endpoint (a list thread): each page, with its children, to the pipe."""
+    def _produce(
+        self, listing: _Listing, pipe: _Pipe, params: dict[str, Any], *, split: bool = False
+    ) -> None:
+        """Page one chain of a listing (a list thread): each page, with its children, to the
+        pipe; the listing's last chain to end reports it done. The first chain (`split`) may
+        hand the rest of a long list to `created` windows (`_windows`) read by other threads."""
         with self.client.counting(listing.tally):
             try:
                 pipe.check()
-                # A page waits here for its children (the writer never waits on the network),
-                # while the next page's children are already being listed.
-                inflight: deque[tuple[list[Any], dict[str, Any]]] = deque()
-                for page in self.client.list_pages(listing.path, listing.params):
-                    inflight.append((page, self._fetch_children(listing, page)))
-                    if len(inflight) > 1:
-                        pipe.put(("page", listing, _with_children(*inflight.popleft())))
-                while inflight:
-                    pipe.put(("page", listing, _with_children(*inflight.popleft())))
-                pipe.put(("done", listing, None))
+                self._page_chain(listing, pipe, params, split)
             except _Stopped:
                 return
             except PageError as err:
                 pipe.put(("page_error", listing, err))
-                pipe.put(("done", listing, None))
             except BaseException as exc:  # noqa: BLE001 - handed to the writer, which raises it
                 pipe.put(("failed", listing, exc))
+                return
+            if listing.chain_ended():
+                pipe.put(("done", listing, None))
+
+    def _page_chain(
+        self, listing: _Listing, pipe: _Pipe, params: dict[str, Any], split: bool
+    ) -> None:
+        # A page waits here for its children (the writer never waits on the network), while
+        # the next page's children are already being listed.
+        inflight: deque[tuple[list[Any], dict[str, Any]]] = deque()
+
+        def emit(page: list[Any]) -> None:
+            inflight.append((page, self._fetch_children(listing, page)))
+            if len(inflight) > 1:
+                pipe.put(("page", listing, _with_children(*inflight.popleft())))
+
+        pages = self.client.list_pages(listing.path, params)
+        first = next(pages, None)
+        if first is not None:
+            emit(first)
+            plan = self._windows(listing, params, first) if split else None
+            if plan is not None:
+                pages.close()
+                top, windows = plan
+                for window in windows:
+                    listing.chain_started()
+                    self._list_pool.submit(self._produce, listing, pipe, window)
+                pages = self.client.list_pages(listing.path, top)
+            for page in pages:
+                emit(page)
+        while inflight:
+            pipe.put(("page", listing, _with_children(*inflight.popleft())))
+
+    def _windows(
+        self, listing: _Listing, params: dict[str, Any], first: list[Any]
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
+        """Split what remains of a long list after its first page into `created` windows.
+
+        Stripe lists newest first and filters on `created[gte]`/`created[lt]`; after a full
+        first page ending at `created` = hi with id `last`, the rest is: `created[gte]=c1`
+        after `starting_after=last` (this chain goes on with it), then `[c2, c1)`, ... and
+        `[lower bound, c(k-1))` (read by other list threads). The windows are disjoint and
+        cover the rest whatever the cut points, which only balance the work: equal spans of
+        `created` between hi and the oldest object (the list's own `created[gte]`, else found
+        with `limit=1` probes), about `split_pages` pages each by the first page's density;
+        not split under three windows' worth.
+        """
+        obj = OBJECTS[listing.name]
+        if not obj.created_filter or self.list_workers <= 1 or len(first) < PAGE_LIMIT:
+            return None
+        head, tail = first[0], first[-1]
+        if not (isinstance(head, dict) and isinstance(tail, dict)):
+            return None
+        newest, hi, last_id = (
+            head.get(obj.created_field),
+            tail.get(obj.created_field),
+            tail.get("id"),
+        )
+        if not (isinstance(newest, int) and isinstance(hi, int) and isinstance(last_id, str)):
+            return None
+        span = max(1, newest - hi)  # seconds of `created` one page covered
+        created = dict(params.get("created") or {})
+        lo = created.get("gte")
+        if lo is None:
+            lo = self._oldest_bound(listing.path, params, hi, span)
+        if lo is None:
+            return None
+        k = min(MAX_WINDOWS, int((hi - lo) / span) // max(1, self.split_pages))
+        if k < 3:  # the first probe listed nothing: too short to be worth splitting
+            return None
+        cuts = [hi - (hi - lo) * i // k for i in range(1, k)]  # newest first
+        top = {**params, "created": {**created, "gte": cuts[0]}, "starting_after": last_id}
+        windows = []
+        for upper, lower in zip(cuts, [*cuts[1:], None], strict=True):
+            window = {**created, "lt": upper}
+            if lower is not None:
+                window["gte"] = lower
+            windows.append({**params, "created": window})
+        return top, windows
+
+    def _oldest_bound(self, path: str, params: dict[str, Any], hi: int, span: int) -> int | None:
+        """A `created` no listed object is older than: `limit=1` probes at `created[lt]` = hi
+        minus 2, 4, 8... times `split_pages` pages' spans, until one lists nothing (None after
+        16 probes). A list shorter than two windows costs one probe."""
+        step = 2 * max(1, self.split_pages) * span
+        for _ in range(16):
+            bound = max(0, hi - step)
+            created = {**(params.get("created") or {}), "lt": bound}
+            body = self.client.get(path, {**params, "limit": 1, "created": created})
+            if not body.get("data"):
+                return bound
+            if bound == 0:
+                return None
+            step *= 2
+        return None
 
     def _fetch_children(self, listing: _Listing, page: list[Any]) -> dict[str, Any]:
         """Start listing the children a page's parents do not embed in full (child pool).
@@ -612,7 +733,8 @@ class BillingExtractor(Extractor):
         first_listing_done: dict[str, bool] = {}
 
         try:
-            for page in self.client.list_pages("/v1/events", params):
+            # The next page is read while this one's re-reads and landing run.
+            for page in _read_ahead(self.client.list_pages("/v1/events", params)):
                 page_max = self._process_events(lander, page, first_listing_done, result)
                 if page_max is not None and (max_created is None or page_max > max_created):
                     max_created = page_max

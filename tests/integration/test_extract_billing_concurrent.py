@@ -1,10 +1,11 @@
 """Concurrent billing listing (`BillingExtractor.extract_objects`) against the real stand-in.
 
 On one S world served with the provider's ceiling (100 requests per rolling second, 429 above):
-the endpoints read at once, landed by one writer, land exactly the rows, versions and cursors a
-one-at-a-time listing lands, with the same API calls per object; paced under the ceiling they
-meet no 429; a full re-list afterwards does not list the balance transactions of payouts that
-are final and landed already.
+the endpoints read at once, long lists split into `created` windows (small windows here, so
+that the S world's longer lists split), landed by one writer, land exactly the rows, versions
+and cursors a one-at-a-time listing lands; paced under the ceiling they meet no 429; a full
+re-list afterwards does not list the balance transactions of payouts that are final and landed
+already.
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ def _rate_limited(env: dict[str, str]) -> int:
 def _list(
     sandbox: object, wh_url: str, *, workers: int, rps: float | None, mode: str = "incremental"
 ) -> Listed:
+    """List every object with `workers` threads (1: one request at a time, no windows)."""
     env = dict(sandbox.env)  # type: ignore[attr-defined]
     client = BillingClient(
         BillingCredentials(env["Q2C_BILLING_API_BASE"], env["Q2C_BILLING_API_KEY"]),
@@ -83,6 +85,7 @@ def _list(
             list_workers=workers,
             child_workers=workers,
             queue_pages=workers,
+            split_pages=3,
         ) as extractor,
     ):
         results = extractor.extract_objects(LISTED_OBJECTS, mode=mode)  # type: ignore[arg-type]
@@ -124,12 +127,14 @@ def test_each_object_reports_its_own_calls_and_counts_as_when_listed_alone(
     one_at_a_time: Listed, concurrent: Listed
 ) -> None:
     def figures(listed: Listed) -> dict[str, tuple[int, int, int, bool]]:
-        return {
-            r.name: (r.api_requests, r.landed, r.quarantined, r.complete) for r in listed.results
-        }
+        return {r.name: (r.landed, r.duplicates, r.quarantined, r.complete) for r in listed.results}
 
     assert figures(concurrent) == figures(one_at_a_time)
     assert sum(r.api_requests for r in concurrent.results) == concurrent.api_calls
+    alone = {r.name: r.api_requests for r in one_at_a_time.results}
+    split = {r.name for r in concurrent.results if r.api_requests > alone[r.name]}
+    # windows: the probes for the oldest `created` and a partial last page per window
+    assert "balance_transaction" in split
     assert [r.name for r in concurrent.results] == list(LISTED_OBJECTS)
 
 
@@ -142,7 +147,8 @@ def test_paced_under_the_ceiling_the_concurrent_listing_meets_no_429(concurrent:
 def test_a_full_relist_skips_the_balance_transactions_of_settled_payouts(
     limited_billing: object, concurrent_wh: str, concurrent: Listed
 ) -> None:
-    relist = _list(limited_billing, concurrent_wh, workers=6, rps=PACE, mode="full")
+    # One thread, no windows: the payouts' list requests are their pages.
+    relist = _list(limited_billing, concurrent_wh, workers=1, rps=PACE, mode="full")
     by_name = {r.name: r for r in relist.results}
     payouts = {oid for oid, _, _ in concurrent.fingerprint["billing__payout"]}
     settled = {oid.split(":")[0] for oid, _, _ in concurrent.fingerprint[SETTLED]}
