@@ -76,7 +76,8 @@
   redacts staging itself, and the next `q2c run` rebuilds in full (orchestration/assets/dbt.py).
 -#}
 {% macro landed_since_last_build(relation, alias, keyword='where') -%}
-    {%- if is_incremental() %}
+    {#- `this` is none where dbt renders the model without a relation (its unit tests) -#}
+    {%- if this is not none and is_incremental() %}
         {{ keyword }} {{ alias }}.object_id in (
             select landed.object_id
             from {{ relation }} as landed

@@ -6,7 +6,10 @@ Contract:
 - (No `from __future__ import annotations` here: Dagster inspects the `context` annotation.)
 - One `@dbt_assets` over the whole project (models, seeds, snapshots; dbt tests become asset
   checks). The body is one `dbt build` streamed back to Dagster; the CLI arguments come from
-  `dbt_build_args`, a pure function.
+  `dbt_build_args`, a pure function. It is a `--full-refresh` of the incremental (staging)
+  models when `decide_full_refresh` says so (the run tag `q2c/full_refresh`, else
+  q2c/dbt_refresh.py: first build, changed project, the Settings cadence, an erasure); a whole
+  build that succeeded is recorded in `ops.dbt_builds`.
 - Raw landing tables are dbt sources; their asset keys are `raw/<source>/<object>` so the
   extract assets (`raw/billing/invoice`, ...) are the upstreams of staging.
 - The warehouse is chosen by one URL (`Q2C_WAREHOUSE_URL`): `dbt_environment` turns it into
@@ -34,6 +37,7 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_as
 from dagster_dbt.dbt_project import DagsterDbtProjectPreparer
 
 from orchestration.docs_links import docs_url
+from orchestration.gates import import_suites_in_background
 from orchestration.log_masking import masked_stdout
 from orchestration.policies import WAREHOUSE_POOL
 from q2c.dbt_refresh import full_refresh_reason, project_digest, record_build
@@ -277,6 +281,7 @@ def q2c_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource) -> Itera
     refresh = decide_full_refresh(context, dbt, project_vars)
     args = dbt_build_args(full_refresh=refresh.reason is not None, dbt_vars=project_vars)
     invocation = dbt.cli(args, context=context, raise_on_error=False)
+    import_suites_in_background()  # the gates after the build need it; dbt runs meanwhile
     with masked_stdout():  # dagster-dbt prints dbt's lines to stdout (the compute logs)
         yield from invocation.stream()
     keep_partial_parse(dbt, invocation)
