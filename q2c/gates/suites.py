@@ -76,11 +76,17 @@ def prepare_batch(flow: str, batch: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_set_fields(contract: Contract, rollout_flow: str) -> tuple[list[str], list[str]]:
-    """(field API names, match_on fields) the contract lets `rollout_flow` write."""
-    targets = [t for t in contract.writeback.targets if t.flow == rollout_flow]
+    """(field API names, match_on fields) the contract lets `rollout_flow` write: its
+    write-back targets', or those the automation classes of that flow name."""
+    targets = [(t.fields, t.match_on) for t in contract.writeback.targets if t.flow == rollout_flow]
+    targets += [
+        (a.fields, a.match_on)
+        for a in contract.automations.values()
+        if a.rollout_flow == rollout_flow and a.match_on
+    ]
     return (
-        sorted({f for t in targets for f in t.fields}),
-        sorted({t.match_on for t in targets}),
+        sorted({f for fields, _ in targets for f in fields}),
+        sorted({match_on for _, match_on in targets}),
     )
 
 

@@ -17,6 +17,7 @@ import pytest
 
 from orchestration.gates import build_gate_check
 from orchestration.resources import WarehouseResource
+from q2c.policy import pause
 from q2c.warehouse import Warehouse
 
 pytestmark = pytest.mark.integration
@@ -121,19 +122,33 @@ def test_a_passing_gate_lets_the_downstream_asset_run(
     assert evaluation.passed
 
 
-def test_the_automations_gate_refusing_does_not_stop_the_controlled_case_write_back(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """support_case_priority is in controlled_writes: automation is not allowed yet, the
-    controlled write-back is."""
-    monkeypatch.setenv("Q2C_HOME", str(tmp_path))
-    url = _warehouse(tmp_path / "wh.duckdb", verdict_holds=True)
-
-    result = dg.materialize(
+def _run_with_the_automations_gate(url: str) -> dg.ExecuteInProcessResult:
+    return dg.materialize(
         [case_sync_model, case_writeback, *map(build_gate_check, ("crm_case_sync", "automations"))],
         resources={"warehouse": WarehouseResource(url=url)},
         raise_on_error=False,
     )
+
+
+def test_the_automations_gate_obeys_the_automation_flow_and_refusing_stops_no_write_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The automations gate obeys the support_enrichment automation's own flow (phase
+    automation in the shipped contract): it passes; its kill switch on, it refuses (a warning)
+    and the controlled case write-back still runs."""
+    monkeypatch.setenv("Q2C_HOME", str(tmp_path))
+    url = _warehouse(tmp_path / "wh.duckdb", verdict_holds=True)
+
+    result = _run_with_the_automations_gate(url)
+
+    outcome = {e.check_name: (e.passed, e.severity) for e in result.get_asset_check_evaluations()}
+    assert outcome == {
+        "crm_case_sync_gate_passes": (True, dg.AssetCheckSeverity.ERROR),
+        "automations_gate_passes": (True, dg.AssetCheckSeverity.WARN),
+    }
+
+    pause("automation_support_enrichment", "test", home=tmp_path)
+    result = _run_with_the_automations_gate(url)
 
     assert result.success
     assert "case_writeback" in _materialized(result)

@@ -235,13 +235,44 @@ def test_a_read_only_phase_stops_only_its_flow(
     assert all(d.passed for f, d in decisions.items() if f != "erp_export")
 
 
-def test_controlled_writes_allow_case_sync_but_not_automations(
+def test_the_shipped_contract_lets_the_case_sync_and_the_automations_gate_pass(
+    warehouse: Warehouse, tmp_path: Path
+) -> None:
+    # the automations gate obeys the support_enrichment automation's own flow (phase
+    # automation in the sandbox contract), not the controlled case write-back's
+    decisions = decide_all(default_contract(), warehouse, tmp_path)
+    assert decisions["crm_case_sync"].passed, decisions["crm_case_sync"].reasons
+    assert decisions["automations"].passed, decisions["automations"].reasons
+
+
+def test_the_automations_gate_obeys_its_automation_flow_not_the_controlled_one(
     open_contract: Contract, warehouse: Warehouse, tmp_path: Path
 ) -> None:
-    contract = with_phases(open_contract, support_case_priority="controlled_writes")
+    contract = with_phases(open_contract, automation_support_enrichment="controlled_writes")
     decisions = decide_all(contract, warehouse, tmp_path)
     assert decisions["crm_case_sync"].passed
-    assert not decisions["automations"].passed
+    assert decisions["automations"].reasons == (
+        "rollout phase controlled_writes of automation_support_enrichment does not allow "
+        "automations (allowed: automation)",
+    )
+    pause("support_case_priority", "test", home=tmp_path, contract=open_contract)
+    decisions = decide_all(open_contract, warehouse, tmp_path)
+    assert decisions["automations"].passed
+    assert not decisions["crm_case_sync"].passed
+    pause("automation_support_enrichment", "test", home=tmp_path, contract=open_contract)
+    assert decide_all(open_contract, warehouse, tmp_path)["automations"].reasons == (
+        "kill switch on: automation_support_enrichment is paused",
+    )
+
+
+def test_the_automations_gate_refuses_a_field_outside_its_automation_class(
+    open_contract: Contract, warehouse: Warehouse, tmp_path: Path
+) -> None:
+    batch = case_batch().assign(field_api_name="Status", case_field_id="500A|Status")
+    decision = evaluate_gate("automations", batch, contract=open_contract, run_id="run-1",
+                             warehouse=warehouse, home=tmp_path)  # fmt: skip
+    assert not decision.passed
+    assert any("write set of automation_support_enrichment" in r for r in decision.reasons)
 
 
 def test_a_failing_verdict_names_each_threshold_and_refuses(
