@@ -311,23 +311,48 @@ def test_rejected_entry_is_ledgered_with_the_erps_error_and_retried_once_its_cau
 
 def test_a_held_entry_is_not_sent_and_goes_once_its_break_is_gone(env: Env) -> None:
     """The contract's real gate over the real gate models: an open break of a kind that concerns
-    the export (erp_amount_mismatch) on an entry's billing object holds that entry, with the
-    reason in the manifest and the audit trail, and the rest of the batch goes; once the break
-    is gone (the reconciliation rebuilt without it) the next run sends it."""
+    the export (erp_amount_mismatch) on an entry's billing object holds that entry, and the
+    payment entries of that invoice ('invoice held'), with the reasons in the manifest and the
+    audit trail, and the rest of the batch goes; once the break is gone (the reconciliation
+    rebuilt without it) the next run sends them."""
     from orchestration.assets.erp_export import export_day
 
     days = lines_by_day(env)
     day = days[5 * len(days) // 6][0]
     gate_models = ["gate_records", "gate_holds", "gate_verdict"]
+    waiting = (
+        "select distinct {columns} from exports.export_erp_journal_lines as lines "
+        "where trandate <= cast(? as date) and {where} and external_id not in "
+        "(select external_id from ops.export_outbox) order by 1"
+    )
+    charges = "select charge_id from staging.stg_billing__charges where invoice_id = ?"
+    paid = (  # the entries of the invoice's charges (payment, fx) and of their refunds
+        f"(billing_id in ({charges}) or billing_id in "
+        f"(select refund_id from staging.stg_billing__refunds where charge_id in ({charges})))"
+    )
     with Warehouse.from_url(env.url) as wh:
-        waiting = wh.fetchall(
-            "select external_id, billing_id from exports.export_erp_journal_lines "
-            "where trandate <= cast(? as date) and entry_kind = 'invoice' and external_id not in "
-            "(select external_id from ops.export_outbox) order by external_id limit 1",
-            [day.isoformat()],
+        # an invoice waiting for this day's export with a payment entry waiting too
+        invoices = wh.fetchall(
+            waiting.format(
+                columns="external_id, billing_id",
+                where="entry_kind = 'invoice' and exists (select 1 from "
+                "exports.export_erp_journal_lines as pay inner join "
+                "staging.stg_billing__charges as charges on pay.billing_id = charges.charge_id "
+                "where pay.entry_kind = 'payment' and charges.invoice_id = lines.billing_id "
+                "and pay.trandate <= cast(? as date))",
+            ),
+            [day.isoformat(), day.isoformat()],
         )
-        assert waiting, "entries of the S world wait for this day's export"
-        ((held_id, billing_id),) = waiting
+        assert invoices, "invoices and their payments of the S world wait for this day's export"
+        held_id, billing_id = invoices[0]
+        applied = [
+            r[0]
+            for r in wh.fetchall(
+                waiting.format(columns="external_id", where=paid),
+                [day.isoformat(), billing_id, billing_id],
+            )
+        ]
+        assert any(a.startswith("q2c-payment-") for a in applied), applied
         wh.execute(
             "insert into reconciliation.rec_breaks select * replace ('test-hold' as break_id, "
             "'erp_amount_mismatch' as break_kind, 'invoice' as source_object_type, "
@@ -342,15 +367,18 @@ def test_a_held_entry_is_not_sent_and_goes_once_its_break_is_gone(env: Env) -> N
             first = export_day(wh, poster, day, run_id="held-1", settings=settings_of(env))
             events = wh.fetchall(
                 "select object_id, detail from ops.audit_trail where action = 'held_by_gate' "
-                "and flow = 'erp_export'"
+                "and flow = 'erp_export' order by object_id"
             )
         manifest = json.loads(first.manifest or "{}")
-        assert first.status == "sent" and first.held == 1 and first.posted == first.entries > 0
-        assert held_id not in created_per_entry(env)
+        held = 1 + len(applied)
+        assert first.status == "sent" and first.held == held and first.posted == first.entries > 0
+        assert not {held_id, *applied} & set(created_per_entry(env))
         reason = f"open break erp_amount_mismatch on billing invoice {billing_id}"
-        assert manifest["held"] == {"entries": 1, "by_entry": {held_id: [reason]}}
+        via = f"invoice held: invoice {billing_id} has open break erp_amount_mismatch"
+        by_entry = {held_id: [reason], **{a: [via] for a in applied}}
+        assert manifest["held"] == {"entries": held, "by_entry": by_entry}
         assert billing_id not in manifest["billing_objects"].get("invoice", [])
-        assert events == [(held_id, reason)]
+        assert events == sorted((k, v[0]) for k, v in by_entry.items())
         # the break is gone: the reconciliation is rebuilt from the warehouse without it
         run_dbt(["run", "--select", "rec_breaks", *gate_models], env.url, env.root / "dbt")
         with Warehouse.from_url(env.url) as wh:
@@ -360,7 +388,8 @@ def test_a_held_entry_is_not_sent_and_goes_once_its_break_is_gone(env: Env) -> N
     finally:
         poster.close()
     assert second.status == "sent" and second.held == 0
-    assert created_per_entry(env)[held_id] == 1
+    created = created_per_entry(env)
+    assert [created[e] for e in (held_id, *applied)] == [1] * held
 
 
 def test_two_runs_post_each_entry_once_and_rewrite_identical_files(env: Env) -> None:
