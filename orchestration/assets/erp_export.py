@@ -126,6 +126,7 @@ def outcome_metadata(outcome: ExportOutcome) -> dict[str, Any]:
         "healed_from_earlier_runs": dg.MetadataValue.int(outcome.healed),
         "held_rejected_unchanged": dg.MetadataValue.int(outcome.held_rejected),
         "held_by_gate": dg.MetadataValue.int(outcome.held),
+        "held_for_review": dg.MetadataValue.int(outcome.held_for_review),
         # the ERP's error texts and the gate's reasons may quote a record
         **masked_metadata(
             {"rejections_by_erp_code": outcome.errors, "gate_reasons": list(outcome.reasons)}

@@ -81,7 +81,7 @@ def _writeback_summary(warehouse_url: str) -> list[tuple[Any, ...]]:
         return wh.fetchall(
             "select flow, action, count(distinct match_value) from ops.audit_trail "
             "where target_system <> 'erp' and action in ('written', 'held_by_gate', "
-            "'would_write', 'conflict_lost', 'dead_lettered', 'paused') "
+            "'held_for_review', 'would_write', 'conflict_lost', 'dead_lettered', 'paused') "
             "group by flow, action order by flow, action"
         )
 

@@ -30,20 +30,16 @@ def print_outcome(outcome: Any) -> None:
         f"[bold]ERP export {outcome.partition}[/bold] batch {outcome.batch_id}: {outcome.status}; "
         f"{outcome.entries:,} entries, {outcome.lines:,} lines; posted {outcome.posted:,}, "
         f"already posted {outcome.already_posted:,}, rejected {outcome.rejected:,}, "
-        f"pending {outcome.pending:,}; held by the gate {outcome.held:,}"
+        f"pending {outcome.pending:,}; held by the gate {outcome.held:,}, "
+        f"held for review {outcome.held_for_review:,}"
     )
     for reason in outcome.reasons:
         console.print(f"  [red]refused:[/red] {reason}", markup=False)
     if not outcome.manifest:
         return
     manifest = json.loads(outcome.manifest)
-    held = (manifest.get("held") or {}).get("by_entry") or {}
-    kinds: dict[str, int] = {}
-    for reasons in held.values():
-        for kind in {r.split(" ")[2] for r in reasons if r.startswith("open break ")}:
-            kinds[kind] = kinds.get(kind, 0) + 1
-    for kind, n in sorted(kinds.items()):
-        console.print(f"  held: {n:,} entries with an open {kind} break", markup=False)
+    for line in held_lines((manifest.get("held") or {}).get("by_entry") or {}):
+        console.print(f"  held: {line}", markup=False)
     table = Table(title=f"control totals ({manifest['file']['sha256'][:12]}...)")
     for col in ("currency", "debit", "credit"):
         table.add_column(col, justify="right" if col != "currency" else "left")
@@ -52,6 +48,24 @@ def print_outcome(outcome: Any) -> None:
     console.print(table)
     for path in outcome.files:
         console.print(f"  {path}")
+
+
+def held_lines(by_entry: dict[str, list[str]]) -> list[str]:
+    """The manifest's held entries counted apart by why: per break kind (the gate), applied to
+    a held invoice (the gate), an open review item (a person must resolve it)."""
+    why: dict[str, int] = {}
+    for reasons in by_entry.values():
+        seen = set()
+        for reason in reasons:
+            if reason.startswith("open break "):
+                seen.add(f"entries with an open {reason.split(' ')[2]} break")
+            elif reason.startswith("invoice held: "):
+                seen.add("payments or refunds of a held invoice")
+            elif reason.startswith("open review item "):
+                seen.add("entries an open review item names (q2c review list)")
+        for what in seen:
+            why[what] = why.get(what, 0) + 1
+    return [f"{n:,} {what}" for what, n in sorted(why.items())]
 
 
 def latest_activity_day(warehouse_url: str) -> date | None:

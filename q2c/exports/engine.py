@@ -66,6 +66,8 @@ class ExportOutcome:
     held_rejected: int = 0
     #: entries the gate held out of the batch (open breaks of the flow's kinds)
     held: int = 0
+    #: entries held out because an open review item names their billing object (q2c review)
+    held_for_review: int = 0
     reasons: tuple[str, ...] = ()
     files: tuple[str, ...] = ()
     manifest: str | None = None
@@ -262,7 +264,10 @@ def run_export(
 
         decision = gate(pd.DataFrame(batch_rows), run_id)
         held = {k: tuple(v) for k, v in decision.held.items() if k in keep}
-        held.update(_held_for_review(wh, batch_rows, held))
+        outcome.held = len(held)
+        for_review = _held_for_review(wh, batch_rows, held)
+        outcome.held_for_review = len(for_review)
+        held.update(for_review)
         entries = [e for e in entries if e.external_id not in held]
         extra = precision_reasons(entries, erp_decimal_places)
         if extra:
@@ -279,7 +284,6 @@ def run_export(
             "decided_at": decision.decided_at.isoformat(),
         }
     outcome.entries, outcome.lines = len(entries), sum(len(e.lines) for e in entries)
-    outcome.held = len(held)
     csv_bytes = render_csv(entries)
     manifest = build_manifest(
         batch_id=batch_id,
