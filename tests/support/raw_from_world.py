@@ -57,6 +57,9 @@ RAW_COLUMNS = (
 )
 DEFAULT_RUN_ID = "manual-raw-from-world"
 BATCH_ROWS = 50_000  # rows per Arrow batch into DuckDB: bounded memory at any scale
+#: records per `land_page` call in `land_world` (extractor pages are 100; q2c's own DuckDB
+#: connection runs under Q2C_DUCKDB_CONNECTION_MEMORY_LIMIT)
+LAND_PAGE_ROWS = 1_000
 _SF_DECIMAL_TYPES = {"currency", "double", "percent"}
 _ERP_TABLES = (
     "subsidiary",
@@ -381,7 +384,7 @@ def land_world(world_dir: Path, warehouse_url: str, run_id: str) -> dict[str, in
     with Warehouse.from_url(warehouse_url) as wh:
         for name, rows in world_raw_tables(Path(world_dir)):
             source, _, obj = name.partition("__")
-            for batch in _batches(rows):
+            for batch in _batches(rows, LAND_PAGE_ROWS):
                 # a deleted object's live version (`age_seconds`) was landed while it lived
                 records = [
                     RawRecord(r.object_id, r.provider_ref, json.loads(r.payload), r.is_deleted)
