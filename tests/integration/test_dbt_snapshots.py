@@ -17,7 +17,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from tests.support.raw_from_world import load_raw_from_world, make_row, run_dbt, world_now
+from tests.support.raw_from_world import built_warehouse, make_row, run_dbt, world_now
 
 pytestmark = pytest.mark.integration
 
@@ -59,13 +59,13 @@ def _latest_payload(con: duckdb.DuckDBPyConnection, table: str, object_id: str) 
 
 @pytest.fixture(scope="module")
 def snapshotted_twice(world_s: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """Build + snapshot at S, land one changed subscription and one changed CRM account, build
-    + snapshot again. Returns the warehouse path and what was changed."""
+    """Build + snapshot at S (a copy of the session's one S build, snapshots included), land one
+    changed subscription and one changed CRM account, build + snapshot again. Returns the
+    warehouse path and what was changed."""
     root = tmp_path_factory.mktemp("dbt_snapshots")
     db = root / "warehouse.duckdb"
     url = f"duckdb:///{db}"
-    load_raw_from_world(world_s, url)
-    run_dbt(BUILD, url, root / "dbt")
+    built_warehouse(world_s, url, root / "dbt")
 
     landed_at = world_now(world_s) + timedelta(hours=1)
     con = duckdb.connect(str(db))

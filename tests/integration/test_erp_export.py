@@ -30,7 +30,7 @@ from q2c.gates import GateDecision, record_gate_decision
 from q2c.warehouse import Warehouse
 from sandbox.erp.journal_import import COLUMNS as IMPORT_COLUMNS
 from sandbox.services import RunningSandbox, start_services
-from tests.support.raw_from_world import load_raw_from_world, run_dbt
+from tests.support.raw_from_world import built_warehouse, run_dbt
 from tests.support.reconciliation_truth import break_keys, truth_keys
 
 pytestmark = pytest.mark.integration
@@ -86,9 +86,9 @@ def env(world_s: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env
     world = root / "world"
     shutil.copytree(world_s, world)
     url = f"duckdb:///{root / 'warehouse.duckdb'}"
-    load_raw_from_world(world, url)
-    # models, seeds and snapshots only: the dbt tests have their own suite (test_dbt_build)
-    run_dbt(["build", "--exclude-resource-type", "test", "unit_test"], url, root / "dbt")
+    # a copy of the session's one dbt build of the S world (the copy is the same world), taken
+    # before the stand-in serves (and changes) it
+    built_warehouse(world, url, root / "dbt")
     with Warehouse.from_url(url) as wh:
         before = set(wh.fetchall(BREAKS))
         # one invoice entry's lines, kept for the review-hold test (by then the loop-closes test

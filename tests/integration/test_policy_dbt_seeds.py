@@ -1,5 +1,6 @@
 """The contract reaches dbt: `dbt build` of the policy seeds (load + their data tests) on DuckDB
-and on PostgreSQL, and the loaded tables hold exactly what the contract compiles to."""
+(the session's shared S build) and on PostgreSQL, and the loaded tables hold exactly what the
+contract compiles to."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import pytest
 
 from q2c.policy import load_contract
 from q2c.policy.dbt_seeds import compile_seeds
+from tests.support.raw_from_world import built_warehouse
 
 pytestmark = pytest.mark.integration
 
@@ -67,9 +69,11 @@ def _as_text(rows: list[tuple]) -> list[tuple[str, ...]]:
     return sorted(tuple(text(v) for v in r) for r in rows)
 
 
-def test_policy_seeds_build_on_duckdb(tmp_path: Path) -> None:
+def test_policy_seeds_build_on_duckdb(world_s: Path, tmp_path: Path) -> None:
+    # the session's one dbt build of the S world (tests/support) loaded every seed and ran
+    # every data test, the seeds' included, and failed on an error: read its copy
     db = tmp_path / "warehouse.duckdb"
-    _dbt_build(tmp_path, {"Q2C_DBT_TARGET": "duckdb", "Q2C_DUCKDB_PATH": str(db)})
+    built_warehouse(world_s, f"duckdb:///{db}", tmp_path / "dbt")
     con = duckdb.connect(str(db), read_only=True)
     for name in compile_seeds(load_contract()):
         rows = con.execute(f"select * from policy.{name}").fetchall()
