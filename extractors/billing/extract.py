@@ -15,6 +15,16 @@ Contract:
   seen, as decimal epoch seconds) is written with the last batch, so a crash anywhere leaves the
   cursor at the data. Children land with their parent (invoice lines, subscription items, the
   balance transactions each payout settled).
+- `BillingExtractor.extract_objects(names)` lists several objects at once, each exactly as
+  `extract_object` would (it is the same code): `list_workers` threads page the endpoints, a
+  long list is split after its first page into `created` windows read by other list threads,
+  a child pool lists the children a page does not embed, all within the client's one pacer;
+  pages wait in a bounded queue for the one writer (this thread), which lands them, so the
+  warehouse sees one writer and memory holds at most `queue_pages` pages in flight.
+- Fewer calls, by Stripe's documented semantics: an invoice's lines are paged only when the
+  embedded `lines.has_more` is true; a listed payout's balance transactions are listed once it
+  is final (`paid`, `failed`, `canceled`), only for automatic payouts, and not when landed
+  already (its `payout.*` event re-read lists them again).
 - `BillingExtractor.extract_events()` reads `/v1/events` from `cursor - event_overlap`. For each
   event not yet landed, the object it carries is re-read by id (`GET /v1/<object>s/{id}`) and
   landed with `provider_ref` = the event id; the API's current state is landed rather than the
