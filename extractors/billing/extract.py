@@ -19,8 +19,8 @@ Contract:
   `extract_object` would (it is the same code): `list_workers` threads page the endpoints, a
   long list is split after its first page into `created` windows read by other list threads,
   a child pool lists the children a page does not embed, all within the client's one pacer;
-  pages wait in a bounded queue for the one writer (this thread), which lands them, so the
-  warehouse sees one writer and memory holds at most `queue_pages` pages in flight.
+  pages wait in a bounded queue (`queue_pages`) for the one writer (the calling thread), which
+  lands them: the warehouse sees one writer, and a list thread holds at most two pages.
 - Fewer calls, by Stripe's documented semantics: an invoice's lines are paged only when the
   embedded `lines.has_more` is true; a listed payout's balance transactions are listed once it
   is final (`paid`, `failed`, `canceled`), only for automatic payouts, and not when landed
