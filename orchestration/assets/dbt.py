@@ -19,6 +19,7 @@ Contract:
   assets run in the `warehouse` pool.
 """
 
+import contextlib
 import hashlib
 import json
 import os
@@ -231,7 +232,7 @@ class WarehouseDbtCliResource(DbtCliResource):
         kwargs["target_path"] = target
         target = target if target.is_absolute() else Path(self.project_dir) / target
         saved = self.partial_parse_path()
-        if saved.exists():
+        with contextlib.suppress(OSError):  # none kept (or unreadable): dbt parses in full
             target.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(saved, target / PARTIAL_PARSE_FILE)
         with child_process_environment(env):
@@ -247,10 +248,13 @@ def keep_partial_parse(dbt: DbtCliResource, invocation: Any) -> None:
     if not written.exists():
         return
     saved = dbt.partial_parse_path()
-    saved.parent.mkdir(parents=True, exist_ok=True)
     aside = saved.with_suffix(f".{os.getpid()}.tmp")
-    shutil.copyfile(written, aside)
-    os.replace(aside, saved)
+    try:
+        saved.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(written, aside)
+        os.replace(aside, saved)
+    except OSError:  # a read-only project: the next build parses in full, nothing else changes
+        aside.unlink(missing_ok=True)
 
 
 def build_dbt_resource(warehouse_url: str) -> WarehouseDbtCliResource:
