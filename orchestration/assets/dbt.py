@@ -203,6 +203,7 @@ def contract_seed_environment() -> dict[str, str]:
 #: `WarehouseDbtCliResource`); under dbt's gitignored target directory
 PARTIAL_PARSE_CACHE = DBT_PROJECT_DIR / "target" / "q2c_partial_parse"
 PARTIAL_PARSE_FILE = "partial_parse.msgpack"
+PARTIAL_PARSE_KEEP = 8
 
 
 class WarehouseDbtCliResource(DbtCliResource):
@@ -253,6 +254,10 @@ def keep_partial_parse(dbt: DbtCliResource, invocation: Any) -> None:
         saved.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(written, aside)
         os.replace(aside, saved)
+        # one file per warehouse (2-3 MB): the most recently built ones are kept
+        kept = sorted(saved.parent.glob("*.msgpack"), key=lambda p: p.stat().st_mtime)
+        for old in kept[:-PARTIAL_PARSE_KEEP]:
+            old.unlink(missing_ok=True)
     except OSError:  # a read-only project: the next build parses in full, nothing else changes
         aside.unlink(missing_ok=True)
 
