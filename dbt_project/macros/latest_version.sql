@@ -60,7 +60,7 @@
 {#-
   The watermark of an incremental staging build: `where <alias>.object_id in (...)` the objects
   of `relation` with a version landed at or after the newest `extracted_at` the model already
-  holds, minus a safety lookback (var `q2c_incremental_lookback_minutes`, default 60); nothing
+  holds, minus a safety lookback (var `q2c_incremental_lookback_minutes`: default 60 on PostgreSQL, 0 on DuckDB); nothing
   (every object) outside an incremental build.
 
   Why `extracted_at` with a lookback: q2c.landing stamps each page's rows with the landing
@@ -70,7 +70,10 @@
   open while the build read the table (committed later with an earlier stamp) or a lander on
   another host whose clock is behind: the lookback covers both, as long as no landing
   transaction stays open (and no clock is off) for longer than it. Rows inside the lookback
-  are read again, which is harmless (their objects' latest versions come out the same).
+  are read again, which is harmless (their objects' latest versions come out the same) but
+  costs: right after a backfill every object landed within the lookback of the table's last
+  page is read again. DuckDB needs none: one process at a time writes the file, so no landing
+  transaction can be open while dbt reads it, and embedded landers share dbt's host clock.
   A model that holds no rows yet reads everything (the watermark falls back to 1970).
   Raw payloads changed in place (`q2c forget` redacts them) are not seen here: the erasure
   redacts staging itself, and the next `q2c run` rebuilds in full (orchestration/assets/dbt.py).
@@ -84,7 +87,7 @@
             where landed.extracted_at >= (
                 select coalesce(max(built.extracted_at), cast('1970-01-01 00:00:00+00' as timestamptz))
                 from {{ this }} as built
-            ) - interval '{{ var("q2c_incremental_lookback_minutes", 60) | int }} minutes'
+            ) - interval '{{ var("q2c_incremental_lookback_minutes", 0 if target.type == 'duckdb' else 60) | int }} minutes'
         )
     {%- endif %}
 {%- endmacro %}
