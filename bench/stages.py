@@ -324,10 +324,10 @@ def format_row(row: dict[str, Any]) -> str:
     """One stage's line of the table."""
     rows = row.get("rows_landed") or row.get("rows_written", 0)
     failed = row.get("failed_steps") or []
-    refused = [s.split("__")[-1] for s in failed if s.endswith(GATE_SUFFIX)]
+    gates = [s.split("__")[-1] for s in failed if s.endswith(GATE_SUFFIX)]
     status = "ok" if row.get("success") else f"FAILED {failed or row['exit_code']}"
-    if refused and len(refused) == len(failed):  # a refused gate is an outcome, not a failure
-        status = f"ok; gates refused: {', '.join(refused)}"
+    if gates and len(gates) == len(failed):  # a refusal is an outcome; an error is not
+        status = f"gate checks failed (refused, or an error: see the run): {', '.join(gates)}"
     if row.get("timed_out"):
         status = "killed at the timeout (peaks until then)"
     return (
