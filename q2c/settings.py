@@ -28,7 +28,7 @@ from pathlib import Path
 from dotenv import load_dotenv
 from pydantic import BaseModel, PrivateAttr, SecretStr
 
-from q2c.warehouse import WarehouseUrl
+from q2c.warehouse_url import WarehouseUrl
 
 DEFAULT_BILLING_API_BASE = "https://api.stripe.com"
 DEFAULT_SALESFORCE_LOGIN_URL = "https://login.salesforce.com"
@@ -81,6 +81,9 @@ class Settings(BaseModel):
     #: where DuckDB spills (`Q2C_DUCKDB_TEMP_DIRECTORY`; unset: `<warehouse file>.tmp`, DuckDB's
     #: own default)
     duckdb_temp_directory: Path | None = None
+    #: the level of dbt's file log (`DBT_LOG_LEVEL_FILE`, dbt's own variable; q2c's default is
+    #: `info`: dbt's `debug` writes every query)
+    dbt_log_level_file: str = "info"
     # every variable of the environment read, for the names the contract chooses (the masking
     # salt's `salt_env`); private: never printed, never serialized
     _variables: dict[str, str] = PrivateAttr(default_factory=dict)
@@ -187,6 +190,7 @@ def _build(env: dict[str, str]) -> Settings:
         duckdb_temp_directory=Path(env["Q2C_DUCKDB_TEMP_DIRECTORY"])
         if env.get("Q2C_DUCKDB_TEMP_DIRECTORY")
         else None,
+        dbt_log_level_file=env.get("DBT_LOG_LEVEL_FILE") or "info",
     )
     settings._variables = env
     return settings

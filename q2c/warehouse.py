@@ -1,10 +1,8 @@
 """Warehouse access: one small object over a DuckDB file or a PostgreSQL database.
 
 Contract:
-- `WarehouseUrl.parse(url)` is the one reader of a warehouse URL (`Q2C_WAREHOUSE_URL`):
-  `duckdb:///<path>` or `postgresql://user:password@host:port/database` (`postgres://` too);
-  anything else is a `ValueError` naming the accepted forms. Settings, the environment decision,
-  dbt's profile variables and `Warehouse.from_url` all read the URL through it.
+- `WarehouseUrl.parse(url)` (`q2c/warehouse_url.py`, re-exported here) is the one reader of a
+  warehouse URL (`Q2C_WAREHOUSE_URL`).
 - `Warehouse.from_url("duckdb:///path/to/file.duckdb")` opens (and creates) a DuckDB file through
   the `duckdb` package; `Warehouse.from_url("postgresql://...")` connects through psycopg 3.
 - SQL handed to `execute`/`fetchall` uses `?` placeholders on both dialects (translated to `%s`
@@ -24,63 +22,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal
-from urllib.parse import unquote, urlsplit
+from typing import Any
 
-Dialect = Literal["duckdb", "postgres"]
+from q2c.settings import load_settings
+from q2c.warehouse_url import ACCEPTED_URLS, Dialect, WarehouseUrl
 
-ACCEPTED_URLS = "duckdb:///<path> or postgresql://user:password@host:port/database"
-
-
-@dataclass(frozen=True)
-class WarehouseUrl:
-    """A parsed warehouse URL (see the module doc); `str()` gives the URL back."""
-
-    url: str
-    dialect: Dialect
-    path: Path | None = None
-    host: str = "127.0.0.1"
-    port: int = 5432
-    user: str = "postgres"
-    password: str = ""
-    database: str = ""
-
-    @classmethod
-    def parse(cls, url: str) -> WarehouseUrl:
-        """Parse `url`; a `ValueError` names the accepted forms for anything else."""
-        if url.startswith("duckdb:///"):
-            path = url.removeprefix("duckdb:///")
-            if not path:
-                raise ValueError(f"the duckdb URL names no file: use {ACCEPTED_URLS}")
-            return cls(url, "duckdb", path=Path(path))
-        if url.startswith(("postgresql://", "postgres://")):
-            parts = urlsplit(url)
-            database = unquote(parts.path.lstrip("/"))
-            if not database:
-                raise ValueError("the PostgreSQL warehouse URL names no database (.../database)")
-            return cls(
-                url,
-                "postgres",
-                host=parts.hostname or "127.0.0.1",
-                port=parts.port or 5432,
-                user=unquote(parts.username or "postgres"),
-                password=unquote(parts.password or ""),
-                database=database,
-            )
-        raise ValueError(
-            f"unsupported warehouse URL scheme {url.split(':', 1)[0]!r}: use {ACCEPTED_URLS}"
-        )
-
-    @property
-    def is_postgres(self) -> bool:
-        return self.dialect == "postgres"
-
-    def __str__(self) -> str:
-        return self.url
-
+__all__ = ["ACCEPTED_URLS", "Dialect", "Warehouse", "WarehouseUrl", "quote_identifier"]
 
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 
@@ -161,8 +110,6 @@ class Warehouse:
                 # 512 MB a 611 MB one, at the same landing speed.
                 config = self.duckdb_config
                 if config is None:
-                    from q2c.settings import load_settings  # it imports this module
-
                     config = load_settings().duckdb_config()
                 self._conn = duckdb.connect(str(path), config=config)
             else:

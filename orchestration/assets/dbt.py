@@ -225,8 +225,9 @@ class WarehouseDbtCliResource(DbtCliResource):
 
     def cli(self, args: Sequence[str], **kwargs: Any) -> Any:  # type: ignore[override]
         env = dbt_environment(self.warehouse_url) | contract_seed_environment()
-        env |= load_settings().dbt_duckdb_environment()  # DuckDB's memory bound (README)
-        env.setdefault("DBT_LOG_LEVEL_FILE", os.environ.get("DBT_LOG_LEVEL_FILE", "info"))
+        settings = load_settings()
+        env |= settings.dbt_duckdb_environment()  # DuckDB's memory bound (README)
+        env.setdefault("DBT_LOG_LEVEL_FILE", settings.dbt_log_level_file)
         target = Path(
             kwargs.get("target_path") or self._get_unique_target_path(context=kwargs.get("context"))
         )
