@@ -67,6 +67,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--world", type=Path, default=None, help="reuse a generated world")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument(
+        "--no-dlt-default",
+        action="store_true",
+        help="skip dlt's default nesting (it peaked at 18 GB at M): only max_table_nesting=0",
+    )
     return parser.parse_args(argv)
 
 
@@ -307,7 +312,8 @@ def main(argv: list[str] | None = None) -> None:
         dlt = dlt_default = None
         if dlt_available():
             dlt = _in_child(_dlt, env, str(tmp / "dlt0"), 0)
-            dlt_default = _in_child(_dlt, env, str(tmp / "dlt_default"), None)
+            if not args.no_dlt_default:
+                dlt_default = _in_child(_dlt, env, str(tmp / "dlt_default"), None)
     finally:
         os.kill(proc.pid, signal.SIGTERM)
         proc.wait(timeout=60)
