@@ -7,9 +7,11 @@
    harmless).
 2. A day already delivered (`ops.export_batches` row `sent`/`empty` for D): its files are
    rewritten from the stored batch, byte for byte, and nothing is sent.
-3. Cut: the lines of `exports.export_erp_journal_lines` dated on or before D, grouped into
-   entries, minus entries the ERP accepted or an outbox holds, minus rejected entries whose
-   content is unchanged (retried only once their cause changed, e.g. re-extracted periods).
+3. Cut: the lines of `exports.export_erp_journal_lines` dated on or before D, minus entries
+   the ERP accepted or an outbox holds (skipped in SQL against the ledger beside the model),
+   read with a cursor in chunks ordered by external id and grouped into entries as they
+   stream, minus rejected entries whose content is unchanged (retried only once their cause
+   changed, e.g. re-extracted periods). Memory grows with the batch, not the history.
 4. Gate: `gate(batch_frame, run_id)` (the `erp_export` gate) plus the wire's own rule: an
    amount in a currency with more decimals than the ERP takes (`erp_decimal_places`, 2) is
    refused with that reason, never rounded. The decision is recorded (`record_gate`). Entries
@@ -28,7 +30,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -79,20 +81,61 @@ class ExportOutcome:
         return out
 
 
-def load_lines(wh: Warehouse, partition: date) -> list[dict[str, Any]]:
-    """The export model's lines dated on or before `partition`, as dicts."""
+def _undelivered_sql(wh: Warehouse) -> str:
+    """The lines dated on or before the day whose entry the ERP has not accepted and no outbox
+    holds pending (the ledger and outbox live beside the model), in order of the entry key."""
+    sql = (
+        f"select x.* from {LINES_TABLE} as x where x.trandate <= cast(? as date) "
+        "and not exists (select 1 from ops.export_ledger as l where l.external_id = "
+        "x.external_id and l.status in ('posted', 'already_posted')) "
+        "and not exists (select 1 from ops.export_outbox as o where o.external_id = "
+        "x.external_id and not exists (select 1 from ops.export_ledger as p "
+        "where p.idempotency_key = o.idempotency_key)) "
+        "order by x.external_id, x.line_number"
+    )
+    return sql.replace("?", "%s") if wh.is_postgres else sql
+
+
+def iter_line_chunks(
+    wh: Warehouse, partition: date, chunk_rows: int = 5000
+) -> Iterator[list[dict[str, Any]]]:
+    """The export model's undelivered lines dated on or before `partition`, as dicts, in
+    chunks of at most `chunk_rows`, ordered by external id (a cursor: memory grows with the
+    chunk, not the history). Nothing else may run on the connection until it is exhausted."""
     if not wh.table_exists("exports", "export_erp_journal_lines"):
         raise RuntimeError(
             "exports.export_erp_journal_lines is not built: run the dbt assets first (q2c run)"
         )
-    sql = f"select * from {LINES_TABLE} where trandate <= cast(? as date)"
-    if wh.is_postgres:
-        cur = wh.connection.execute(sql.replace("?", "%s"), [partition.isoformat()])
-        names = [d.name for d in cur.description]
-    else:
-        cur = wh.connection.execute(sql, [partition.isoformat()])
+    sql, params = _undelivered_sql(wh), [partition.isoformat()]
+    if not wh.is_postgres:
+        cur = wh.connection.execute(sql, params)
         names = [d[0] for d in cur.description]
-    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+        while chunk := cur.fetchmany(chunk_rows):
+            yield [dict(zip(names, row, strict=True)) for row in chunk]
+        return
+    # a server-side cursor (DECLARE needs a transaction; this one only reads)
+    with wh.transaction(), wh.connection.cursor(name="q2c_export_lines") as cur:
+        cur.execute(sql, params)
+        names = None
+        while chunk := cur.fetchmany(chunk_rows):
+            names = names or [d.name for d in cur.description]
+            yield [dict(zip(names, row, strict=True)) for row in chunk]
+
+
+def entry_chunks(chunks: Iterable[list[dict[str, Any]]]) -> Iterator[list[dict[str, Any]]]:
+    """Regroup line chunks ordered by external id so that no entry spans two chunks (an
+    entry's lines cut at a chunk's end are carried into the next)."""
+    tail: list[dict[str, Any]] = []
+    for chunk in chunks:
+        rows = tail + chunk
+        last, cut = str(rows[-1]["external_id"]), len(rows)
+        while cut and str(rows[cut - 1]["external_id"]) == last:
+            cut -= 1
+        tail = rows[cut:]
+        if cut:
+            yield rows[:cut]
+    if tail:
+        yield tail
 
 
 def precision_reasons(entries: Sequence[JournalEntry], erp_decimal_places: int) -> list[str]:
@@ -200,6 +243,7 @@ def run_export(
     dry_run: bool = False,
     erp_decimal_places: int = 2,
     flush_every: int = 200,
+    chunk_rows: int = 5000,
 ) -> ExportOutcome:
     """Export the day `partition` (see the module docstring).
 
@@ -214,6 +258,7 @@ def run_export(
         dry_run: decide and write the files under `<D>/dry-run/`; record and send nothing.
         erp_decimal_places: the most decimals the ERP holds for an amount.
         flush_every: answers per ledger transaction.
+        chunk_rows: lines read from the model per fetch.
     """
     day = partition.isoformat()
     out_dir = out_root / day
@@ -238,18 +283,22 @@ def run_export(
             outcome.manifest = before.manifest
             return outcome
 
-    rows = load_lines(wh, partition)
-    accepted, rejected = ledger.claimed(wh)
-    entries = []
-    for entry in entries_from_rows(rows):
-        if entry.external_id in accepted:
-            continue
-        if rejected.get(entry.external_id) == entry.content_hash:
-            outcome.held_rejected += 1
-            continue
-        entries.append(entry)
+    # streamed: what the ERP accepted or an outbox holds is skipped in SQL, a rejected entry
+    # whose content is unchanged chunk by chunk; only the batch's entries and rows are kept
+    rejected = ledger.rejected_hashes(wh)
+    entries: list[JournalEntry] = []
+    batch_rows: list[dict[str, Any]] = []
+    for rows in entry_chunks(iter_line_chunks(wh, partition, chunk_rows)):
+        taken = set()
+        for entry in entries_from_rows(rows):
+            if rejected.get(entry.external_id) == entry.content_hash:
+                outcome.held_rejected += 1
+                continue
+            entries.append(entry)
+            taken.add(entry.external_id)
+        batch_rows += [r for r in rows if str(r["external_id"]) in taken]
+    entries.sort(key=lambda e: e.external_id)
     keep = {e.external_id for e in entries}
-    batch_rows = [r for r in rows if r["external_id"] in keep]
     # the day's first batch is -1; each refused one before it moves the number on
     batch_id = f"erp-{day}-{ledger.refused_batches(wh, day) + 1}"
     outcome.batch_id = batch_id

@@ -196,28 +196,14 @@ def pending(wh: Warehouse) -> list[Pending]:
     return [Pending(r[0], JournalEntry.from_json(json.loads(r[1]))) for r in rows]
 
 
-def claimed(wh: Warehouse) -> tuple[set[str], dict[str, str]]:
-    """External ids the ERP accepted or an outbox holds pending; rejected ones by their hash.
-
-    Returns:
-        (ids not to send again, {external id: content hash the ERP rejected last})
-    """
-    accepted = {
-        r[0]
-        for r in wh.fetchall(
-            "select external_id from ops.export_ledger where status in ('posted', "
-            "'already_posted') union select o.external_id from ops.export_outbox as o "
-            "where not exists (select 1 from ops.export_ledger as l "
-            "where l.idempotency_key = o.idempotency_key)"
-        )
-    }
-    rejected = dict(
+def rejected_hashes(wh: Warehouse) -> dict[str, str]:
+    """{external id: content hash the ERP rejected last} (an unchanged one is not resent)."""
+    return dict(
         wh.fetchall(
             "select external_id, content_hash from ops.export_ledger where status = 'rejected' "
             "order by recorded_at"
         )
     )
-    return accepted, rejected
 
 
 def record_results(
