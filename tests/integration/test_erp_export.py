@@ -72,7 +72,8 @@ class Env:
                 record_gate=lambda d: record_gate_decision(wh, d),
                 run_id=f"test-{day}",
                 out_root=self.root / "exports",
-                **kwargs,
+                # a few lines per fetch: entries cut at chunk ends are regrouped
+                **{"chunk_rows": 7, **kwargs},
             )
 
 

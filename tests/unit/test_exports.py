@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from extractors.erp.records import entry_body, to_json
-from q2c.exports.engine import precision_reasons
+from q2c.exports.engine import entry_chunks, precision_reasons
 from q2c.exports.entries import entries_from_rows, minor_to_major
 from q2c.exports.files import build_manifest, control_totals, render_csv
 from q2c.exports.ledger import LEDGER_DDL
@@ -166,3 +166,15 @@ def test_the_daily_schedule_asks_for_yesterdays_partition() -> None:
     ):
         (request,) = erp_export_daily.evaluate_tick(context).run_requests or []
     assert request.partition_key == "2026-11-04" and request.run_key == "2026-11-04"
+
+
+def test_streamed_chunks_regroup_entries_cut_at_a_chunk_end() -> None:
+    rows = [r for i in range(1, 6) for r in entry_rows(f"q2c-invoice-in_{i}", "usd", 2, i)]
+    rows.sort(key=lambda r: (r["external_id"], r["line_number"]))
+    for size in (1, 2, 3, 4, 7, 100):
+        chunks = list(entry_chunks(rows[i : i + size] for i in range(0, len(rows), size)))
+        ids = [{r["external_id"] for r in chunk} for chunk in chunks]
+        assert sum(len(c) for c in chunks) == len(rows)
+        assert all(not a & b for a, b in zip(ids, ids[1:], strict=False)), size
+        streamed = [e for chunk in chunks for e in entries_from_rows(chunk)]
+        assert streamed == entries_from_rows(rows), size
