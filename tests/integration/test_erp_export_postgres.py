@@ -108,6 +108,7 @@ def export(url: str, sandbox: RunningSandbox, out: Path):
                 record_gate=lambda d: record_gate_decision(wh, d),
                 run_id="pg-test",
                 out_root=out,
+                chunk_rows=7,  # the server-side cursor fetched in several chunks
             )
     finally:
         poster.close()
