@@ -32,8 +32,8 @@ from q2c.warehouse_url import WarehouseUrl
 
 DEFAULT_BILLING_API_BASE = "https://api.stripe.com"
 DEFAULT_SALESFORCE_LOGIN_URL = "https://login.salesforce.com"
-#: `dbt build` at M peaks at 5.2 GB under 8GB, passes under 2GB since staging's latest-version
-#: pick no longer holds the payloads (time cost not measured yet), fails under 1GB: bench/RESULTS.md
+#: `dbt build` at M fails under 1GB and 2GB (staging's latest-version window runs out of memory
+#: rather than spilling) and peaks at 5.2 GB under 8GB: bench/RESULTS.md, "Memory"
 DEFAULT_DUCKDB_MEMORY_LIMIT = "8GB"
 DEFAULT_DUCKDB_CONNECTION_MEMORY_LIMIT = "128MB"
 
