@@ -13,16 +13,16 @@ from bench.stages import TreePeak, parse_args, peak_mb, tree_pids
 
 pytestmark = pytest.mark.unit
 
-# a parent holding 50 MB that starts a child holding 150 MB; both wait to be killed
-HOLD = "import sys, time; b = bytearray({mb} * 2**20); b[::4096] = b'x' * len(b[::4096]); "
+# a parent holding 50 MB that starts a child holding 150 MB; both wait for the kill signal
+HOLD = "import signal, sys; b = bytearray({mb} * 2**20); b[::4096] = b'x' * len(b[::4096]); "
 
 
 def test_tree_peak_sums_a_process_and_its_children() -> None:
-    child = HOLD.format(mb=150) + "print('up', flush=True); time.sleep(60)"
+    child = HOLD.format(mb=150) + "print('up', flush=True); signal.pause()"
     parent = (
         HOLD.format(mb=50)
         + "import subprocess; p = subprocess.Popen([sys.executable, '-c', sys.argv[1]], "
-        + "stdout=subprocess.PIPE); p.stdout.readline(); print('up', flush=True); time.sleep(60)"
+        + "stdout=subprocess.PIPE); p.stdout.readline(); print('up', flush=True); signal.pause()"
     )
     proc = subprocess.Popen([sys.executable, "-c", parent, child], stdout=subprocess.PIPE)
     try:
