@@ -310,13 +310,23 @@ def test_rejected_entry_is_ledgered_with_the_erps_error_and_retried_once_its_cau
     assert all(created[i] == 1 for i in ids)
 
 
+#: the held invoice's injected break: the ERP's amount differs by one major unit
+HELD_SOURCE_AMOUNT, HELD_DIFFERENCE = Decimal("100.00"), Decimal("1.00")
+
+
 def test_a_held_entry_is_not_sent_and_goes_once_its_break_is_gone(env: Env) -> None:
     """The contract's real gate over the real gate models: an open break of a kind that concerns
     the export (erp_amount_mismatch) on an entry's billing object holds that entry, and the
     payment entries of that invoice ('invoice held'), with the reasons in the manifest and the
     audit trail, and the rest of the batch goes; once the break is gone (the reconciliation
-    rebuilt without it) the next run sends them."""
+    rebuilt without it) the next run sends them.
+
+    The injected break is written whole (no column copied from whichever break a scan returns
+    first): its difference is HELD_DIFFERENCE in the invoice's own currency, checked under the
+    headroom the contract's `unexplained_minor` threshold leaves, so the gate holds the entry
+    instead of refusing the batch whatever order the warehouse keeps its rows in."""
     from orchestration.assets.erp_export import export_day
+    from q2c.exports.ledger import ensure_tables
 
     days = lines_by_day(env)
     day = days[5 * len(days) // 6][0]
@@ -332,10 +342,11 @@ def test_a_held_entry_is_not_sent_and_goes_once_its_break_is_gone(env: Env) -> N
         f"(select refund_id from staging.stg_billing__refunds where charge_id in ({charges})))"
     )
     with Warehouse.from_url(env.url) as wh:
+        ensure_tables(wh)  # the outbox exists even when no export ran before this test
         # an invoice waiting for this day's export with a payment entry waiting too
         invoices = wh.fetchall(
             waiting.format(
-                columns="external_id, billing_id",
+                columns="external_id, billing_id, lower(currency), currency_decimals",
                 where="entry_kind = 'invoice' and exists (select 1 from "
                 "exports.export_erp_journal_lines as pay inner join "
                 "staging.stg_billing__charges as charges on pay.billing_id = charges.charge_id "
@@ -345,7 +356,7 @@ def test_a_held_entry_is_not_sent_and_goes_once_its_break_is_gone(env: Env) -> N
             [day.isoformat(), day.isoformat()],
         )
         assert invoices, "invoices and their payments of the S world wait for this day's export"
-        held_id, billing_id = invoices[0]
+        held_id, billing_id, currency, decimals = invoices[0]
         applied = [
             r[0]
             for r in wh.fetchall(
@@ -354,14 +365,38 @@ def test_a_held_entry_is_not_sent_and_goes_once_its_break_is_gone(env: Env) -> N
             )
         ]
         assert any(a.startswith("q2c-payment-") for a in applied), applied
+        # the contract's threshold on the flow's unexplained amount in this currency, less what
+        # the flow's breaks already measure: the injected difference stays under it
+        (headroom,) = wh.fetchone(
+            "select max_value - measured_value from reconciliation.gate_verdict where flow = "
+            "'erp_export' and metric = 'unexplained_minor' and currency = ?",
+            [currency],
+        )
+        assert HELD_DIFFERENCE.scaleb(decimals) < headroom, (currency, headroom)
         wh.execute(
             "insert into reconciliation.rec_breaks select * replace ('test-hold' as break_id, "
-            "'erp_amount_mismatch' as break_kind, 'invoice' as source_object_type, "
-            "? as source_object_id, null as target_object_id) "
-            "from reconciliation.rec_breaks limit 1",
-            [billing_id],
+            "'erp_amount_mismatch' as break_kind, 'billing' as source_system, "
+            "'invoice' as source_object_type, ? as source_object_id, 'erp' as target_system, "
+            "null as target_object_id, ? as source_amount, ? as target_amount, "
+            "? as difference_amount, ? as currency, ? as target_currency, "
+            "null as related_break_id) "
+            "from reconciliation.rec_breaks order by break_id limit 1",
+            [
+                billing_id,
+                HELD_SOURCE_AMOUNT,
+                HELD_SOURCE_AMOUNT + HELD_DIFFERENCE,
+                HELD_DIFFERENCE,
+                currency,
+                currency,
+            ],
         )
     run_dbt(["run", "--select", *gate_models], env.url, env.root / "dbt")
+    with Warehouse.from_url(env.url) as wh:
+        failing = wh.fetchall(
+            "select metric, currency, break_kind, measured_value, max_value from "
+            "reconciliation.gate_verdict where flow = 'erp_export' and not is_passing"
+        )
+    assert not failing, "the one injected break must hold its entry, not refuse the batch"
     poster = env.client()
     try:
         with Warehouse.from_url(env.url) as wh:
