@@ -8,52 +8,92 @@
   the tombstone, but its `payload` is the latest live version's, so a deleted object still
   shows what it was (which account a deleted customer named, for example).
 
+  Memory: the windows rank only the narrow columns (`versions`); the JSON payload is read
+  once, by a join on the one version whose payload the object shows (`payload_version`), so
+  no sort, window or hash table ever holds the payloads (holding them, the M build ran out of
+  memory under DuckDB's 1GB and 2GB limits: bench/RESULTS.md). A version is found again by
+  (object_id, extracted_at, provider_ref, payload_hash, is_deleted); two raw rows equal on all
+  of these carry the same payload (same hash), and only for such keys (`key_copies > 1`, none in
+  practice) is one of the copies kept by a window over the few joined rows.
+
   In an incremental build (`is_incremental()`: the staging model exists and the run is not a
   full refresh) only the objects that landed since the last build are read, and for each of
   them the latest version over ALL its raw versions is computed again (`landed_since_last_build`),
   so the model's delete+insert on its object key replaces exactly the rows that changed.
 -#}
 {% macro latest_version(relation) -%}
-    select
-        latest.object_id,
-        latest.provider_ref,
-        coalesce(live.payload, latest.payload) as payload,
-        latest.payload_hash,
-        latest.is_deleted,
-        latest.extracted_at,
-        latest.run_id
-    from (
-        select
-            raw_rows.*,
-            row_number() over (
-                partition by raw_rows.object_id
-                order by
-                    raw_rows.extracted_at desc,
-                    raw_rows.provider_ref desc nulls last,
-                    raw_rows.payload_hash desc
-            ) as version_rank
-        from {{ relation }} as raw_rows
-        {{ landed_since_last_build(relation, 'raw_rows') }}
-    ) as latest
-    left join (
+    {%- set versions -%}
         select
             raw_rows.object_id,
-            raw_rows.payload,
+            raw_rows.provider_ref,
+            raw_rows.payload_hash,
+            raw_rows.is_deleted,
+            raw_rows.extracted_at,
+            raw_rows.run_id,
             row_number() over (
                 partition by raw_rows.object_id
                 order by
                     raw_rows.extracted_at desc,
                     raw_rows.provider_ref desc nulls last,
                     raw_rows.payload_hash desc
-            ) as live_rank
+            ) as version_rank,
+            {#- the newest live version and the newest tombstone each rank 1 -#}
+            row_number() over (
+                partition by raw_rows.object_id, raw_rows.is_deleted
+                order by
+                    raw_rows.extracted_at desc,
+                    raw_rows.provider_ref desc nulls last,
+                    raw_rows.payload_hash desc
+            ) as state_rank,
+            bool_or(not raw_rows.is_deleted) over (
+                partition by raw_rows.object_id
+            ) as has_live_version,
+            count(*) over (
+                partition by
+                    raw_rows.object_id,
+                    raw_rows.extracted_at,
+                    coalesce(raw_rows.provider_ref, ''),
+                    raw_rows.payload_hash,
+                    raw_rows.is_deleted
+            ) as key_copies
         from {{ relation }} as raw_rows
-        where not raw_rows.is_deleted
-        {{ landed_since_last_build(relation, 'raw_rows', 'and') }}
-    ) as live
-        on latest.object_id = live.object_id
-        and live.live_rank = 1
-        and latest.is_deleted
-    where latest.version_rank = 1
+        {{ landed_since_last_build(relation, 'raw_rows') }}
+    {%- endset -%}
+    {#- the latest version's columns, the payload of `payload_version`: the newest live one if
+        the object has one, else the latest (tombstone) itself -#}
+    {%- set picked -%}
+        select
+            latest.object_id,
+            latest.provider_ref,
+            raw_payload.payload,
+            latest.payload_hash,
+            latest.is_deleted,
+            latest.extracted_at,
+            latest.run_id
+        from ({{ versions }}) as latest
+        inner join ({{ versions }}) as payload_version
+            on payload_version.object_id = latest.object_id
+            and payload_version.state_rank = 1
+            and (not payload_version.is_deleted or not payload_version.has_live_version)
+        inner join {{ relation }} as raw_payload
+            on raw_payload.object_id = payload_version.object_id
+            and raw_payload.extracted_at = payload_version.extracted_at
+            and coalesce(raw_payload.provider_ref, '') = coalesce(payload_version.provider_ref, '')
+            and raw_payload.payload_hash = payload_version.payload_hash
+            and raw_payload.is_deleted = payload_version.is_deleted
+        where latest.version_rank = 1
+    {%- endset -%}
+    {{ picked }}
+        and payload_version.key_copies = 1
+    union all
+    select object_id, provider_ref, payload, payload_hash, is_deleted, extracted_at, run_id
+    from (
+        select
+            copies.*,
+            row_number() over (partition by copies.object_id) as copy_rank
+        from ({{ picked }} and payload_version.key_copies > 1) as copies
+    ) as one_copy
+    where one_copy.copy_rank = 1
 {%- endmacro %}
 
 
