@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -34,15 +34,24 @@ BUILDS_TABLE = "ops.dbt_builds"
 DIGEST_PATHS = ("dbt_project.yml", "macros", "models/staging")
 
 
+def hash_files(digest: Any, root: Path, names: Sequence[str]) -> None:
+    """Feed `digest` the relative path and bytes of each file under `root` named by `names`
+    (a file or a directory, recursively, in sorted order; a missing name adds nothing)."""
+    for name in names:
+        top = root / name
+        if top.is_file():
+            files = [top]
+        else:
+            files = sorted(p for p in top.rglob("*") if p.is_file()) if top.is_dir() else []
+        for path in files:
+            digest.update(str(path.relative_to(root)).encode() + b"\0")
+            digest.update(path.read_bytes() + b"\0")
+
+
 def project_digest(project_dir: Path, dbt_vars: Mapping[str, Any] | None = None) -> str:
     """sha256 of the files the incremental models are computed from, and of the dbt vars."""
     digest = hashlib.sha256()
-    for name in DIGEST_PATHS:
-        root = project_dir / name
-        files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
-        for path in files:
-            digest.update(str(path.relative_to(project_dir)).encode() + b"\0")
-            digest.update(path.read_bytes() + b"\0")
+    hash_files(digest, project_dir, DIGEST_PATHS)
     digest.update(json.dumps(dict(dbt_vars or {}), sort_keys=True, default=str).encode())
     return digest.hexdigest()
 

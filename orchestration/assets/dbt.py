@@ -10,6 +10,13 @@ Contract:
   models when `decide_full_refresh` says so (the run tag `q2c/full_refresh`, else
   q2c/dbt_refresh.py: first build, changed project, the Settings cadence, an erasure); a whole
   build that succeeded is recorded in `ops.dbt_builds`.
+- No build at all when nothing dbt reads changed since the last whole build that succeeded
+  (q2c/dbt_skip.py: the whole project, its vars and seeds, and a content fingerprint of every
+  relation the project reads), unless a full refresh is requested or due, or the run has the
+  tag `q2c/dbt_rebuild` (`q2c run --rebuild`). The asset then yields each selected asset's
+  materialization with `dbt_skipped` (the reason) in its metadata, and the last build's dbt
+  test results again as the same asset check results, so the gates and everything downstream
+  run as after that build (`unchanged_build_events`).
 - Raw landing tables are dbt sources; their asset keys are `raw/<source>/<object>` so the
   extract assets (`raw/billing/invoice`, ...) are the upstreams of staging.
 - The warehouse is chosen by one URL (`Q2C_WAREHOUSE_URL`): `dbt_environment` turns it into
@@ -26,21 +33,29 @@ import os
 import shutil
 import sys
 from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
+from graphlib import TopologicalSorter
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 from dagster import AssetExecutionContext
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
+from dagster_dbt.asset_utils import (
+    get_asset_check_key_for_test,
+    get_checks_on_sources_upstream_of_selected_assets,
+    get_manifest_and_translator_from_dbt_assets,
+)
 from dagster_dbt.dbt_project import DagsterDbtProjectPreparer
 
 from orchestration.docs_links import docs_url
 from orchestration.gates import import_suites_in_background
 from orchestration.log_masking import masked_stdout
 from orchestration.policies import WAREHOUSE_POOL
+from q2c import dbt_skip
 from q2c.dbt_refresh import full_refresh_reason, project_digest, record_build
 from q2c.policy.dbt_seeds import SEED_DIR_VARIABLE, dbt_vars, seeds_dir_for
 from q2c.policy.loader import load_contract
@@ -189,13 +204,18 @@ def q2c_dbt_project() -> DbtProject:
     return project
 
 
-def contract_seed_environment() -> dict[str, str]:
-    """`Q2C_DBT_SEED_DIR` for the dbt process when this process's contract (`Q2C_POLICY_FILE`)
-    compiles to other policy seeds than the committed ones (written under `$Q2C_HOME/dbt_seeds`);
-    empty for the shipped contract."""
-    seeds_dir = seeds_dir_for(
+def contract_seeds_dir() -> Path | None:
+    """The policy seeds this process's contract (`Q2C_POLICY_FILE`) compiles to when they are
+    not the committed ones (written under `$Q2C_HOME/dbt_seeds`); None for the shipped one."""
+    return seeds_dir_for(
         load_contract(), DBT_PROJECT_DIR / "seeds", load_settings().home / "dbt_seeds"
     )
+
+
+def contract_seed_environment() -> dict[str, str]:
+    """`Q2C_DBT_SEED_DIR` for the dbt process when the contract's seeds are not the committed
+    ones (`contract_seeds_dir`); empty for the shipped contract."""
+    seeds_dir = contract_seeds_dir()
     return {SEED_DIR_VARIABLE: str(seeds_dir)} if seeds_dir else {}
 
 
@@ -289,6 +309,12 @@ def q2c_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource) -> Itera
     mapping, so another org's field names and labels apply without editing the project)."""
     project_vars = dbt_vars(load_contract())
     refresh = decide_full_refresh(context, dbt, project_vars)
+    skip = decide_skip(context, project_vars, refresh)
+    if skip.unchanged is not None:
+        import_suites_in_background()  # the gates after the dbt asset need it
+        yield from unchanged_build_events(context, skip.unchanged)
+        return
+    skip.begin(context)
     args = dbt_build_args(full_refresh=refresh.reason is not None, dbt_vars=project_vars)
     invocation = dbt.cli(args, context=context, raise_on_error=False)
     import_suites_in_background()  # the gates after the build need it; dbt runs meanwhile
@@ -303,6 +329,7 @@ def q2c_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource) -> Itera
     errored = errored_build_nodes(run_results)
     if not errored:
         refresh.record(context)
+        skip.finish(context, run_results)
     if errored:
         raise dg.Failure(
             description=f"dbt could not build {len(errored)} node(s): {', '.join(errored[:20])}",
@@ -359,6 +386,124 @@ def decide_full_refresh(
     if reason:
         context.log.info(f"dbt build with --full-refresh: {reason}")
     return RefreshDecision(reason, digest, url, whole_project=not context.is_subset)
+
+
+#: Dagster run tag that makes the dbt asset build even when nothing it reads changed
+#: (`q2c run --rebuild`; `q2c/full_refresh` builds too).
+REBUILD_TAG = "q2c/dbt_rebuild"
+
+
+def _tag_is_set(context: AssetExecutionContext, tag: str) -> bool:
+    return context.run.tags.get(tag, "").lower() in {"1", "true", "yes"}
+
+
+@dataclass(frozen=True)
+class SkipDecision:
+    """This build's skip key (None: not a whole-project build on a warehouse URL, nothing to
+    record) and, when the build can be left out, the last build whose inputs were the same."""
+
+    key: str | None
+    warehouse_url: str | None
+    unchanged: dbt_skip.UnchangedBuild | None = None
+
+    def begin(self, context: AssetExecutionContext) -> None:
+        if self.key and self.warehouse_url:
+            with Warehouse.from_url(self.warehouse_url) as wh:
+                dbt_skip.begin_build(wh, run_id=context.run_id, key=self.key, now=datetime.now(UTC))
+
+    def finish(self, context: AssetExecutionContext, run_results: Mapping[str, Any]) -> None:
+        if self.key and self.warehouse_url:
+            with Warehouse.from_url(self.warehouse_url) as wh:
+                dbt_skip.finish_build(
+                    wh, run_id=context.run_id, test_results=dbt_skip.dbt_test_results(run_results)
+                )
+
+
+def decide_skip(
+    context: AssetExecutionContext, project_vars: Mapping[str, Any], refresh: RefreshDecision
+) -> SkipDecision:
+    """Whether this whole-project build can be left out (q2c/dbt_skip.py): never for a subset,
+    a full refresh (requested or due) or a run tagged `REBUILD_TAG`; else when the latest
+    whole build succeeded with the same key and every relation the project builds is there."""
+    url = refresh.warehouse_url
+    if not url or not refresh.whole_project:
+        return SkipDecision(None, None)
+    manifest, _, _ = get_manifest_and_translator_from_dbt_assets([context.assets_def])
+    reads, unresolved = dbt_skip.read_relations(manifest)
+    project = dbt_skip.whole_project_digest(DBT_PROJECT_DIR, project_vars, contract_seeds_dir())
+    with Warehouse.from_url(url) as wh:
+        key = dbt_skip.skip_key(wh, project, reads)
+        why_build = None
+        if refresh.reason:
+            why_build = f"full refresh ({refresh.reason})"
+        elif _tag_is_set(context, REBUILD_TAG):
+            why_build = "rebuild requested"
+        elif unresolved:
+            why_build = f"reads a relation it cannot fingerprint: {', '.join(unresolved)}"
+        elif (last := dbt_skip.unchanged_build(wh, key)) is None:
+            why_build = "its inputs changed since the last build (or it did not succeed)"
+        elif missing := dbt_skip.missing_relations(wh, dbt_skip.built_relations(manifest)):
+            why_build = f"{len(missing)} built relation(s) missing, e.g. {missing[0]}"
+    if why_build:
+        context.log.info(f"dbt build: {why_build}")
+        return SkipDecision(key, url)
+    context.log.info(f"dbt build left out: nothing it reads changed since run {last.run_id}")
+    return SkipDecision(key, url, last)
+
+
+def in_dependency_order(
+    assets_def: dg.AssetsDefinition, keys: AbstractSet[dg.AssetKey]
+) -> list[dg.AssetKey]:
+    """`keys` with each one after the keys of `assets_def` it depends on (Dagster refuses a
+    multi-asset that yields an output before one it depends on); ties by name."""
+    sorter: TopologicalSorter[dg.AssetKey] = TopologicalSorter()
+    for key in sorted(keys, key=lambda k: k.to_user_string()):
+        sorter.add(key, *sorted(assets_def.asset_deps.get(key, set()) & keys, key=str))
+    return list(sorter.static_order())
+
+
+def unchanged_build_events(
+    context: AssetExecutionContext, last: dbt_skip.UnchangedBuild
+) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+    """What the dbt asset yields instead of a build: a materialization of each selected asset
+    (a multi-asset step that leaves one out skips everything downstream of it) saying why, and
+    the last build's result of each dbt test Dagster expects in this step, as dagster-dbt maps
+    them (passed on `pass`, WARN severity on `warn`): the gates read the failed ones, and a
+    failed blocking test fails the step as it did in that build."""
+    reason = (
+        f"nothing dbt reads changed since the build of run {last.run_id} "
+        f"({last.started_at:%Y-%m-%d %H:%M:%S %Z})"
+    )
+    meta = {"dbt_skipped": reason, "dbt_build_run_id": last.run_id}
+    for key in in_dependency_order(context.assets_def, context.selected_asset_keys):
+        yield dg.MaterializeResult(asset_key=key, metadata={**meta, "status": "skipped"})
+    manifest, translator, project = get_manifest_and_translator_from_dbt_assets(
+        [context.assets_def]
+    )
+    expected = set(context.selected_asset_check_keys) | set(
+        get_checks_on_sources_upstream_of_selected_assets(
+            assets_def=context.assets_def, selected_asset_keys=context.selected_asset_keys
+        )
+    )
+    for unique_id, (status, failures) in sorted(last.test_results.items()):
+        if unique_id not in manifest.get("nodes", {}):
+            continue
+        check = get_asset_check_key_for_test(manifest, translator, unique_id, project)
+        if check is None or check not in expected:
+            continue
+        yield dg.AssetCheckResult(
+            asset_key=check.asset_key,
+            check_name=check.name,
+            passed=status == "pass",
+            severity=dg.AssetCheckSeverity.WARN
+            if status == "warn"
+            else dg.AssetCheckSeverity.ERROR,
+            metadata={
+                **meta,
+                "status": str(status),
+                **({} if failures is None else {"dagster_dbt/failed_row_count": failures}),
+            },
+        )
 
 
 def regrant_after_build(context: AssetExecutionContext, dbt: DbtCliResource) -> None:

@@ -12,6 +12,8 @@ Contract:
   any step failed, naming the failed steps. A flow stopped by its output gate (a refused
   blocking check, `orchestration/gates.py`) is listed in `gates_refused`, not a failure.
 - `--full` tags the run `q2c/billing_mode=full` (a full billing re-list with deletion checks);
+  `--rebuild` tags it `q2c/dbt_rebuild=true` (the dbt build runs even when nothing it reads
+  changed; `dbt_skipped` in the summary says why one was left out);
   `--select raw/billing` limits the run to asset keys under those prefixes.
 
 The lead registers it in `orchestration/cli.py`:
@@ -60,6 +62,8 @@ class RunSummary:
     gates_refused: list[dict[str, str]] = field(default_factory=list)
     #: selected assets the run did not materialize (downstream of a failure or a refused gate)
     not_materialized: list[str] = field(default_factory=list)
+    #: why the dbt build was left out (nothing it reads changed; orchestration/assets/dbt.py)
+    dbt_skipped: str | None = None
 
     @property
     def rows_landed(self) -> int:
@@ -179,6 +183,8 @@ def run_assets(
             mat = event.step_materialization_data.materialization
             meta = dict(mat.metadata)
             duration = _metadata_value(meta.get("duration_s"))
+            if "dbt_skipped" in meta:
+                summary.dbt_skipped = str(_metadata_value(meta["dbt_skipped"]))
             summary.assets.append(
                 AssetOutcome(
                     asset=mat.asset_key.to_user_string(),
@@ -238,6 +244,8 @@ def _print_summary(summary: RunSummary) -> None:
         console.print(f"[red]failed[/red] {failure['step']}: {failure['error']}")
     for refusal in summary.gates_refused:
         console.print(f"[yellow]stopped by its gate[/yellow] {refusal['step']}")
+    if summary.dbt_skipped:
+        console.print(f"dbt build left out: {summary.dbt_skipped} (`q2c run --rebuild` forces it)")
     verdict = "[green]succeeded[/green]" if summary.success else "[red]failed[/red]"
     console.print(
         f"run {summary.run_id} {verdict}: {len(summary.assets)}/{summary.selected} assets "
@@ -257,6 +265,9 @@ def run(
     full_refresh: bool = typer.Option(
         False, "--full-refresh", help="Rebuild the incremental dbt models in full."
     ),
+    rebuild: bool = typer.Option(
+        False, "--rebuild", help="Run the dbt build even when nothing it reads changed."
+    ),
 ) -> None:
     """Materialize every asset through Dagster (the run shows in the UI) and print a summary."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -269,6 +280,10 @@ def run(
         from orchestration.assets.dbt import FULL_REFRESH_TAG
 
         tags[FULL_REFRESH_TAG] = "true"
+    if rebuild:
+        from orchestration.assets.dbt import REBUILD_TAG
+
+        tags[REBUILD_TAG] = "true"
     if json_output:
         # stdout carries the one JSON document: dbt's manifest step, Dagster's and dbt's log
         # lines all go to stderr
