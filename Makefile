@@ -26,7 +26,7 @@ test: $(STAMP) browser
 	$(BIN)/ruff format --check .
 	$(BIN)/dagster definitions validate -w workspace.yaml
 	$(BIN)/dbt parse --project-dir dbt_project --profiles-dir dbt_project --quiet
-	$(BIN)/pytest -n 2 --dist loadfile -m "unit or integration or e2e or postgres or reliability" tests
+	$(BIN)/pytest -n 2 --dist loadfile --no-loadscope-reorder -m "unit or integration or e2e or postgres or reliability" tests
 
 ## Debian's headless Chromium for the finance report's browser test: installed where it is
 ## missing and we are root with apt-get (CI); elsewhere that test skips and says why.

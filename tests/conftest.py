@@ -106,9 +106,36 @@ def _no_dagster_state_storage_left_by_another_test() -> None:
 
 LAYER_MARKERS = frozenset({"unit", "integration", "e2e"})
 
+#: the files whose fixtures run a whole pipeline or dbt builds (minutes each by `--durations`),
+#: heaviest first: collected first, so pytest-xdist hands them out first (`make test` passes
+#: `--no-loadscope-reorder`, which keeps the collection order; xdist's own order, the files with
+#: the most tests first, started these few-test files last, leaving one worker alone on them)
+HEAVY_FIRST = (
+    "tests/e2e/test_pipeline_end_to_end.py",  # makes the shared s_pipeline_runs
+    "tests/e2e/test_pipeline_postgres.py",  # reads s_pipeline_runs after its own run
+    "tests/e2e/test_pipeline_messy.py",
+    "tests/reliability/test_crashes.py",
+    "tests/integration/test_erp_export.py",
+    "tests/e2e/test_pipeline_hostile_data.py",
+    "tests/integration/test_dbt_build.py",
+    "tests/integration/test_dbt_incremental.py",
+    "tests/e2e/test_dbt_dagster_postgres.py",
+    "tests/integration/test_dbt_snapshots.py",
+    "tests/integration/test_erasure.py",
+    "tests/integration/test_warehouse_roles_postgres.py",
+    "tests/integration/test_reports_fbar.py",
+    "tests/integration/test_messy_reconciliation.py",
+    "tests/integration/test_dbt_reconciliation.py",
+    "tests/e2e/test_credentials_not_logged.py",
+    "tests/e2e/test_dbt_skip_runs.py",
+)
+
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Every test names its layer: an unmarked test would be deselected by `make test`'s `-m`."""
+    """Every test names its layer: an unmarked test would be deselected by `make test`'s `-m`.
+
+    The files of `HEAVY_FIRST` go first, in its order; every other keeps its place.
+    """
     unmarked = [
         item.nodeid
         for item in items
@@ -119,3 +146,5 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             "tests without a unit/integration/e2e marker (set pytestmark in the module):\n  "
             + "\n  ".join(unmarked)
         )
+    rank = {path: i for i, path in enumerate(HEAVY_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))
