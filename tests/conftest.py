@@ -111,9 +111,9 @@ LAYER_MARKERS = frozenset({"unit", "integration", "e2e"})
 #: `--no-loadscope-reorder`, which keeps the collection order; xdist's own order, the files with
 #: the most tests first, started these few-test files last, leaving one worker alone on them)
 HEAVY_FIRST = (
-    "tests/e2e/test_pipeline_end_to_end.py",  # makes the shared s_pipeline_runs
-    "tests/e2e/test_pipeline_postgres.py",  # reads s_pipeline_runs after its own run
-    "tests/e2e/test_pipeline_messy.py",
+    "tests/e2e/test_pipeline_end_to_end.py",  # makes the shared s_pipeline_runs (two runs)
+    "tests/e2e/test_pipeline_messy.py",  # one run, on the other worker meanwhile
+    "tests/e2e/test_pipeline_postgres.py",  # then reads s_pipeline_runs without waiting for it
     "tests/reliability/test_crashes.py",
     "tests/integration/test_erp_export.py",
     "tests/e2e/test_pipeline_hostile_data.py",
