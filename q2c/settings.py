@@ -32,9 +32,9 @@ from q2c.warehouse_url import WarehouseUrl
 
 DEFAULT_BILLING_API_BASE = "https://api.stripe.com"
 DEFAULT_SALESFORCE_LOGIN_URL = "https://login.salesforce.com"
-#: `dbt build` at M fails under 1GB and 2GB (staging's latest-version window runs out of memory
-#: rather than spilling) and peaks at 5.2 GB under 8GB: bench/RESULTS.md, "Memory"
-DEFAULT_DUCKDB_MEMORY_LIMIT = "8GB"
+#: `dbt build` at M (dbt's 4 threads) passes under 2GB with a 2.1 GB peak (2.8-3.2 GB under
+#: 8GB) and runs out of memory under 1.5GB: bench/RESULTS.md, README "Memory"
+DEFAULT_DUCKDB_MEMORY_LIMIT = "2GB"
 DEFAULT_DUCKDB_CONNECTION_MEMORY_LIMIT = "128MB"
 
 
