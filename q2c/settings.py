@@ -78,6 +78,9 @@ class Settings(BaseModel):
     duckdb_connection_memory_limit: str = DEFAULT_DUCKDB_CONNECTION_MEMORY_LIMIT
     #: DuckDB's worker threads per connection (`Q2C_DUCKDB_THREADS`; unset: one per CPU)
     duckdb_threads: int | None = None
+    #: the models `dbt build` runs at once on DuckDB, sharing its memory limit
+    #: (`Q2C_DBT_THREADS`): 1 with a 1280MB limit keeps the M build under 1.5 GB
+    dbt_duckdb_threads: int = 4
     #: where DuckDB spills (`Q2C_DUCKDB_TEMP_DIRECTORY`; unset: `<warehouse file>.tmp`, DuckDB's
     #: own default)
     duckdb_temp_directory: Path | None = None
@@ -113,6 +116,7 @@ class Settings(BaseModel):
             "Q2C_DUCKDB_MEMORY_LIMIT": self.duckdb_memory_limit,
             "Q2C_DUCKDB_THREADS": str(threads),
             "Q2C_DUCKDB_TEMP_DIRECTORY": str(temp or ".tmp"),
+            "Q2C_DBT_THREADS": str(self.dbt_duckdb_threads),
         }
 
     @property
@@ -187,6 +191,7 @@ def _build(env: dict[str, str]) -> Settings:
         duckdb_connection_memory_limit=env.get("Q2C_DUCKDB_CONNECTION_MEMORY_LIMIT")
         or DEFAULT_DUCKDB_CONNECTION_MEMORY_LIMIT,
         duckdb_threads=int(env["Q2C_DUCKDB_THREADS"]) if env.get("Q2C_DUCKDB_THREADS") else None,
+        dbt_duckdb_threads=int(env.get("Q2C_DBT_THREADS") or 4),
         duckdb_temp_directory=Path(env["Q2C_DUCKDB_TEMP_DIRECTORY"])
         if env.get("Q2C_DUCKDB_TEMP_DIRECTORY")
         else None,

@@ -21,6 +21,7 @@ def test_defaults_bound_both_connections(tmp_path: Path) -> None:
     assert env["Q2C_DUCKDB_MEMORY_LIMIT"] == "2GB"
     assert env["Q2C_DUCKDB_TEMP_DIRECTORY"] == f"{tmp_path}/w.duckdb.tmp"
     assert int(env["Q2C_DUCKDB_THREADS"]) >= 1
+    assert env["Q2C_DBT_THREADS"] == "4"
 
 
 def test_the_environment_sets_limit_threads_and_spill_directory(tmp_path: Path) -> None:
@@ -31,12 +32,14 @@ def test_the_environment_sets_limit_threads_and_spill_directory(tmp_path: Path) 
             "Q2C_DUCKDB_CONNECTION_MEMORY_LIMIT": "200MB",
             "Q2C_DUCKDB_THREADS": "1",
             "Q2C_DUCKDB_TEMP_DIRECTORY": str(tmp_path / "spill"),
+            "Q2C_DBT_THREADS": "1",
         }
     )
     assert settings.dbt_duckdb_environment() == {
         "Q2C_DUCKDB_MEMORY_LIMIT": "600MB",
         "Q2C_DUCKDB_THREADS": "1",
         "Q2C_DUCKDB_TEMP_DIRECTORY": str(tmp_path / "spill"),
+        "Q2C_DBT_THREADS": "1",
     }
     with override_settings(settings), Warehouse.from_url(settings.warehouse_url) as wh:
         limit, threads, temp = wh.fetchone(
