@@ -1,7 +1,9 @@
 """A `q2c run` with nothing new for dbt leaves the dbt build out, and any change builds.
 
 Starts from the session's shared pair of S runs (`s_pipeline_runs`: the world, warehouse,
-Q2C_HOME as the second run left them), against fresh stand-ins over a copy of that world:
+Q2C_HOME as the second run left them), against fresh stand-ins over a copy of that world, with
+the skip key reading a copy of the dbt project (edits of a shared checkout during the test
+would otherwise rebuild, rightly), after one dbt-only run that records that copy's key:
 - the whole pipeline again with no change: dbt is left out (`dbt_skipped`, no new record in
   `ops.dbt_builds`), every asset it skipped is still materialized, the output gates still
   evaluate, and every table the project builds is row for row what it was;
@@ -25,7 +27,12 @@ from orchestration.assets.dbt import q2c_dbt_models, q2c_dbt_project
 from orchestration.commands.run import RunSummary, run_assets
 from orchestration.gates import GATE_CHECK_SUFFIX
 from q2c import dbt_skip
-from tests.support.pipeline import DBT_VARIABLES, pipeline_against, private_copy
+from tests.support.pipeline import (
+    DBT_VARIABLES,
+    _copy_duckdb,
+    pipeline_against,
+    private_copy,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -81,12 +88,23 @@ def test_nothing_new_leaves_dbt_out_and_any_change_builds(
     if home.exists():  # the extractors' state, as the second run left it
         shutil.copytree(home, root / "home")
     shutil.copy(shared["warehouse"], root / "warehouse.duckdb")
-    before = shutil.copy(shared["warehouse"], tmp_path / "before.duckdb")
-    builds = _builds(root / "warehouse.duckdb")
     for key in DBT_VARIABLES:
         monkeypatch.setenv(key, "")
+    # the skip key reads a copy of the project taken now: an edit of the working tree while
+    # the test runs (a shared checkout) must not decide a case; case 4 edits the copy
+    project = tmp_path / "dbt_project"
+    shutil.copytree(
+        q2c_dbt_project().project_dir, project, ignore=shutil.ignore_patterns("target", "logs")
+    )
+    monkeypatch.setattr("orchestration.assets.dbt.DBT_PROJECT_DIR", project)
 
     with pipeline_against(root / "world", root) as p:
+        # 0. the dbt layer with the key of the copy (it builds only if the project changed
+        # since the shared runs), and the warehouse as it left it
+        _run(p, select=DBT_KEYS)
+        builds = _builds(p.warehouse)
+        before = _copy_duckdb(p.warehouse, tmp_path / "before.duckdb")
+
         # 1. nothing new: the whole pipeline runs, dbt is left out
         same = _run(p)
         assert same.dbt_skipped and "nothing dbt reads changed" in same.dbt_skipped
@@ -102,7 +120,7 @@ def test_nothing_new_leaves_dbt_out_and_any_change_builds(
             if e.dagster_event.event_specific_data.check_name.endswith(GATE_CHECK_SUFFIX)
         ]
         assert gates, "the output gates did not evaluate after the skipped build"
-        assert _differing_tables(Path(before), p.warehouse) == []
+        assert _differing_tables(before, p.warehouse) == []
 
         # 2. an ops table the project reads changed: the dbt layer builds
         con = duckdb.connect(str(p.warehouse))
@@ -129,15 +147,10 @@ def test_nothing_new_leaves_dbt_out_and_any_change_builds(
         assert day.dbt_skipped is None
         assert _builds(p.warehouse) == builds + 2
 
-        # 4. a model outside staging changed (the skip key reads a copy of the project; staging
-        # and the macros are the same, so this is no full refresh)
-        project = tmp_path / "dbt_project"
-        shutil.copytree(
-            q2c_dbt_project().project_dir, project, ignore=shutil.ignore_patterns("target", "logs")
-        )
+        # 4. a model outside staging changed (staging and the macros are the same, so this is
+        # no full refresh)
         model = project / "models" / "marts" / "fct_invoices.sql"
         model.write_text(model.read_text() + "\n-- changed\n")
-        monkeypatch.setattr("orchestration.assets.dbt.DBT_PROJECT_DIR", project)
         changed = _run(p, select=DBT_KEYS)
         assert changed.dbt_skipped is None
         assert _builds(p.warehouse) == builds + 3
