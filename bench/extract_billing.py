@@ -8,7 +8,8 @@
 Generates the world (unless `--world` names one that exists), serves the billing stand-in in a
 separate process (`python -m sandbox.serve`), so this process's peak RSS is the extractor's
 and the landing's alone, then runs a full first extraction into a fresh warehouse and a second
-one that finds nothing new. Prints figures; asserts nothing.
+one that finds nothing new; `--advance-days N` then advances the world N days and times one
+more run (the events stream and its targeted re-reads). Prints figures; asserts nothing.
 
 `--faults provider_limits` serves the billing stand-in at the provider's documented ceiling
 (100 requests per rolling second, 429 above it; `sandbox/faults.py`): the first run is then
@@ -87,6 +88,13 @@ def main() -> None:
     parser.add_argument(
         "--max-rps", type=float, default=None, help="pace the client (Q2C_BILLING_MAX_RPS)"
     )
+    parser.add_argument(
+        "--advance-days",
+        type=int,
+        default=0,
+        help="then advance the world this many days and time one incremental run (the events'"
+        " targeted re-reads)",
+    )
     args = parser.parse_args()
 
     import duckdb  # noqa: F401  # one-time imports (DuckDB's Arrow scan pulls in pandas) are
@@ -146,6 +154,20 @@ def main() -> None:
                     "  slowest: "
                     + ", ".join(f"{r.name} {r.landed:,} in {r.duration_s:.1f} s" for r in top)
                 )
+        if args.advance_days:
+            from sandbox.world.advance import advance
+
+            advance(world, args.advance_days)
+            calls0, t0 = client.api_calls, time.monotonic()
+            with Warehouse.from_url(wh_url) as wh:
+                results = extract_billing(client, wh, run_id="bench-advanced")
+            events = results[0]
+            print(
+                f"run after advancing {args.advance_days} days: {time.monotonic() - t0:.2f} s, "
+                f"{client.api_calls - calls0:,} API calls; events {events.duration_s:.2f} s "
+                f"({events.events_processed:,} events, {events.objects_reread:,} objects re-read, "
+                f"{events.api_requests:,} calls); load average {os.getloadavg()[0]:.2f}"
+            )
     finally:
         os.kill(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)

@@ -30,8 +30,13 @@ Contract:
   landed with `provider_ref` = the event id; the API's current state is landed rather than the
   event's snapshot, so duplicate, out-of-order and late events cannot land an older state after
   a newer one. `*.deleted` events (except `customer.subscription.deleted`, which is a
-  cancellation) land a tombstone. Events land only after the objects they triggered, so an event
-  found in `raw.billing__event` is fully processed; the event cursor (max `created`) is set last.
+  cancellation) land a tombstone. The re-reads of a page of events (with the children a body
+  does not embed in full) run on up to `list_workers` threads within the client's one pacer,
+  at most two each ahead of the writer (the calling thread), which lands them in the sorted
+  (object, id) order a sequential pass would; a 404 is quarantined with its reason, any other
+  error is raised where that object would have landed. Events land only after the objects they
+  triggered, so an event found in `raw.billing__event` is fully processed; the event cursor
+  (max `created`) is set last.
   Objects whose own first listing has not happened yet are not re-read: that listing will read
   their current state.
 - Webhooks (`webhooks.py`): `apply_inbox()` processes the webhook inbox's events not yet in
@@ -268,7 +273,9 @@ class BillingExtractor(Extractor):
         overlap_seconds: how far before the cursor a `created` window re-reads.
         event_overlap_seconds: the same for the events stream.
         batch_size: records per `land_page` call.
-        list_workers: threads paging list endpoints at once (`extract_objects`).
+        list_workers: threads paging list endpoints at once (`extract_objects`), and
+            re-reading by id the objects a page of events touched (`extract_events`,
+            `apply_inbox`).
         child_workers: threads listing children (a payout's balance transactions, the further
             pages of an invoice's lines) at once.
         queue_pages: pages the list threads may hold before the writer lands them.
@@ -921,6 +928,7 @@ class BillingExtractor(Extractor):
             elif deletion:
                 touched[key] = (*prev[:2], True)
 
+        plan: list[tuple[str, str, str, bool]] = []
         for (kind, object_id), (_, event_id, deleted) in sorted(touched.items()):
             owner = PARENT_OF.get(kind, kind)
             if owner not in first_listing_done:
@@ -928,25 +936,72 @@ class BillingExtractor(Extractor):
             if not first_listing_done[owner]:
                 result.reread_skipped += 1
                 continue
-            if deleted:
-                self._land_one(
-                    lander,
-                    kind,
-                    tombstone(kind, object_id, event_id).payload,
-                    provider_ref=event_id,
-                )
-                continue
-            self._reread(lander, kind, object_id, event_id, result)
+            if deleted or OBJECTS[kind].retrieve_path is not None:
+                # Children (line items, subscription items) come with their parent's re-read.
+                plan.append((kind, object_id, event_id, deleted))
+        self._land_rereads(lander, plan, result)
 
-    def _reread(
-        self, lander: _Lander, kind: str, object_id: str, event_id: str, result: ExtractResult
+    def _land_rereads(
+        self, lander: _Lander, plan: list[tuple[str, str, str, bool]], result: ExtractResult
     ) -> None:
-        obj = OBJECTS[kind]
-        if obj.retrieve_path is None:
-            # Children (line items, subscription items) come with their parent's re-read.
-            return
+        """Land `plan` in its order: tombstones, and the objects re-read by id.
+
+        Up to `list_workers` threads (within the client's pacer) read ahead of this thread,
+        the writer, at most two re-reads each; each re-read lands here, in the plan's order.
+        """
+        workers = max(1, self.list_workers)
+        ahead: deque[tuple[tuple[str, str, str, bool], Future | None]] = deque()
+        items = iter(plan)
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="billing-rereads") as pool:
+            try:
+                while True:
+                    while len(ahead) < 2 * workers and (item := next(items, None)) is not None:
+                        kind, object_id, _, deleted = item
+                        fut = None if deleted else pool.submit(self._fetch_reread, kind, object_id)
+                        ahead.append((item, fut))
+                    if not ahead:
+                        break
+                    (kind, object_id, event_id, _), fut = ahead.popleft()
+                    if fut is None:
+                        self._land_one(
+                            lander,
+                            kind,
+                            tombstone(kind, object_id, event_id).payload,
+                            provider_ref=event_id,
+                        )
+                    else:
+                        self._land_reread(lander, kind, object_id, event_id, result, fut)
+            finally:
+                pool.shutdown(wait=True, cancel_futures=True)
+
+    def _fetch_reread(self, kind: str, object_id: str) -> tuple[Any, Any]:
+        """(A re-read thread) `GET /v1/<object>s/{id}`, and the children its body does not embed
+        in full: their records, or the `PageError` that stopped their listing (`_land_one`'s
+        `fetched`; None when nothing was listed)."""
+        body = self.client.get(OBJECTS[kind].retrieve_path.format(id=object_id))
+        if not isinstance(body, dict) or not isinstance(body.get("id"), str) or body.get("deleted"):
+            return body, None
+        spec = _child_listing(kind, body)
+        if spec is None or _embedded_in_full(spec[1]):
+            return body, None
+        _, _, path, params = spec
         try:
-            body = self.client.get(obj.retrieve_path.format(id=object_id))
+            return body, [rec for page in self.client.list_pages(path, params) for rec in page]
+        except PageError as err:
+            return body, err
+
+    def _land_reread(
+        self,
+        lander: _Lander,
+        kind: str,
+        object_id: str,
+        event_id: str,
+        result: ExtractResult,
+        fetched: Future,
+    ) -> None:
+        """Land one re-read (the writer); a 404 or a body that will not parse is quarantined."""
+        try:
+            body, children = fetched.result()
         except stripe.InvalidRequestError as exc:
             if exc.http_status == 404:
                 # Gone without a `.deleted` event we saw: keep the evidence, do not guess.
@@ -965,7 +1020,9 @@ class BillingExtractor(Extractor):
             lander.quarantine(kind, err)
             return
         result.objects_reread += 1
-        self._land_one(lander, kind, body, provider_ref=event_id, reconcile_children=True)
+        self._land_one(
+            lander, kind, body, provider_ref=event_id, reconcile_children=True, fetched=children
+        )
 
 
 def _created_and_id(event: Any) -> tuple[int, str]:

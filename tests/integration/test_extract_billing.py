@@ -21,6 +21,7 @@ import pytest
 from extractors.billing import (
     BillingClient,
     BillingCredentials,
+    BillingExtractor,
     ExtractResult,
     RetrySettings,
     extract_billing,
@@ -142,6 +143,8 @@ class Story:
     world: Path
     env: dict[str, str]
     wh_url: str
+    #: a copy of the warehouse as it was just before the run after the advance
+    before_advanced_run: Path | None = None
 
 
 @pytest.fixture(scope="module")
@@ -176,6 +179,8 @@ def advanced_run(
     before = world_listing(story.world)
     world_mod.advance(story.world, 1)
     after = world_listing(story.world)
+    warehouse = Path(story.wh_url.removeprefix("duckdb:///"))
+    story.before_advanced_run = shutil.copy(warehouse, warehouse.with_name("before-run-3.duckdb"))
     return run_billing(story.env, story.wh_url, "run-3"), before, after
 
 
@@ -264,6 +269,41 @@ def test_after_advancing_a_day_the_landed_data_equals_the_world(
                 assert set(bodies) <= set(landed_live(wh, obj))
                 continue
             assert landed_live(wh, obj) == bodies, obj
+
+
+def test_after_advancing_concurrent_re_reads_land_what_one_at_a_time_re_reads_land(
+    story: Story, advanced_run: tuple[list[ExtractResult], dict, dict], tmp_path: Path
+) -> None:
+    """The events' targeted re-reads on 6 threads land the same rows, in the same order, with
+    the same counts and cursor, as on one thread (from the same warehouse, same API state)."""
+
+    def events_with(workers: int) -> tuple[Any, ...]:
+        assert story.before_advanced_run is not None
+        wh_path = shutil.copy(story.before_advanced_run, tmp_path / f"wh-{workers}.duckdb")
+        client = BillingClient(
+            BillingCredentials(story.env["Q2C_BILLING_API_BASE"], story.env["Q2C_BILLING_API_KEY"]),
+            FAST_RETRY,
+        )
+        with (
+            Warehouse.from_url(f"duckdb:///{wh_path}") as wh,
+            BillingExtractor(
+                client, wh, run_id="re-reads", batch_size=500, list_workers=workers
+            ) as extractor,
+        ):
+            result = extractor.extract_events()
+            rows = {
+                t: wh.fetchall(
+                    f"select object_id, provider_ref, payload_hash, is_deleted from raw.{t}"
+                    " where run_id = 're-reads' order by rowid"
+                )
+                for t in table_fingerprint(wh)
+            }
+            counts = {n: (s.landed, s.duplicates, s.quarantined) for n, s in result.tables.items()}
+            return rows, counts, result.objects_reread, result.cursor_after, client.api_calls
+
+    one, six = events_with(1), events_with(6)
+    assert six == one
+    assert one[2] > 12  # more re-reads than the six threads hold ahead of the writer
 
 
 def test_a_full_relist_after_the_advance_lands_nothing_new(
