@@ -33,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import closing
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -297,6 +298,18 @@ def _print(doc: dict[str, Any]) -> None:
     )
 
 
+def _world_scale(world: Path) -> str | None:
+    """The scale a generated world says it has (its truth store's `meta`), if it says."""
+    import sqlite3
+
+    truth = world / "truth.sqlite"
+    if not truth.exists():
+        return None
+    with closing(sqlite3.connect(f"file:{truth}?mode=ro", uri=True)) as db:
+        row = db.execute("select value from meta where key = 'scale'").fetchone()
+    return str(row[0]) if row else None
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     tmp = Path(tempfile.mkdtemp(prefix="q2c-bench-compare-"))
@@ -318,7 +331,7 @@ def main(argv: list[str] | None = None) -> None:
         os.kill(proc.pid, signal.SIGTERM)
         proc.wait(timeout=60)
     context = {
-        "scale": args.scale,
+        "scale": _world_scale(world) or args.scale,
         "world": str(world),
         "load_average": [round(x, 2) for x in os.getloadavg()],
         "cpus": os.cpu_count(),
