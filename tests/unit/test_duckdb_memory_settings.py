@@ -16,9 +16,9 @@ pytestmark = pytest.mark.unit
 def test_defaults_bound_both_connections(tmp_path: Path) -> None:
     settings = load_settings({"Q2C_WAREHOUSE_URL": f"duckdb:///{tmp_path}/w.duckdb"})
     assert settings.duckdb_config() == {"memory_limit": "128MB"}
-    assert settings.duckdb_config(dbt=True) == {"memory_limit": "2GB"}
+    assert settings.duckdb_config(dbt=True) == {"memory_limit": "8GB"}
     env = settings.dbt_duckdb_environment()
-    assert env["Q2C_DUCKDB_MEMORY_LIMIT"] == "2GB"
+    assert env["Q2C_DUCKDB_MEMORY_LIMIT"] == "8GB"
     assert env["Q2C_DUCKDB_TEMP_DIRECTORY"] == f"{tmp_path}/w.duckdb.tmp"
     assert int(env["Q2C_DUCKDB_THREADS"]) >= 1
     assert env["Q2C_DBT_THREADS"] == "4"
